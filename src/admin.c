@@ -1,0 +1,587 @@
+#include "config.h"
+
+#include "admin.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
+
+#include "conf.h"
+#include "secret.h"
+#include "store.h"
+#include "util.h"
+
+#define ADMIN_USAGE                                                            \
+  "usage: otpgate-admin [-c PATH] [--json] COMMAND [ARGS]\n"                   \
+  "commands:\n"                                                                \
+  "  init                                    create or migrate the database, create the secret\n" \
+  "  account add ID [--phone +E164] [--status S]\n"                            \
+  "  account set ID [--phone +E164 | --no-phone] [--status S]\n"               \
+  "  account show ID\n"                                                        \
+  "  account list\n"                                                           \
+  "  account import FILE.csv                 header id,phone,status; all rows or none\n" \
+  "  association add ASSOCIATION_ID ACCOUNT_ID\n"                              \
+  "  association revoke ASSOCIATION_ID\n"                                      \
+  "  association list\n"                                                       \
+  "  outbox list [--status S] [--since TIME] TIME: ms since epoch, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ\n" \
+  "  outbox show ID\n"                                                         \
+  "statuses: account: active not_eligible closed closed_account_taken_over closed_fraud\n" \
+  "          outbox: queued sending sent failed expired unknown\n"
+
+struct admin {
+  FILE *out, *err;
+  bool json;
+  const char *config_path;
+  struct conf *conf;
+  struct store *store;
+  /* Positional words after the options are taken out. */
+  int nargs;
+  char **args;
+  /* Command options. */
+  const char *phone, *status, *since;
+  bool phone_given, no_phone;
+};
+
+static int usage(struct admin *a, const char *why) {
+  if (why)
+    fprintf(a->err, "otpgate-admin: %s\n", why);
+  fputs(ADMIN_USAGE, a->err);
+  return 2;
+}
+
+static int fail(struct admin *a, const char *fmt, const char *arg) {
+  fprintf(a->err, "otpgate-admin: ");
+  fprintf(a->err, fmt, arg);
+  fputc('\n', a->err);
+  return 1;
+}
+
+/* Account IDs: 1 to 100 of A-Z a-z 0-9 . _ : @ -; association IDs the same
+ * alphabet, up to 255. */
+static bool id_valid(const char *id, size_t max) {
+  size_t n = strlen(id);
+  if (n == 0 || n > max)
+    return false;
+  for (const char *p = id; *p; p++)
+    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+          (*p >= '0' && *p <= '9') || strchr("._:@-", *p)))
+      return false;
+  return true;
+}
+
+/* TIME: ms since the epoch, YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SSZ (UTC). */
+static bool parse_time(const char *s, int64_t *out) {
+  uint64_t ms;
+  struct tm tm;
+  const char *end;
+  if (parse_u64(s, &ms) && ms <= INT64_MAX) {
+    *out = (int64_t)ms;
+    return true;
+  }
+  memset(&tm, 0, sizeof tm);
+  end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  if (end == NULL || *end) {
+    memset(&tm, 0, sizeof tm);
+    end = strptime(s, "%Y-%m-%d", &tm);
+    if (end == NULL || *end)
+      return false;
+  }
+  *out = (int64_t)timegm(&tm) * 1000;
+  return true;
+}
+
+static bool open_store(struct admin *a) {
+  char err[512];
+  a->store = store_open(a->conf, false, err, sizeof err);
+  if (a->store == NULL) {
+    fprintf(a->err, "otpgate-admin: %s\n", err);
+    return false;
+  }
+  return true;
+}
+
+/* ---- printing rows: a JSON array, or an aligned table ---- */
+
+static void collect_row(const struct store_row *row, void *ctx) {
+  json_object *arr = ctx, *obj = json_object_new_object();
+  for (int i = 0; i < row->ncols; i++)
+    json_object_object_add(obj, row->names[i],
+                           row->values[i] ? json_object_new_string(row->values[i])
+                                          : NULL);
+  json_object_array_add(arr, obj);
+}
+
+static void print_rows(struct admin *a, json_object *arr, bool single) {
+  size_t n = json_object_array_length(arr);
+  if (a->json) {
+    json_object *o = single ? json_object_array_get_idx(arr, 0) : arr;
+    fprintf(a->out, "%s\n",
+            json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+    return;
+  }
+  if (n == 0)
+    return;
+  json_object *first = json_object_array_get_idx(arr, 0);
+  if (single) {
+    json_object_object_foreach(first, key, val) {
+      const char *v = val ? json_object_get_string(val) : "-";
+      fprintf(a->out, "%-20s %s\n", key, v);
+    }
+    return;
+  }
+  /* Column widths from the header and every value. */
+  size_t ncols = (size_t)json_object_object_length(first), c = 0;
+  size_t *w = xcalloc(ncols, sizeof *w);
+  json_object_object_foreach(first, key0, val0) {
+    (void)val0;
+    w[c++] = strlen(key0);
+  }
+  for (size_t r = 0; r < n; r++) {
+    c = 0;
+    json_object_object_foreach(json_object_array_get_idx(arr, r), k, v) {
+      (void)k;
+      size_t len = v ? strlen(json_object_get_string(v)) : 1;
+      if (len > w[c])
+        w[c] = len;
+      c++;
+    }
+  }
+  c = 0;
+  json_object_object_foreach(first, key1, val1) {
+    (void)val1;
+    fprintf(a->out, "%-*s%s", (int)w[c], key1, c + 1 < ncols ? "  " : "\n");
+    c++;
+  }
+  for (size_t r = 0; r < n; r++) {
+    c = 0;
+    json_object_object_foreach(json_object_array_get_idx(arr, r), k, v) {
+      (void)k;
+      fprintf(a->out, "%-*s%s", (int)w[c], v ? json_object_get_string(v) : "-",
+              c + 1 < ncols ? "  " : "\n");
+      c++;
+    }
+  }
+  free(w);
+}
+
+/* ---- commands ---- */
+
+static int cmd_init(struct admin *a) {
+  char err[512];
+  int from, to;
+  bool created;
+  a->store = store_open(a->conf, true, err, sizeof err);
+  if (a->store == NULL) {
+    fprintf(a->err, "otpgate-admin: %s\n", err);
+    return 1;
+  }
+  enum store_rc rc = store_migrate(a->store, &from, &to);
+  if (rc != STORE_OK) {
+    fprintf(a->err, "otpgate-admin: %s: cannot migrate the schema: %s (%s)\n",
+            a->conf->database.path, store_strerror(rc),
+            from > store_schema_version_latest() ? "the file is newer than this program"
+                                                 : store_errmsg(a->store));
+    return 1;
+  }
+  if (!secret_create(a->conf->otp.secret_file, &created, err, sizeof err)) {
+    fprintf(a->err, "otpgate-admin: %s\n", err);
+    return 1;
+  }
+  if (from == to)
+    fprintf(a->out, "database %s: schema version %d, up to date\n",
+            a->conf->database.path, to);
+  else
+    fprintf(a->out, "database %s: schema version %d -> %d\n",
+            a->conf->database.path, from, to);
+  fprintf(a->out, "secret %s: %s\n", a->conf->otp.secret_file,
+          created ? "created" : "exists");
+  return 0;
+}
+
+static bool check_account_fields(struct admin *a, const char *phone,
+                                 const char *status) {
+  if (phone && !phone_is_e164(phone)) {
+    fail(a, "bad phone number \"%s\": E.164 is '+' then 8 to 15 digits, the "
+            "first not 0",
+         phone);
+    return false;
+  }
+  if (status && !store_account_status_valid(status)) {
+    fail(a, "bad status \"%s\": one of active, not_eligible, closed, "
+            "closed_account_taken_over, closed_fraud",
+         status);
+    return false;
+  }
+  return true;
+}
+
+static int report_store(struct admin *a, enum store_rc rc, const char *what,
+                        const char *id) {
+  if (rc == STORE_OK)
+    return 0;
+  if (rc == STORE_NOT_FOUND)
+    fprintf(a->err, "otpgate-admin: no %s \"%s\"\n", what, id);
+  else if (rc == STORE_EXISTS)
+    fprintf(a->err, "otpgate-admin: %s \"%s\": already exists or conflicts "
+                    "(phone numbers are unique)\n", what, id);
+  else
+    fprintf(a->err, "otpgate-admin: %s \"%s\": %s: %s\n", what, id,
+            store_strerror(rc), store_errmsg(a->store));
+  return 1;
+}
+
+static int cmd_account_add(struct admin *a) {
+  if (a->nargs != 3)
+    return usage(a, "account add takes one ID");
+  const char *id = a->args[2];
+  const char *status = a->status ? a->status : "active";
+  if (!id_valid(id, STORE_ID_MAX))
+    return fail(a, "bad account ID \"%s\": 1 to 100 of A-Z a-z 0-9 . _ : @ -", id);
+  if (a->no_phone)
+    return usage(a, "--no-phone is for account set");
+  if (!check_account_fields(a, a->phone, status) || !open_store(a))
+    return 1;
+  enum store_rc rc = store_account_add(a->store, id, a->phone, status, now_ms());
+  if (rc == STORE_OK)
+    fprintf(a->out, "account %s added\n", id);
+  return report_store(a, rc, "account", id);
+}
+
+static int cmd_account_set(struct admin *a) {
+  if (a->nargs != 3)
+    return usage(a, "account set takes one ID");
+  const char *id = a->args[2];
+  if (a->phone_given && a->no_phone)
+    return usage(a, "--phone and --no-phone exclude each other");
+  if (!a->phone_given && !a->no_phone && !a->status)
+    return usage(a, "account set needs --phone, --no-phone or --status");
+  if (!check_account_fields(a, a->phone, a->status) || !open_store(a))
+    return 1;
+  enum store_rc rc =
+      store_account_update(a->store, id, a->phone_given || a->no_phone,
+                           a->no_phone ? NULL : a->phone, a->status, now_ms());
+  if (rc == STORE_OK)
+    fprintf(a->out, "account %s updated\n", id);
+  return report_store(a, rc, "account", id);
+}
+
+static void keep_row_if_id(const struct store_row *row, void *ctx) {
+  struct {
+    json_object *arr;
+    const char *id;
+  } *f = ctx;
+  if (row->values[0] && strcmp(row->values[0], f->id) == 0)
+    collect_row(row, f->arr);
+}
+
+static int cmd_account_show(struct admin *a) {
+  if (a->nargs != 3)
+    return usage(a, "account show takes one ID");
+  if (!open_store(a))
+    return 1;
+  struct {
+    json_object *arr;
+    const char *id;
+  } f = {json_object_new_array(), a->args[2]};
+  /* The listing and the single view print the same columns. */
+  enum store_rc rc = store_account_list(a->store, keep_row_if_id, &f);
+  if (rc == STORE_OK && json_object_array_length(f.arr) == 0)
+    rc = STORE_NOT_FOUND;
+  if (rc == STORE_OK)
+    print_rows(a, f.arr, true);
+  json_object_put(f.arr);
+  return report_store(a, rc, "account", a->args[2]);
+}
+
+static int list_with(struct admin *a,
+                     enum store_rc (*fn)(struct store *, store_row_fn, void *)) {
+  if (a->nargs != 2)
+    return usage(a, "list takes no arguments");
+  if (!open_store(a))
+    return 1;
+  json_object *arr = json_object_new_array();
+  enum store_rc rc = fn(a->store, collect_row, arr);
+  if (rc == STORE_OK)
+    print_rows(a, arr, false);
+  json_object_put(arr);
+  return report_store(a, rc, "listing", "");
+}
+
+/* Splits one CSV line of exactly three plain fields (no quoting). */
+static bool csv_fields(char *line, char **f) {
+  int n = 0;
+  char *p = line;
+  f[n++] = p;
+  for (; *p; p++) {
+    if (*p == '"')
+      return false;
+    if (*p == ',') {
+      if (n == 3)
+        return false;
+      *p = '\0';
+      f[n++] = p + 1;
+    }
+  }
+  return n == 3;
+}
+
+static int cmd_account_import(struct admin *a) {
+  if (a->nargs != 3)
+    return usage(a, "account import takes one FILE");
+  const char *path = a->args[2];
+  FILE *f = fopen(path, "r");
+  if (f == NULL) {
+    fprintf(a->err, "otpgate-admin: %s: %s\n", path, strerror(errno));
+    return 1;
+  }
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  long lineno = 0, added = 0;
+  int status = 1;
+  int64_t now = now_ms();
+  enum store_rc rc;
+
+  if (!open_store(a))
+    goto out;
+  if ((rc = store_begin_write(a->store)) != STORE_OK) {
+    report_store(a, rc, "database", a->conf->database.path);
+    goto out;
+  }
+  while ((len = getline(&line, &cap, f)) >= 0) {
+    char *fl[3];
+    lineno++;
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+      line[--len] = '\0';
+    if (lineno == 1) {
+      if (strcmp(line, "id,phone,status") != 0) {
+        fprintf(a->err, "otpgate-admin: %s:1: the header must be id,phone,status\n",
+                path);
+        goto rollback;
+      }
+      continue;
+    }
+    if (len == 0)
+      continue;
+    if (!csv_fields(line, fl)) {
+      fprintf(a->err, "otpgate-admin: %s:%ld: need three fields id,phone,status "
+                      "(no quotes)\n", path, lineno);
+      goto rollback;
+    }
+    const char *phone = fl[1][0] ? fl[1] : NULL;
+    const char *st = fl[2][0] ? fl[2] : "active";
+    if (!id_valid(fl[0], STORE_ID_MAX)) {
+      fprintf(a->err, "otpgate-admin: %s:%ld: bad account ID \"%s\"\n", path,
+              lineno, fl[0]);
+      goto rollback;
+    }
+    if (phone && !phone_is_e164(phone)) {
+      fprintf(a->err, "otpgate-admin: %s:%ld: bad phone number \"%s\" (E.164)\n",
+              path, lineno, phone);
+      goto rollback;
+    }
+    if (!store_account_status_valid(st)) {
+      fprintf(a->err, "otpgate-admin: %s:%ld: bad status \"%s\"\n", path,
+              lineno, st);
+      goto rollback;
+    }
+    rc = store_account_add(a->store, fl[0], phone, st, now);
+    if (rc != STORE_OK) {
+      fprintf(a->err, "otpgate-admin: %s:%ld: account \"%s\": %s\n", path,
+              lineno, fl[0],
+              rc == STORE_EXISTS ? "already exists, or its phone is taken"
+                                 : store_errmsg(a->store));
+      goto rollback;
+    }
+    added++;
+  }
+  if (lineno == 0) {
+    fprintf(a->err, "otpgate-admin: %s: empty file (need the header id,phone,status)\n",
+            path);
+    goto rollback;
+  }
+  if ((rc = store_commit(a->store)) != STORE_OK) {
+    report_store(a, rc, "database", a->conf->database.path);
+    goto out;
+  }
+  fprintf(a->out, "%ld accounts imported\n", added);
+  status = 0;
+  goto out;
+rollback:
+  store_rollback(a->store);
+  fprintf(a->err, "otpgate-admin: nothing imported\n");
+out:
+  free(line);
+  fclose(f);
+  return status;
+}
+
+static int cmd_association(struct admin *a) {
+  const char *sub = a->nargs > 1 ? a->args[1] : "";
+  enum store_rc rc;
+  if (strcmp(sub, "list") == 0)
+    return list_with(a, store_association_list);
+  if (strcmp(sub, "add") == 0) {
+    if (a->nargs != 4)
+      return usage(a, "association add takes ASSOCIATION_ID ACCOUNT_ID");
+    if (!id_valid(a->args[2], STORE_ASSOCIATION_ID_MAX))
+      return fail(a, "bad association ID \"%s\": 1 to 255 of A-Z a-z 0-9 . _ : @ -",
+                  a->args[2]);
+    if (!open_store(a))
+      return 1;
+    rc = store_association_add(a->store, a->args[2], a->args[3], now_ms());
+    if (rc == STORE_NOT_FOUND)
+      return report_store(a, rc, "account", a->args[3]);
+    if (rc == STORE_OK)
+      fprintf(a->out, "association %s -> account %s added\n", a->args[2],
+              a->args[3]);
+    return report_store(a, rc, "association", a->args[2]);
+  }
+  if (strcmp(sub, "revoke") == 0) {
+    if (a->nargs != 3)
+      return usage(a, "association revoke takes ASSOCIATION_ID");
+    if (!open_store(a))
+      return 1;
+    rc = store_association_revoke(a->store, a->args[2], now_ms());
+    if (rc == STORE_OK)
+      fprintf(a->out, "association %s revoked\n", a->args[2]);
+    return report_store(a, rc, "live association", a->args[2]);
+  }
+  return usage(a, "association: add, revoke or list");
+}
+
+static int cmd_account(struct admin *a) {
+  const char *sub = a->nargs > 1 ? a->args[1] : "";
+  if (strcmp(sub, "add") == 0)
+    return cmd_account_add(a);
+  if (strcmp(sub, "set") == 0)
+    return cmd_account_set(a);
+  if (strcmp(sub, "show") == 0)
+    return cmd_account_show(a);
+  if (strcmp(sub, "list") == 0)
+    return list_with(a, store_account_list);
+  if (strcmp(sub, "import") == 0)
+    return cmd_account_import(a);
+  return usage(a, "account: add, set, show, list or import");
+}
+
+static int cmd_outbox(struct admin *a) {
+  const char *sub = a->nargs > 1 ? a->args[1] : "";
+  json_object *arr;
+  enum store_rc rc;
+  if (strcmp(sub, "list") == 0) {
+    int64_t since = 0;
+    if (a->nargs != 2)
+      return usage(a, "outbox list takes only options");
+    if (a->status && !store_outbox_status_valid(a->status))
+      return fail(a, "bad status \"%s\": one of queued, sending, sent, failed, "
+                     "expired, unknown", a->status);
+    if (a->since && !parse_time(a->since, &since))
+      return fail(a, "bad --since \"%s\": ms since the epoch, YYYY-MM-DD or "
+                     "YYYY-MM-DDTHH:MM:SSZ", a->since);
+    if (!open_store(a))
+      return 1;
+    arr = json_object_new_array();
+    rc = store_outbox_list(a->store, a->status, since, collect_row, arr);
+    if (rc == STORE_OK)
+      print_rows(a, arr, false);
+    json_object_put(arr);
+    return report_store(a, rc, "listing", "outbox");
+  }
+  if (strcmp(sub, "show") == 0) {
+    uint64_t id;
+    if (a->nargs != 3)
+      return usage(a, "outbox show takes one ID");
+    if (!parse_u64(a->args[2], &id) || id > INT64_MAX)
+      return fail(a, "bad outbox ID \"%s\": a number", a->args[2]);
+    if (!open_store(a))
+      return 1;
+    arr = json_object_new_array();
+    rc = store_outbox_show(a->store, (int64_t)id, collect_row, arr);
+    if (rc == STORE_OK)
+      print_rows(a, arr, true);
+    json_object_put(arr);
+    return report_store(a, rc, "outbox row", a->args[2]);
+  }
+  return usage(a, "outbox: list or show");
+}
+
+/* Takes the options out of argv, wherever they stand, leaving the words. */
+static int parse_options(struct admin *a, int argc, char **argv) {
+  a->args = xcalloc((size_t)argc + 1, sizeof *a->args);
+  for (int i = 1; i < argc; i++) {
+    const char *o = argv[i];
+    bool has_next = i + 1 < argc;
+    if (strcmp(o, "--json") == 0)
+      a->json = true;
+    else if (strcmp(o, "--no-phone") == 0)
+      a->no_phone = true;
+    else if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
+      fputs(ADMIN_USAGE, a->out);
+      return 0;
+    } else if (strcmp(o, "-c") == 0 || strcmp(o, "--config") == 0) {
+      if (!has_next)
+        return usage(a, "-c needs a PATH");
+      a->config_path = argv[++i];
+    } else if (strcmp(o, "--phone") == 0) {
+      if (!has_next)
+        return usage(a, "--phone needs a number");
+      a->phone = argv[++i];
+      a->phone_given = true;
+    } else if (strcmp(o, "--status") == 0) {
+      if (!has_next)
+        return usage(a, "--status needs a status");
+      a->status = argv[++i];
+    } else if (strcmp(o, "--since") == 0) {
+      if (!has_next)
+        return usage(a, "--since needs a TIME");
+      a->since = argv[++i];
+    } else if (o[0] == '-' && o[1] != '\0') {
+      return usage(a, "unknown option");
+    } else {
+      a->args[a->nargs++] = argv[i];
+    }
+  }
+  return -1;
+}
+
+int admin_main(int argc, char **argv, FILE *out, FILE *err) {
+  struct admin a = {.out = out, .err = err};
+  char cerr[512];
+  int status = parse_options(&a, argc, argv);
+  if (status >= 0)
+    goto out;
+  if (a.nargs == 0) {
+    status = usage(&a, "no command");
+    goto out;
+  }
+  const char *path = conf_resolve_path(a.config_path);
+  a.conf = conf_load(path, cerr, sizeof cerr);
+  if (a.conf == NULL) {
+    fprintf(err, "otpgate-admin: %s\n", cerr);
+    status = 1;
+    goto out;
+  }
+  const char *cmd = a.args[0];
+  if (strcmp(cmd, "init") == 0)
+    status = a.nargs == 1 ? cmd_init(&a) : usage(&a, "init takes no arguments");
+  else if (strcmp(cmd, "account") == 0)
+    status = cmd_account(&a);
+  else if (strcmp(cmd, "association") == 0)
+    status = cmd_association(&a);
+  else if (strcmp(cmd, "outbox") == 0)
+    status = cmd_outbox(&a);
+  else
+    status = usage(&a, "unknown command");
+out:
+  store_close(a.store);
+  conf_free(a.conf);
+  free(a.args);
+  fflush(out);
+  return status;
+}

@@ -1,0 +1,96 @@
+/* The configuration file shared by all programs: one INI file, every key
+ * with a documented default, every value checked at start-up. The file
+ * etc/otpgate.conf documents each key; keep the two in step. */
+#ifndef OTPGATE_CONF_H
+#define OTPGATE_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum token_position { TOKEN_FIRST, TOKEN_LAST };
+enum transport_kind { TRANSPORT_EXEC, TRANSPORT_SPOOL, TRANSPORT_HTTP };
+enum http_method { HTTP_GET, HTTP_POST };
+
+struct conf {
+  char *file; /* the path it was read from */
+
+  struct {
+    char *path;
+    bool synchronous_full;
+    long busy_timeout_ms;
+  } database;
+
+  struct {
+    long max_body_bytes;
+    long timestamp_skew_ms;
+  } api;
+
+  struct {
+    long length;
+    long ttl_seconds;
+    long max_verify_attempts;
+    long max_account_failures;
+    long lockout_seconds;
+    long send_limit;
+    long send_window_seconds;
+    char *secret_file;
+  } otp;
+
+  struct {
+    char *template;
+    int token_position; /* enum token_position */
+  } sms;
+
+  struct {
+    int transport; /* enum transport_kind */
+    char *exec_command;
+    long exec_timeout_seconds;
+    char *spool_dir;
+    char *http_url;
+    int http_method; /* enum http_method */
+    char *http_body;
+    char *http_content_type;
+    long http_timeout_ms;
+    bool http_verify_tls;
+    char *http_sent_statuses;
+    char *http_retry_statuses;
+    bool idempotent;
+    long max_attempts;
+    long retry_base_seconds;
+    long retry_max_seconds;
+    long lease_seconds;
+    long poll_interval_ms;
+    char *wake_socket;
+    long heartbeat_seconds;
+    long heartbeat_max_age_seconds;
+    long housekeeping_interval_seconds;
+  } sender;
+
+  struct {
+    long requests_days;
+    long otps_days;
+    long outbox_days;
+  } retention;
+
+  struct {
+    bool syslog;
+    int level; /* enum log_level */
+  } log;
+};
+
+/* The path to read: the -c argument if given, else $OTPGATE_CONFIG, else
+ * $(sysconfdir)/otpgate/otpgate.conf. */
+const char *conf_resolve_path(const char *cli_path);
+
+/* Reads and checks the file. On failure returns NULL and writes one line
+ * naming the file, the key and the problem into err. */
+struct conf *conf_load(const char *path, char *err, size_t errsz);
+/* The same from a string (tests, fuzzing); name stands for the file name. */
+struct conf *conf_load_string(const char *text, const char *name, char *err,
+                              size_t errsz);
+void conf_free(struct conf *conf);
+
+/* Parses a status list such as "200-299,302" and tells whether code is in it. */
+bool conf_status_in_list(const char *list, long code);
+
+#endif

@@ -1,0 +1,245 @@
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "conf.h"
+#include "store_internal.h"
+#include "store_schema.h"
+#include "util.h"
+
+const char *store_strerror(enum store_rc rc) {
+  switch (rc) {
+  case STORE_OK:
+    return "ok";
+  case STORE_NOT_FOUND:
+    return "not found";
+  case STORE_EXISTS:
+    return "already exists";
+  case STORE_BUSY:
+    return "database busy";
+  case STORE_ERROR:
+    return "database error";
+  }
+  return "?";
+}
+
+enum store_rc store_rc_from(int rc) {
+  switch (rc & 0xff) {
+  case SQLITE_OK:
+  case SQLITE_DONE:
+  case SQLITE_ROW:
+    return STORE_OK;
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+    return STORE_BUSY;
+  case SQLITE_CONSTRAINT:
+    return STORE_EXISTS;
+  default:
+    return STORE_ERROR;
+  }
+}
+
+int store_schema_version_latest(void) {
+  int v = 0;
+  for (const struct store_migration *m = store_migrations; m->sql; m++)
+    v = m->version;
+  return v;
+}
+
+static int store_user_version(struct store *s) {
+  sqlite3_stmt *st;
+  int v = -1;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) !=
+      SQLITE_OK)
+    return -1;
+  if (sqlite3_step(st) == SQLITE_ROW)
+    v = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  return v;
+}
+
+struct store *store_open(const struct conf *conf, bool for_init, char *err,
+                         size_t errsz) {
+  struct store *s = xcalloc(1, sizeof *s);
+  const char *path = conf->database.path;
+  int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
+  char pragmas[256];
+  mode_t old_umask;
+
+  if (for_init)
+    flags |= SQLITE_OPEN_CREATE;
+  /* The database, its WAL and its shared-memory file: owner and group only. */
+  old_umask = umask(007);
+  int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
+  umask(old_umask);
+  if (rc != SQLITE_OK) {
+    snprintf(err, errsz, "%s: cannot open the database: %s%s", path,
+             s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc),
+             for_init ? "" : " (run 'otpgate-admin init' first)");
+    goto fail;
+  }
+  sqlite3_extended_result_codes(s->db, 1);
+  sqlite3_busy_timeout(s->db, (int)conf->database.busy_timeout_ms);
+  snprintf(pragmas, sizeof pragmas,
+           "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; "
+           "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;",
+           conf->database.synchronous_full ? "FULL" : "NORMAL");
+  if (sqlite3_exec(s->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
+    snprintf(err, errsz, "%s: cannot set up the database: %s", path,
+             sqlite3_errmsg(s->db));
+    goto fail;
+  }
+  if (!for_init) {
+    int v = store_user_version(s), want = store_schema_version_latest();
+    if (v != want) {
+      snprintf(err, errsz,
+               "%s: schema version %d, this program needs %d (run "
+               "'otpgate-admin init')",
+               path, v, want);
+      goto fail;
+    }
+  }
+  return s;
+fail:
+  store_close(s);
+  return NULL;
+}
+
+void store_close(struct store *s) {
+  if (s == NULL)
+    return;
+  for (int i = 0; i < s->ncache; i++)
+    sqlite3_finalize(s->cache[i].stmt);
+  sqlite3_close(s->db);
+  free(s);
+}
+
+const char *store_errmsg(struct store *s) { return sqlite3_errmsg(s->db); }
+
+sqlite3_stmt *store_stmt(struct store *s, const char *sql) {
+  for (int i = 0; i < s->ncache; i++)
+    if (s->cache[i].sql == sql) {
+      sqlite3_reset(s->cache[i].stmt);
+      sqlite3_clear_bindings(s->cache[i].stmt);
+      return s->cache[i].stmt;
+    }
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st,
+                         NULL) != SQLITE_OK)
+    return NULL;
+  if (s->ncache < STORE_STMT_CACHE) {
+    s->cache[s->ncache].sql = sql;
+    s->cache[s->ncache].stmt = st;
+    s->ncache++;
+  } else {
+    /* Cannot happen with the fixed set of statements; keep it correct. */
+    abort();
+  }
+  return st;
+}
+
+enum store_rc store_exec_stmt(struct store *s, sqlite3_stmt *st) {
+  int rc;
+  if (st == NULL)
+    return STORE_ERROR;
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+    ;
+  enum store_rc r = store_rc_from(rc);
+  sqlite3_reset(st);
+  return r;
+}
+
+enum store_rc store_rows(struct store *s, sqlite3_stmt *st, store_row_fn fn,
+                         void *ctx) {
+  int rc;
+  if (st == NULL)
+    return STORE_ERROR;
+  int n = sqlite3_column_count(st);
+  const char **names = xcalloc((size_t)n, sizeof *names);
+  const char **values = xcalloc((size_t)n, sizeof *values);
+  for (int i = 0; i < n; i++)
+    names[i] = sqlite3_column_name(st, i);
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    for (int i = 0; i < n; i++)
+      values[i] = (const char *)sqlite3_column_text(st, i);
+    struct store_row row = {n, names, values};
+    fn(&row, ctx);
+  }
+  free(names);
+  free(values);
+  enum store_rc r = store_rc_from(rc);
+  sqlite3_reset(st);
+  return r;
+}
+
+void store_bind_text(sqlite3_stmt *st, int idx, const char *text) {
+  if (text)
+    sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);
+  else
+    sqlite3_bind_null(st, idx);
+}
+
+void store_column_copy(sqlite3_stmt *st, int col, char *out, size_t outsz) {
+  const char *t = (const char *)sqlite3_column_text(st, col);
+  snprintf(out, outsz, "%s", t ? t : "");
+}
+
+enum store_rc store_begin_write(struct store *s) {
+  static const char sql[] = "BEGIN IMMEDIATE";
+  return store_exec_stmt(s, store_stmt(s, sql));
+}
+
+enum store_rc store_commit(struct store *s) {
+  static const char sql[] = "COMMIT";
+  enum store_rc rc = store_exec_stmt(s, store_stmt(s, sql));
+  if (rc != STORE_OK)
+    store_rollback(s);
+  return rc;
+}
+
+void store_rollback(struct store *s) {
+  if (!sqlite3_get_autocommit(s->db))
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+enum store_rc store_migrate(struct store *s, int *from, int *to) {
+  enum store_rc rc = store_begin_write(s);
+  if (rc != STORE_OK)
+    return rc;
+  int v = store_user_version(s);
+  if (v < 0) {
+    store_rollback(s);
+    return STORE_ERROR;
+  }
+  *from = v;
+  if (v > store_schema_version_latest()) {
+    /* A newer program made this file: leave it alone. */
+    store_rollback(s);
+    *to = v;
+    return STORE_ERROR;
+  }
+  for (const struct store_migration *m = store_migrations; m->sql; m++) {
+    if (m->version <= v)
+      continue;
+    char pragma[64];
+    if (sqlite3_exec(s->db, m->sql, NULL, NULL, NULL) != SQLITE_OK)
+      goto fail;
+    snprintf(pragma, sizeof pragma, "PRAGMA user_version=%d", m->version);
+    if (sqlite3_exec(s->db, pragma, NULL, NULL, NULL) != SQLITE_OK)
+      goto fail;
+    v = m->version;
+  }
+  *to = v;
+  return store_commit(s);
+fail:
+  {
+    /* Keep SQLite's message across the rollback. */
+    enum store_rc r = store_rc_from(sqlite3_errcode(s->db));
+    store_rollback(s);
+    return r == STORE_OK ? STORE_ERROR : r;
+  }
+}

@@ -1,0 +1,164 @@
+/* The store: every SQL statement otpgate runs lives behind this interface
+ * (src/store*.c). Callers see plain C structs and return codes, never
+ * sqlite3 handles. Times are milliseconds since the epoch, UTC. */
+#ifndef OTPGATE_STORE_H
+#define OTPGATE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct conf;
+struct store;
+
+enum store_rc {
+  STORE_OK = 0,
+  STORE_NOT_FOUND,  /* no such row */
+  STORE_EXISTS,     /* a row with that key is already there */
+  STORE_BUSY,       /* the database stayed locked past the busy timeout */
+  STORE_ERROR       /* anything else; store_errmsg() says what */
+};
+const char *store_strerror(enum store_rc rc);
+
+/* Opens the database and sets up the connection (WAL, synchronous, foreign
+ * keys, busy timeout). Refuses a database whose schema is not the current
+ * one unless for_init is set. */
+struct store *store_open(const struct conf *conf, bool for_init, char *err,
+                         size_t errsz);
+void store_close(struct store *s);
+/* The last SQLite error message on this connection. */
+const char *store_errmsg(struct store *s);
+
+/* Creates or migrates the schema to the newest version. *from and *to get
+ * the versions before and after. */
+enum store_rc store_migrate(struct store *s, int *from, int *to);
+int store_schema_version_latest(void);
+
+/* Write transactions. Every write that reads first starts with
+ * store_begin_write() (BEGIN IMMEDIATE), so two processes never deadlock
+ * upgrading a read lock. */
+enum store_rc store_begin_write(struct store *s);
+enum store_rc store_commit(struct store *s);
+void store_rollback(struct store *s);
+
+/* A generic row for listings (admin, audit): column names and text values
+ * (NULL for SQL NULL). */
+struct store_row {
+  int ncols;
+  const char *const *names;
+  const char *const *values;
+};
+typedef void (*store_row_fn)(const struct store_row *row, void *ctx);
+
+/* ---- accounts and associations ---- */
+
+#define STORE_ID_MAX 100
+#define STORE_ASSOCIATION_ID_MAX 255
+#define STORE_PHONE_MAX 16
+
+struct store_account {
+  char id[STORE_ID_MAX + 1];
+  bool has_phone;
+  char phone[STORE_PHONE_MAX + 1];
+  char status[32];
+  int64_t verify_failures;
+  int64_t locked_until;
+};
+
+/* Account statuses, as the schema spells them. */
+bool store_account_status_valid(const char *status);
+
+enum store_rc store_account_add(struct store *s, const char *id,
+                                const char *phone, const char *status,
+                                int64_t now);
+/* Changes what is given: phone (set_phone; NULL phone removes it) and/or
+ * status (non-NULL). */
+enum store_rc store_account_update(struct store *s, const char *id,
+                                   bool set_phone, const char *phone,
+                                   const char *status, int64_t now);
+enum store_rc store_account_get(struct store *s, const char *id,
+                                struct store_account *out);
+enum store_rc store_account_by_phone(struct store *s, const char *phone,
+                                     struct store_account *out);
+enum store_rc store_account_list(struct store *s, store_row_fn fn, void *ctx);
+
+enum store_rc store_association_add(struct store *s, const char *association_id,
+                                    const char *account_id, int64_t now);
+enum store_rc store_association_revoke(struct store *s,
+                                       const char *association_id, int64_t now);
+/* The account behind a live (not revoked) association. */
+enum store_rc store_association_account(struct store *s,
+                                        const char *association_id,
+                                        struct store_account *out);
+enum store_rc store_association_list(struct store *s, store_row_fn fn,
+                                     void *ctx);
+
+/* ---- idempotency records ---- */
+
+#define STORE_FINGERPRINT_LEN 32
+
+struct store_request {
+  char method[32];
+  unsigned char fingerprint[STORE_FINGERPRINT_LEN];
+  int http_status;
+  char *answer; /* malloc'd; free with store_request_clear() */
+};
+enum store_rc store_request_get(struct store *s, const char *request_id,
+                                struct store_request *out);
+void store_request_clear(struct store_request *r);
+enum store_rc store_request_put(struct store *s, const char *request_id,
+                                const char *method,
+                                const unsigned char *fingerprint,
+                                int http_status, const char *answer,
+                                int64_t now);
+
+/* ---- OTPs ---- */
+
+#define STORE_CODE_HASH_LEN 32
+
+struct store_otp {
+  int64_t id;
+  char request_id[STORE_ID_MAX + 1];
+  char account_id[STORE_ID_MAX + 1];
+  const char *context; /* schema spelling: none, association, ... */
+  unsigned char code_hash[STORE_CODE_HASH_LEN];
+  int64_t created_at, expires_at;
+  int64_t attempts;
+  int64_t used_at;       /* 0: never used */
+  int64_t superseded_at; /* 0: still the account's newest */
+};
+
+/* Codes created for the account at or after since. */
+enum store_rc store_otp_count_since(struct store *s, const char *account_id,
+                                    int64_t since, int64_t *count);
+/* Inserts the code and supersedes the account's older unused codes. */
+enum store_rc store_otp_insert(struct store *s, struct store_otp *otp);
+
+/* ---- outbox ---- */
+
+struct store_outbox_new {
+  int64_t otp_id;
+  const char *account_id;
+  const char *destination;
+  const char *text;
+  size_t code_offset, code_length;
+  int64_t created_at, expires_at;
+};
+enum store_rc store_outbox_insert(struct store *s,
+                                  const struct store_outbox_new *row,
+                                  int64_t *id);
+/* Audit listing (masked): status may be NULL, since 0 for all. */
+enum store_rc store_outbox_list(struct store *s, const char *status,
+                                int64_t since, store_row_fn fn, void *ctx);
+enum store_rc store_outbox_show(struct store *s, int64_t id, store_row_fn fn,
+                                void *ctx);
+bool store_outbox_status_valid(const char *status);
+
+/* ---- senders' heartbeat ---- */
+
+enum store_rc store_sender_heartbeat(struct store *s, const char *owner,
+                                     long pid, int64_t started_at, int64_t now);
+/* The newest heartbeat of any sender; 0 when none was ever seen. */
+enum store_rc store_sender_last_seen(struct store *s, int64_t *seen_at);
+
+#endif

@@ -1,0 +1,174 @@
+/* Accounts and associations. */
+#include "config.h"
+
+#include <string.h>
+
+#include "store_internal.h"
+
+static const char *const account_statuses[] = {
+    "active", "not_eligible", "closed", "closed_account_taken_over",
+    "closed_fraud", NULL};
+
+bool store_account_status_valid(const char *status) {
+  for (int i = 0; account_statuses[i]; i++)
+    if (strcmp(status, account_statuses[i]) == 0)
+      return true;
+  return false;
+}
+
+enum store_rc store_account_add(struct store *s, const char *id,
+                                const char *phone, const char *status,
+                                int64_t now) {
+  static const char sql[] =
+      "INSERT INTO accounts (id, phone, status, created_at, updated_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?4)";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, id);
+  store_bind_text(st, 2, phone);
+  store_bind_text(st, 3, status);
+  sqlite3_bind_int64(st, 4, now);
+  return store_exec_stmt(s, st);
+}
+
+enum store_rc store_account_update(struct store *s, const char *id,
+                                   bool set_phone, const char *phone,
+                                   const char *status, int64_t now) {
+  static const char sql[] =
+      "UPDATE accounts SET phone = CASE WHEN ?2 THEN ?3 ELSE phone END, "
+      "status = coalesce(?4, status), updated_at = ?5 WHERE id = ?1";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, id);
+  sqlite3_bind_int(st, 2, set_phone);
+  store_bind_text(st, 3, phone);
+  store_bind_text(st, 4, status);
+  sqlite3_bind_int64(st, 5, now);
+  enum store_rc rc = store_exec_stmt(s, st);
+  if (rc == STORE_OK && sqlite3_changes(s->db) == 0)
+    return STORE_NOT_FOUND;
+  return rc;
+}
+
+/* Reads the account columns in the order every account query selects. */
+static enum store_rc account_fetch(struct store *s, sqlite3_stmt *st,
+                                   struct store_account *out) {
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    memset(out, 0, sizeof *out);
+    store_column_copy(st, 0, out->id, sizeof out->id);
+    out->has_phone = sqlite3_column_type(st, 1) != SQLITE_NULL;
+    store_column_copy(st, 1, out->phone, sizeof out->phone);
+    store_column_copy(st, 2, out->status, sizeof out->status);
+    out->verify_failures = sqlite3_column_int64(st, 3);
+    out->locked_until = sqlite3_column_int64(st, 4);
+  }
+  sqlite3_reset(st);
+  if (rc == SQLITE_ROW)
+    return STORE_OK;
+  return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_rc_from(rc);
+}
+
+#define ACCOUNT_COLUMNS "a.id, a.phone, a.status, a.verify_failures, a.locked_until"
+
+enum store_rc store_account_get(struct store *s, const char *id,
+                                struct store_account *out) {
+  static const char sql[] =
+      "SELECT " ACCOUNT_COLUMNS " FROM accounts AS a WHERE a.id = ?1";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, id);
+  return account_fetch(s, st, out);
+}
+
+enum store_rc store_account_by_phone(struct store *s, const char *phone,
+                                     struct store_account *out) {
+  static const char sql[] =
+      "SELECT " ACCOUNT_COLUMNS " FROM accounts AS a WHERE a.phone = ?1";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, phone);
+  return account_fetch(s, st, out);
+}
+
+enum store_rc store_account_list(struct store *s, store_row_fn fn, void *ctx) {
+  static const char sql[] =
+      "SELECT id, phone, status, verify_failures, "
+      "CASE WHEN locked_until = 0 THEN NULL ELSE "
+      "strftime('%Y-%m-%d %H:%M:%SZ', locked_until / 1000, 'unixepoch') END "
+      "AS locked_until, "
+      "strftime('%Y-%m-%d %H:%M:%SZ', created_at / 1000, 'unixepoch') AS created, "
+      "strftime('%Y-%m-%d %H:%M:%SZ', updated_at / 1000, 'unixepoch') AS updated, "
+      "(SELECT count(*) FROM associations AS x WHERE x.account_id = a.id "
+      "AND x.revoked_at IS NULL) AS associations "
+      "FROM accounts AS a ORDER BY id";
+  return store_rows(s, store_stmt(s, sql), fn, ctx);
+}
+
+enum store_rc store_association_add(struct store *s, const char *association_id,
+                                    const char *account_id, int64_t now) {
+  static const char sql_account[] = "SELECT 1 FROM accounts WHERE id = ?1";
+  static const char sql[] =
+      "INSERT INTO associations (id, account_id, created_at) VALUES (?1, ?2, ?3)";
+  sqlite3_stmt *st = store_stmt(s, sql_account);
+  if (st == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, account_id);
+  int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  if (rc == SQLITE_DONE)
+    return STORE_NOT_FOUND;
+  if (rc != SQLITE_ROW)
+    return store_rc_from(rc);
+  if ((st = store_stmt(s, sql)) == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, association_id);
+  store_bind_text(st, 2, account_id);
+  sqlite3_bind_int64(st, 3, now);
+  return store_exec_stmt(s, st);
+}
+
+enum store_rc store_association_revoke(struct store *s,
+                                       const char *association_id,
+                                       int64_t now) {
+  static const char sql[] = "UPDATE associations SET revoked_at = ?2 "
+                            "WHERE id = ?1 AND revoked_at IS NULL";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, association_id);
+  sqlite3_bind_int64(st, 2, now);
+  enum store_rc rc = store_exec_stmt(s, st);
+  if (rc == STORE_OK && sqlite3_changes(s->db) == 0)
+    return STORE_NOT_FOUND;
+  return rc;
+}
+
+enum store_rc store_association_account(struct store *s,
+                                        const char *association_id,
+                                        struct store_account *out) {
+  static const char sql[] =
+      "SELECT " ACCOUNT_COLUMNS " FROM associations AS x "
+      "JOIN accounts AS a ON a.id = x.account_id "
+      "WHERE x.id = ?1 AND x.revoked_at IS NULL";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, association_id);
+  return account_fetch(s, st, out);
+}
+
+enum store_rc store_association_list(struct store *s, store_row_fn fn,
+                                     void *ctx) {
+  static const char sql[] =
+      "SELECT id, account_id AS account, "
+      "strftime('%Y-%m-%d %H:%M:%SZ', created_at / 1000, 'unixepoch') AS created, "
+      "CASE WHEN revoked_at IS NULL THEN NULL ELSE "
+      "strftime('%Y-%m-%d %H:%M:%SZ', revoked_at / 1000, 'unixepoch') END "
+      "AS revoked FROM associations ORDER BY created_at, id";
+  return store_rows(s, store_stmt(s, sql), fn, ctx);
+}

@@ -1,0 +1,35 @@
+/* Shared by the store's own files (src/store*.c) and nothing else. */
+#ifndef OTPGATE_STORE_INTERNAL_H
+#define OTPGATE_STORE_INTERNAL_H
+
+#include <sqlite3.h>
+
+#include "store.h"
+
+#define STORE_STMT_CACHE 64
+
+struct store {
+  sqlite3 *db;
+  struct {
+    const char *sql; /* the literal's address is the key */
+    sqlite3_stmt *stmt;
+  } cache[STORE_STMT_CACHE];
+  int ncache;
+};
+
+/* The prepared statement for this SQL literal, reset and unbound, or NULL
+ * (the caller returns STORE_ERROR; store_errmsg() says why). */
+sqlite3_stmt *store_stmt(struct store *s, const char *sql);
+/* Maps an sqlite3 result code to ours. */
+enum store_rc store_rc_from(int rc);
+/* Steps a statement that returns no rows (or whose rows are ignored). */
+enum store_rc store_exec_stmt(struct store *s, sqlite3_stmt *st);
+/* Runs each row of a prepared statement through fn as text. */
+enum store_rc store_rows(struct store *s, sqlite3_stmt *st, store_row_fn fn,
+                         void *ctx);
+/* Binds a text, or NULL when text is NULL. */
+void store_bind_text(sqlite3_stmt *st, int idx, const char *text);
+/* Copies column col as text into out (empty for NULL), truncating. */
+void store_column_copy(sqlite3_stmt *st, int col, char *out, size_t outsz);
+
+#endif

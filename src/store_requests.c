@@ -1,0 +1,132 @@
+/* Idempotency records, OTP rows and the senders' heartbeat. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "store_internal.h"
+#include "util.h"
+
+enum store_rc store_request_get(struct store *s, const char *request_id,
+                                struct store_request *out) {
+  static const char sql[] = "SELECT method, fingerprint, http_status, answer "
+                            "FROM requests WHERE request_id = ?1";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, request_id);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    memset(out, 0, sizeof *out);
+    store_column_copy(st, 0, out->method, sizeof out->method);
+    if (sqlite3_column_bytes(st, 1) == STORE_FINGERPRINT_LEN)
+      memcpy(out->fingerprint, sqlite3_column_blob(st, 1),
+             STORE_FINGERPRINT_LEN);
+    out->http_status = sqlite3_column_int(st, 2);
+    const char *answer = (const char *)sqlite3_column_text(st, 3);
+    out->answer = xstrdup(answer ? answer : "");
+  }
+  sqlite3_reset(st);
+  if (rc == SQLITE_ROW)
+    return STORE_OK;
+  return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_rc_from(rc);
+}
+
+void store_request_clear(struct store_request *r) {
+  free(r->answer);
+  r->answer = NULL;
+}
+
+enum store_rc store_request_put(struct store *s, const char *request_id,
+                                const char *method,
+                                const unsigned char *fingerprint,
+                                int http_status, const char *answer,
+                                int64_t now) {
+  static const char sql[] =
+      "INSERT INTO requests (request_id, method, fingerprint, http_status, "
+      "answer, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, request_id);
+  store_bind_text(st, 2, method);
+  sqlite3_bind_blob(st, 3, fingerprint, STORE_FINGERPRINT_LEN, SQLITE_STATIC);
+  sqlite3_bind_int(st, 4, http_status);
+  store_bind_text(st, 5, answer);
+  sqlite3_bind_int64(st, 6, now);
+  return store_exec_stmt(s, st);
+}
+
+enum store_rc store_otp_count_since(struct store *s, const char *account_id,
+                                    int64_t since, int64_t *count) {
+  static const char sql[] = "SELECT count(*) FROM otps "
+                            "WHERE account_id = ?1 AND created_at >= ?2";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, account_id);
+  sqlite3_bind_int64(st, 2, since);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    *count = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? STORE_OK : store_rc_from(rc);
+}
+
+enum store_rc store_otp_insert(struct store *s, struct store_otp *otp) {
+  static const char sql_supersede[] =
+      "UPDATE otps SET superseded_at = ?2 WHERE account_id = ?1 "
+      "AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ?2";
+  static const char sql[] =
+      "INSERT INTO otps (request_id, account_id, context, code_hash, "
+      "created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+  sqlite3_stmt *st = store_stmt(s, sql_supersede);
+  if (st == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, otp->account_id);
+  sqlite3_bind_int64(st, 2, otp->created_at);
+  enum store_rc rc = store_exec_stmt(s, st);
+  if (rc != STORE_OK)
+    return rc;
+  if ((st = store_stmt(s, sql)) == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, otp->request_id);
+  store_bind_text(st, 2, otp->account_id);
+  store_bind_text(st, 3, otp->context);
+  sqlite3_bind_blob(st, 4, otp->code_hash, STORE_CODE_HASH_LEN, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 5, otp->created_at);
+  sqlite3_bind_int64(st, 6, otp->expires_at);
+  rc = store_exec_stmt(s, st);
+  if (rc == STORE_OK)
+    otp->id = sqlite3_last_insert_rowid(s->db);
+  return rc;
+}
+
+enum store_rc store_sender_heartbeat(struct store *s, const char *owner,
+                                     long pid, int64_t started_at,
+                                     int64_t now) {
+  static const char sql[] =
+      "INSERT INTO senders (owner, pid, started_at, seen_at) "
+      "VALUES (?1, ?2, ?3, ?4) "
+      "ON CONFLICT (owner) DO UPDATE SET seen_at = excluded.seen_at";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, owner);
+  sqlite3_bind_int64(st, 2, pid);
+  sqlite3_bind_int64(st, 3, started_at);
+  sqlite3_bind_int64(st, 4, now);
+  return store_exec_stmt(s, st);
+}
+
+enum store_rc store_sender_last_seen(struct store *s, int64_t *seen_at) {
+  static const char sql[] = "SELECT coalesce(max(seen_at), 0) FROM senders";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    *seen_at = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? STORE_OK : store_rc_from(rc);
+}
