@@ -6,7 +6,7 @@
 CREATE VIEW audit_outbox AS
 SELECT o.id                                             AS id,
        o.account_id                                     AS account,
-       substr('***************', 1, length(o.destination) - 4)
+       '+' || substr('***************', 1, length(o.destination) - 5)
          || substr(o.destination, -4)                   AS destination,
        CAST(substr(CAST(o.text AS BLOB), 1, o.code_offset)
          || substr('**********', 1, o.code_length)

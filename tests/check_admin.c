@@ -1,1 +1,189 @@
-int main(void){return 0;}
+/* otpgate-admin: each command's effect on the rows; each bad argument
+ * refused with nothing changed; import all or nothing. */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "testhelp.h"
+#include "util.h"
+
+static void setup(void) {
+  th_config(NULL);
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+}
+
+static void teardown(void) { th_cleanup(); }
+
+START_TEST(account_add_show_list) {
+  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", "+14035551111", NULL), 0);
+  ck_assert_int_eq(th_admin("account", "add", "acct-2", "--status", "not_eligible", NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts"), 2);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE id='acct-1' "
+                              "AND phone='+14035551111' AND status='active'"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE id='acct-2' "
+                              "AND phone IS NULL AND status='not_eligible'"), 1);
+  ck_assert_int_eq(th_admin("account", "show", "acct-1", NULL), 0);
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "+14035551111"));
+  ck_assert_int_eq(th_admin("--json", "account", "list", NULL), 0);
+  json_object *arr = json_tokener_parse(th_admin_out());
+  ck_assert_ptr_nonnull(arr);
+  ck_assert_int_eq(json_object_array_length(arr), 2);
+  json_object *status;
+  ck_assert(json_object_object_get_ex(json_object_array_get_idx(arr, 1), "status", &status));
+  ck_assert_str_eq(json_object_get_string(status), "not_eligible");
+  json_object_put(arr);
+  ck_assert_int_eq(th_admin("account", "show", "nobody", NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "nobody"));
+}
+END_TEST
+
+START_TEST(account_set) {
+  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", "+14035551111", NULL), 0);
+  ck_assert_int_eq(th_admin("account", "set", "acct-1", "--status", "closed_fraud", NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE status='closed_fraud' "
+                              "AND phone='+14035551111'"), 1);
+  ck_assert_int_eq(th_admin("account", "set", "acct-1", "--no-phone", NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE phone IS NULL"), 1);
+  ck_assert_int_eq(th_admin("account", "set", "acct-1", "--phone", "+918067218010", NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE phone='+918067218010'"), 1);
+  ck_assert_int_eq(th_admin("account", "set", "ghost", "--status", "active", NULL), 1);
+}
+END_TEST
+
+/* Each bad command line: exit status, a word of the message, no change. */
+static const struct {
+  const char *argv[8];
+  int status;
+  const char *says;
+} bad[] = {
+    {{"account", "add", "x1", "--phone", "14035551111"}, 1, "E.164"},
+    {{"account", "add", "x1", "--phone", "+0123456789"}, 1, "E.164"},
+    {{"account", "add", "x1", "--phone", "+1403555"}, 1, "E.164"},
+    {{"account", "add", "x1", "--phone", "+1234567890123456"}, 1, "E.164"},
+    {{"account", "add", "x1", "--phone", "+1 403 555 1111"}, 1, "E.164"},
+    {{"account", "add", "x1", "--status", "frozen"}, 1, "bad status"},
+    {{"account", "add", "bad id"}, 1, "bad account ID"},
+    {{"account", "add", ""}, 1, "bad account ID"},
+    {{"account", "add", "acct-1"}, 1, "already exists"},
+    {{"account", "add", "x1", "--phone", "+14035551111"}, 1, "already exists"},
+    {{"account", "add"}, 2, "one ID"},
+    {{"account", "add", "x1", "--phone"}, 2, "--phone needs"},
+    {{"account", "set", "acct-1"}, 2, "needs --phone"},
+    {{"account", "set", "acct-1", "--phone", "+14035552222", "--no-phone"}, 2, "exclude"},
+    {{"account", "set", "acct-1", "--status", "gone"}, 1, "bad status"},
+    {{"account", "frobnicate"}, 2, "account:"},
+    {{"association", "add", "assoc-9", "ghost"}, 1, "no account"},
+    {{"association", "add", "assoc-1", "acct-1"}, 1, "already exists"},
+    {{"association", "add", "bad assoc", "acct-1"}, 1, "bad association ID"},
+    {{"association", "revoke", "ghost"}, 1, "ghost"},
+    {{"outbox", "list", "--status", "lost"}, 1, "bad status"},
+    {{"outbox", "list", "--since", "yesterday"}, 1, "bad --since"},
+    {{"outbox", "show", "x"}, 1, "bad outbox ID"},
+    {{"outbox", "show", "42"}, 1, "no outbox row"},
+    {{"nonsense"}, 2, "unknown command"},
+    {{"--bogus", "account", "list"}, 2, "unknown option"},
+};
+
+START_TEST(bad_arguments_change_nothing) {
+  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", "+14035551111", NULL), 0);
+  ck_assert_int_eq(th_admin("association", "add", "assoc-1", "acct-1", NULL), 0);
+  char *before = th_db_snapshot();
+  const char *const *a = bad[_i].argv;
+  int rc = th_admin(a[0], a[1], a[2], a[3], a[4], a[5], a[6], NULL);
+  ck_assert_int_eq(rc, bad[_i].status);
+  ck_assert_msg(strstr(th_admin_err(), bad[_i].says) != NULL, "'%s' lacks '%s'",
+                th_admin_err(), bad[_i].says);
+  char *after = th_db_snapshot();
+  ck_assert_str_eq(before, after);
+  free(before);
+  free(after);
+}
+END_TEST
+
+START_TEST(associations) {
+  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", "+14035551111", NULL), 0);
+  ck_assert_int_eq(th_admin("association", "add", "assoc-1", "acct-1", NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM associations WHERE id='assoc-1' "
+                              "AND account_id='acct-1' AND revoked_at IS NULL"), 1);
+  ck_assert_int_eq(th_admin("association", "list", NULL), 0);
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "assoc-1"));
+  ck_assert_int_eq(th_admin("association", "revoke", "assoc-1", NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM associations WHERE revoked_at IS NOT NULL"), 1);
+  /* Revoking twice: there is no live association left. */
+  ck_assert_int_eq(th_admin("association", "revoke", "assoc-1", NULL), 1);
+}
+END_TEST
+
+static void write_file(const char *name, const char *text) {
+  char *path = xasprintf("%s/%s", th_tmpdir(), name);
+  FILE *f = fopen(path, "w");
+  fputs(text, f);
+  fclose(f);
+  free(path);
+}
+
+START_TEST(import_all_or_nothing) {
+  char *path = xasprintf("%s/a.csv", th_tmpdir());
+  write_file("a.csv", "id,phone,status\nu1,+14035550001,active\nu2,,\n"
+                      "u3,+14035550003,closed\n");
+  ck_assert_int_eq(th_admin("account", "import", path, NULL), 0);
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "3 accounts imported"));
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts"), 3);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE id='u2' AND phone IS NULL "
+                              "AND status='active'"), 1);
+  char *before = th_db_snapshot();
+  static const struct {
+    const char *text, *says;
+  } cases[] = {
+      {"id,phone,status\nu4,+14035550004,active\nu5,+1403,active\n", "a.csv:3: bad phone"},
+      {"id,phone,status\nu4,+14035550004,active\nu5,,nope\n", "a.csv:3: bad status"},
+      {"id,phone,status\nu4,+14035550004,active\nu1,,active\n", "a.csv:3: account \"u1\""},
+      {"id,phone,status\nu4,+14035550004,active\nu5,+14035550004,active\n", "a.csv:3:"},
+      {"id,phone,status\nu4,+14035550004\n", "a.csv:2: need three fields"},
+      {"id,phone,status\n\"u4\",,active\n", "a.csv:2: need three fields"},
+      {"phone,id,status\n", "a.csv:1: the header"},
+      {"", "empty file"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    write_file("a.csv", cases[i].text);
+    ck_assert_int_eq(th_admin("account", "import", path, NULL), 1);
+    ck_assert_msg(strstr(th_admin_err(), cases[i].says) != NULL, "'%s' lacks '%s'",
+                  th_admin_err(), cases[i].says);
+    char *after = th_db_snapshot();
+    ck_assert_str_eq(before, after);
+    free(after);
+  }
+  free(before);
+  free(path);
+}
+END_TEST
+
+START_TEST(bad_config_stops_with_key) {
+  th_config("[otp]\nlength = 4\n");
+  ck_assert_int_eq(th_admin("account", "list", NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "[otp] length"));
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("admin");
+  TCase *tc = tcase_create("admin");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, account_add_show_list);
+  tcase_add_test(tc, account_set);
+  tcase_add_loop_test(tc, bad_arguments_change_nothing, 0, sizeof bad / sizeof bad[0]);
+  tcase_add_test(tc, associations);
+  tcase_add_test(tc, import_all_or_nothing);
+  tcase_add_test(tc, bad_config_stops_with_key);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,1 +1,184 @@
-int main(void){return 0;}
+/* The schema: a fresh init, a second init, a migration from version 1. */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "conf.h"
+#include "store.h"
+#include "testhelp.h"
+#include "util.h"
+
+static struct conf *test_conf(void) {
+  char err[512];
+  struct conf *c = conf_load(th_config(NULL), err, sizeof err);
+  ck_assert_msg(c != NULL, "%s", err);
+  return c;
+}
+
+START_TEST(fresh_init_and_second_init) {
+  th_config(NULL);
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "-> 2"));
+  ck_assert_int_eq(th_sql_int("PRAGMA user_version"), 2);
+  char *mode = th_sql_text("PRAGMA journal_mode");
+  ck_assert_str_eq(mode, "wal");
+  free(mode);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM sqlite_schema WHERE type = 'table' "
+                              "AND name IN ('accounts','associations','otps','outbox',"
+                              "'requests','senders')"), 6);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM sqlite_schema WHERE type = 'view' "
+                              "AND name IN ('audit_outbox','audit_otps')"), 2);
+  char *before = th_sql_text("SELECT group_concat(sql, ';') FROM sqlite_schema");
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "up to date"));
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "exists"));
+  char *after = th_sql_text("SELECT group_concat(sql, ';') FROM sqlite_schema");
+  ck_assert_str_eq(before, after);
+  free(before);
+  free(after);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(migrates_version_1) {
+  /* A file made by the first release: tables only, user_version 1. */
+  th_config(NULL);
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
+  char *path = xasprintf("%s/sql/001-initial.sql", th_srcdir());
+  FILE *f = fopen(path, "r");
+  ck_assert_ptr_nonnull(f);
+  char sql[16384];
+  sql[fread(sql, 1, sizeof sql - 1, f)] = '\0';
+  fclose(f);
+  ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version=1;"
+                   "INSERT INTO accounts VALUES ('acct-1','+14035551111','active',0,0,1,1);",
+                   NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  /* Programs other than init refuse a file at the old version. */
+  ck_assert_int_eq(th_admin("account", "list", NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "schema version 1"));
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "1 -> 2"));
+  ck_assert_int_eq(th_sql_int("PRAGMA user_version"), 2);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE id = 'acct-1'"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM audit_outbox"), 0);
+  free(path);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(refuses_newer_file) {
+  th_config(NULL);
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
+  sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL);
+  sqlite3_close(db);
+  ck_assert_int_eq(th_admin("init", NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "newer"));
+  ck_assert_int_eq(th_sql_int("PRAGMA user_version"), 99);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(constraints_hold) {
+  th_config(NULL);
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
+  const char *bad[] = {
+      "INSERT INTO accounts VALUES ('a','+0123456789','active',0,0,1,1)",
+      "INSERT INTO accounts VALUES ('a','+1234','active',0,0,1,1)",
+      "INSERT INTO accounts VALUES ('a','+1403555111x','active',0,0,1,1)",
+      "INSERT INTO accounts VALUES ('a','+14035551111','gone',0,0,1,1)",
+      "INSERT INTO outbox (account_id, destination, text, code_offset, code_length, "
+      "status, next_attempt_at, expires_at, created_at, updated_at) "
+      "VALUES ('a','+1','x',0,0,'lost',0,0,0,0)",
+      "INSERT INTO associations VALUES ('x','no-such-account',1,NULL)",
+  };
+  sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    ck_assert_msg(sqlite3_exec(db, bad[i], NULL, NULL, NULL) != SQLITE_OK,
+                  "accepted: %s", bad[i]);
+  sqlite3_close(db);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(audit_view_masks) {
+  struct conf *c = test_conf();
+  char err[512];
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", "+14035551111", NULL), 0);
+  struct store *s = store_open(c, false, err, sizeof err);
+  ck_assert_msg(s != NULL, "%s", err);
+  const char *text = "Your code is 123456.\nAB12345678C";
+  struct store_outbox_new row = {0, "acct-1", "+14035551111", text, 13, 6,
+                                 1700000000000, 1700000300000};
+  int64_t id;
+  ck_assert_int_eq(store_outbox_insert(s, &row, &id), STORE_OK);
+  store_close(s);
+  char *t = th_sql_text("SELECT text FROM audit_outbox");
+  ck_assert_str_eq(t, "Your code is ******.\nAB12345678C");
+  free(t);
+  t = th_sql_text("SELECT destination FROM audit_outbox");
+  ck_assert_str_eq(t, "+*******1111");
+  free(t);
+  t = th_sql_text("SELECT created FROM audit_outbox");
+  ck_assert_str_eq(t, "2023-11-14 22:13:20.000Z");
+  free(t);
+  t = th_sql_text("SELECT status FROM audit_outbox");
+  ck_assert_str_eq(t, "queued");
+  free(t);
+  conf_free(c);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(connection_setup) {
+  struct conf *c = test_conf();
+  char err[512];
+  ck_assert_ptr_null(store_open(c, false, err, sizeof err));
+  ck_assert_ptr_nonnull(strstr(err, "otpgate-admin init"));
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  struct store *s = store_open(c, false, err, sizeof err);
+  ck_assert_msg(s != NULL, "%s", err);
+  ck_assert_int_eq(store_begin_write(s), STORE_OK);
+  /* A second connection cannot take the write lock meanwhile. */
+  c->database.busy_timeout_ms = 50;
+  struct store *s2 = store_open(c, false, err, sizeof err);
+  ck_assert_ptr_nonnull(s2);
+  ck_assert_int_eq(store_begin_write(s2), STORE_BUSY);
+  store_rollback(s);
+  ck_assert_int_eq(store_begin_write(s2), STORE_OK);
+  ck_assert_int_eq(store_commit(s2), STORE_OK);
+  store_close(s2);
+  store_close(s);
+  conf_free(c);
+  th_cleanup();
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("store");
+  TCase *tc = tcase_create("store");
+  tcase_add_test(tc, fresh_init_and_second_init);
+  tcase_add_test(tc, migrates_version_1);
+  tcase_add_test(tc, refuses_newer_file);
+  tcase_add_test(tc, constraints_hold);
+  tcase_add_test(tc, audit_view_masks);
+  tcase_add_test(tc, connection_setup);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
