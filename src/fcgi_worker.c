@@ -1,0 +1,154 @@
+#include "config.h"
+
+#include "fcgi_worker.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <fcgiapp.h>
+
+#include "conf.h"
+#include "log.h"
+#include "util.h"
+#include "wake.h"
+
+int fcgi_worker_listen(const char *spec) {
+  /* Only the owner and its group (the web server's) may connect. */
+  mode_t old = umask(007);
+  int fd = FCGX_OpenSocket(spec, 128);
+  umask(old);
+  return fd;
+}
+
+int fcgi_worker_fd0_is_fastcgi(void) { return !FCGX_IsCGI(); }
+
+void fcgi_worker_shutdown(void) { FCGX_ShutdownPending(); }
+
+static const char *param(FCGX_Request *req, const char *name) {
+  const char *v = FCGX_GetParam(name, req->envp);
+  return v ? v : "";
+}
+
+/* SCRIPT_NAME + PATH_INFO, as most servers split it; else REQUEST_URI
+ * without its query. Only the last segment matters. */
+static void request_path(FCGX_Request *req, char *out, size_t outsz) {
+  const char *script = param(req, "SCRIPT_NAME"), *info = param(req, "PATH_INFO");
+  if (*script || *info) {
+    snprintf(out, outsz, "%s%s", script, info);
+    return;
+  }
+  snprintf(out, outsz, "%s", param(req, "REQUEST_URI"));
+  char *q = strchr(out, '?');
+  if (q)
+    *q = '\0';
+}
+
+static const char *reason(int status) {
+  switch (status) {
+  case 200: return "OK";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 409: return "Conflict";
+  case 412: return "Precondition Failed";
+  case 413: return "Payload Too Large";
+  case 415: return "Unsupported Media Type";
+  case 423: return "Locked";
+  case 503: return "Service Unavailable";
+  default: return "Error";
+  }
+}
+
+/* Reads exactly len bytes of the body; false when the stream ends early. */
+static bool read_body(FCGX_Request *req, char *buf, size_t len) {
+  size_t got = 0;
+  while (got < len) {
+    int chunk = len - got > 65536 ? 65536 : (int)(len - got);
+    int n = FCGX_GetStr(buf + got, chunk, req->in);
+    if (n <= 0)
+      return false;
+    got += (size_t)n;
+  }
+  return true;
+}
+
+static void handle_one(struct api *api, FCGX_Request *req) {
+  struct api_response resp;
+  struct api_http_request hr = {0};
+  char path[1024];
+  char *body = NULL;
+  double start = monotonic_seconds();
+  const char *cl = param(req, "CONTENT_LENGTH");
+  uint64_t declared = 0;
+
+  request_path(req, path, sizeof path);
+  hr.verb = param(req, "REQUEST_METHOD");
+  hr.path = path;
+  hr.content_type = FCGX_GetParam("CONTENT_TYPE", req->envp);
+
+  if (*cl && !parse_u64(cl, &declared)) {
+    api_response_init(&resp);
+    api_reject(api, &resp, 400, "CONTENT_LENGTH is not a length");
+  } else if (declared > (uint64_t)api->svc.conf->api.max_body_bytes) {
+    /* Not read: api_handle answers 413 from the length alone. */
+    hr.body_len = (size_t)(declared > SIZE_MAX / 2 ? SIZE_MAX / 2 : declared);
+    api_handle(api, &hr, &resp);
+  } else {
+    body = xmalloc((size_t)declared + 1);
+    if (!read_body(req, body, (size_t)declared)) {
+      api_response_init(&resp);
+      api_reject(api, &resp, 400, "the body is shorter than CONTENT_LENGTH");
+    } else {
+      body[declared] = '\0';
+      hr.body = body;
+      hr.body_len = (size_t)declared;
+      api_handle(api, &hr, &resp);
+    }
+  }
+  /* The commit is done: wake the sender before the answer goes out. */
+  if (resp.wake_sender)
+    wake_notify(api->svc.conf->sender.wake_socket);
+
+  /* libfcgi's own printf lacks %zu: format the head here. */
+  char head[512];
+  int n = snprintf(head, sizeof head,
+                   "Status: %d %s\r\n"
+                   "Content-Type: application/json; charset=utf-8\r\n"
+                   "Cache-Control: no-store\r\n"
+                   "Content-Length: %zu\r\n%s%s%s\r\n",
+                   resp.status, reason(resp.status), resp.body.len,
+                   resp.allow ? "Allow: " : "", resp.allow ? resp.allow : "",
+                   resp.allow ? "\r\n" : "");
+  FCGX_PutStr(head, n, req->out);
+  FCGX_PutStr(resp.body.data ? resp.body.data : "", (int)resp.body.len,
+              req->out);
+
+  log_info("%s requestId=%s %s status=%d %.2fms%s%s %s", resp.method,
+           resp.request_id, resp.outcome, resp.status,
+           (monotonic_seconds() - start) * 1000.0,
+           resp.error_id[0] ? " errorId=" : "", resp.error_id, resp.detail);
+  api_response_free(&resp);
+  free(body);
+}
+
+int fcgi_worker_run(struct api *api, int listen_fd,
+                    volatile sig_atomic_t *stop) {
+  FCGX_Request req;
+  if (FCGX_Init() != 0 || FCGX_InitRequest(&req, listen_fd, 0) != 0) {
+    log_error("cannot set up libfcgi");
+    return 1;
+  }
+  while (!*stop) {
+    if (FCGX_Accept_r(&req) < 0)
+      break;
+    handle_one(api, &req);
+    FCGX_Finish_r(&req);
+  }
+  FCGX_Free(&req, 1);
+  return 0;
+}

@@ -1,0 +1,24 @@
+/* The worker's HTTP layer: the only code that knows FastCGI. It turns each
+ * FastCGI request into an api_http_request and the api_response back into
+ * a CGI response, one request at a time. */
+#ifndef OTPGATE_FCGI_WORKER_H
+#define OTPGATE_FCGI_WORKER_H
+
+#include <signal.h>
+
+#include "api.h"
+
+/* Opens the listening socket: "PATH" (unix) or "HOST:PORT"; returns the fd
+ * or -1. */
+int fcgi_worker_listen(const char *spec);
+/* Whether fd 0 is a socket a FastCGI server handed us. */
+int fcgi_worker_fd0_is_fastcgi(void);
+
+/* Serves requests on listen_fd until *stop is set (by a signal handler that
+ * also calls fcgi_worker_shutdown()). Returns 0 on a clean stop. */
+int fcgi_worker_run(struct api *api, int listen_fd,
+                    volatile sig_atomic_t *stop);
+/* Async-signal-safe: tells libfcgi to stop accepting. */
+void fcgi_worker_shutdown(void);
+
+#endif

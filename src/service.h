@@ -1,0 +1,98 @@
+/* The methods' logic, free of JSON and HTTP: each handler takes a checked
+ * request struct and decides, reading and writing through the store inside
+ * the write transaction that api.c opened. */
+#ifndef OTPGATE_SERVICE_H
+#define OTPGATE_SERVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "secret.h"
+
+struct conf;
+struct store;
+
+enum otp_context {
+  OTP_CONTEXT_NONE,
+  OTP_CONTEXT_ASSOCIATION,
+  OTP_CONTEXT_MANDATE_CREATION,
+  OTP_CONTEXT_ASSOCIATION_WITH_MANDATE_CREATION,
+};
+/* The schema's spelling of a context (otps.context). */
+const char *service_context_name(enum otp_context c);
+
+struct send_otp_request {
+  const char *request_id;
+  const char *account_phone_number; /* exactly one of these two */
+  const char *association_id;
+  const char *sms_matching_token;
+  enum otp_context context;
+};
+
+struct verify_otp_request {
+  const char *request_id;
+  const char *send_otp_request_id;
+  const char *otp;
+};
+
+struct echo_request {
+  const char *client_message;
+};
+
+enum send_otp_result {
+  SEND_OTP_SUCCESS,
+  SEND_OTP_PHONE_NUMBER_NOT_ASSOCIATED_WITH_ACCOUNT,
+  SEND_OTP_UNKNOWN_PHONE_NUMBER,
+  SEND_OTP_MESSAGE_UNABLE_TO_BE_SENT,
+  SEND_OTP_INVALID_PHONE_NUMBER,
+  SEND_OTP_NOT_ELIGIBLE,
+  SEND_OTP_OTP_LIMIT_REACHED,
+  SEND_OTP_ACCOUNT_CLOSED,
+  SEND_OTP_ACCOUNT_CLOSED_ACCOUNT_TAKEN_OVER,
+  SEND_OTP_ACCOUNT_CLOSED_FRAUD,
+};
+
+enum verify_otp_result {
+  VERIFY_OTP_SUCCESS,
+  VERIFY_OTP_OTP_NOT_MATCHED,
+  VERIFY_OTP_OTP_ALREADY_USED,
+};
+
+/* Why a request could not be processed (answered 4xx/5xx). */
+enum service_error {
+  SERVICE_OK,
+  SERVICE_UNKNOWN_ASSOCIATION,     /* 404 INVALID_IDENTIFIER */
+  SERVICE_UNKNOWN_SEND_OTP_REQUEST,/* 404 INVALID_IDENTIFIER */
+  SERVICE_TOKEN_DOES_NOT_FIT,      /* 400: the SMS would exceed one SMS */
+  SERVICE_UNAVAILABLE,             /* 503: the database failed or stayed busy */
+};
+
+#define SERVICE_ID_LEN 32 /* hex characters of integrator-generated ids */
+
+struct send_otp_outcome {
+  enum send_otp_result result;
+  char send_otp_id[SERVICE_ID_LEN + 1]; /* set for SUCCESS */
+  bool queued_sms;                      /* wake the sender after commit */
+  char account_id[101];                 /* for the log, when known */
+  char why[96];                         /* for the log: what decided it */
+};
+
+struct verify_otp_outcome {
+  enum verify_otp_result result;
+  char verify_otp_id[SERVICE_ID_LEN + 1];
+  char why[96];
+};
+
+/* What every handler needs: configuration, store, key, clock. */
+struct service {
+  const struct conf *conf;
+  struct store *store;
+  struct secret_key key;
+  int64_t (*now)(void); /* now_ms, or a test's clock */
+};
+
+enum service_error service_send_otp(struct service *svc,
+                                    const struct send_otp_request *req,
+                                    struct send_otp_outcome *out);
+
+#endif

@@ -1,0 +1,201 @@
+/* sendOtp: find the account, decide, and when it may go, make the code and
+ * queue the SMS. Runs inside the caller's write transaction, so the
+ * idempotency record, the OTP row and the outbox row commit together. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "conf.h"
+#include "otp.h"
+#include "service.h"
+#include "sms.h"
+#include "store.h"
+#include "util.h"
+
+const char *service_context_name(enum otp_context c) {
+  switch (c) {
+  case OTP_CONTEXT_ASSOCIATION:
+    return "association";
+  case OTP_CONTEXT_MANDATE_CREATION:
+    return "mandate_creation";
+  case OTP_CONTEXT_ASSOCIATION_WITH_MANDATE_CREATION:
+    return "association_with_mandate_creation";
+  case OTP_CONTEXT_NONE:
+    break;
+  }
+  return "none";
+}
+
+/* What an account's status answers when it was named by associationId; by
+ * phone number every status but active is NOT_ELIGIBLE. */
+static bool status_refusal(const char *status, bool by_association,
+                           enum send_otp_result *out) {
+  static const struct {
+    const char *status;
+    enum send_otp_result result;
+  } table[] = {
+      {"not_eligible", SEND_OTP_NOT_ELIGIBLE},
+      {"closed", SEND_OTP_ACCOUNT_CLOSED},
+      {"closed_account_taken_over", SEND_OTP_ACCOUNT_CLOSED_ACCOUNT_TAKEN_OVER},
+      {"closed_fraud", SEND_OTP_ACCOUNT_CLOSED_FRAUD},
+  };
+  if (strcmp(status, "active") == 0)
+    return false;
+  *out = SEND_OTP_NOT_ELIGIBLE;
+  if (by_association)
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+      if (strcmp(status, table[i].status) == 0)
+        *out = table[i].result;
+  return true;
+}
+
+static enum service_error decline(struct send_otp_outcome *out,
+                                  enum send_otp_result r, const char *why) {
+  out->result = r;
+  snprintf(out->why, sizeof out->why, "%s", why);
+  return SERVICE_OK;
+}
+
+/* Finds the account the request names, or decides the answer. *decided is
+ * set when out already holds the answer. */
+static enum service_error find_account(struct service *svc,
+                                       const struct send_otp_request *req,
+                                       struct store_account *acc,
+                                       struct send_otp_outcome *out,
+                                       bool *decided) {
+  enum store_rc rc;
+  enum send_otp_result refusal;
+  *decided = true;
+  if (req->account_phone_number) {
+    char masked[80];
+    phone_mask(req->account_phone_number, masked, sizeof masked);
+    if (!phone_is_e164(req->account_phone_number)) {
+      return decline(out, SEND_OTP_INVALID_PHONE_NUMBER, "phone is not E.164");
+    }
+    rc = store_account_by_phone(svc->store, req->account_phone_number, acc);
+    if (rc == STORE_NOT_FOUND) {
+      snprintf(out->why, sizeof out->why, "no account has %s", masked);
+      out->result = SEND_OTP_UNKNOWN_PHONE_NUMBER;
+      return SERVICE_OK;
+    }
+    if (rc != STORE_OK)
+      return SERVICE_UNAVAILABLE;
+    snprintf(out->account_id, sizeof out->account_id, "%s", acc->id);
+    if (status_refusal(acc->status, false, &refusal))
+      return decline(out, refusal, acc->status);
+  } else {
+    rc = store_association_account(svc->store, req->association_id, acc);
+    if (rc == STORE_NOT_FOUND)
+      return SERVICE_UNKNOWN_ASSOCIATION;
+    if (rc != STORE_OK)
+      return SERVICE_UNAVAILABLE;
+    snprintf(out->account_id, sizeof out->account_id, "%s", acc->id);
+    if (status_refusal(acc->status, true, &refusal))
+      return decline(out, refusal, acc->status);
+    if (!acc->has_phone)
+      return decline(out, SEND_OTP_PHONE_NUMBER_NOT_ASSOCIATED_WITH_ACCOUNT,
+                     "account has no phone");
+  }
+  *decided = false;
+  return SERVICE_OK;
+}
+
+/* The limits that protect the user and the integrator's SMS bill, and
+ * whether anyone will send the SMS. *decided as above. */
+static enum service_error check_limits(struct service *svc,
+                                       const struct store_account *acc,
+                                       int64_t now,
+                                       struct send_otp_outcome *out,
+                                       bool *decided) {
+  const struct conf *c = svc->conf;
+  int64_t sent;
+  *decided = true;
+  if (acc->locked_until > now)
+    return decline(out, SEND_OTP_OTP_LIMIT_REACHED,
+                   "account locked after failed verifications");
+  if (store_otp_count_since(svc->store, acc->id,
+                            now - c->otp.send_window_seconds * 1000,
+                            &sent) != STORE_OK)
+    return SERVICE_UNAVAILABLE;
+  if (sent >= c->otp.send_limit)
+    return decline(out, SEND_OTP_OTP_LIMIT_REACHED, "send limit reached");
+  if (c->sender.heartbeat_max_age_seconds > 0) {
+    int64_t seen;
+    if (store_sender_last_seen(svc->store, &seen) != STORE_OK)
+      return SERVICE_UNAVAILABLE;
+    if (seen < now - c->sender.heartbeat_max_age_seconds * 1000)
+      return decline(out, SEND_OTP_MESSAGE_UNABLE_TO_BE_SENT,
+                     "no sender alive (heartbeat too old)");
+  }
+  *decided = false;
+  return SERVICE_OK;
+}
+
+enum service_error service_send_otp(struct service *svc,
+                                    const struct send_otp_request *req,
+                                    struct send_otp_outcome *out) {
+  const struct conf *c = svc->conf;
+  struct store_account acc;
+  struct store_otp otp;
+  struct buf text = {0};
+  char code[OTP_MAX_LENGTH + 1];
+  char why[128];
+  size_t code_offset;
+  bool decided;
+  int64_t now = svc->now();
+  int minutes = (int)((c->otp.ttl_seconds + 59) / 60);
+  enum service_error e;
+
+  memset(out, 0, sizeof *out);
+  if ((e = find_account(svc, req, &acc, out, &decided)) != SERVICE_OK || decided)
+    return e;
+  if ((e = check_limits(svc, &acc, now, out, &decided)) != SERVICE_OK || decided)
+    return e;
+
+  otp_generate_code(code, (int)c->otp.length);
+  if (!sms_compose(c->sms.template, code, minutes, req->sms_matching_token,
+                   c->sms.token_position == TOKEN_FIRST, &text, &code_offset,
+                   why, sizeof why)) {
+    e = SERVICE_TOKEN_DOES_NOT_FIT;
+    goto out;
+  }
+  memset(&otp, 0, sizeof otp);
+  snprintf(otp.request_id, sizeof otp.request_id, "%s", req->request_id);
+  snprintf(otp.account_id, sizeof otp.account_id, "%s", acc.id);
+  otp.context = service_context_name(req->context);
+  otp_code_hash(&svc->key, req->request_id, code, otp.code_hash);
+  otp.created_at = now;
+  otp.expires_at = now + c->otp.ttl_seconds * 1000;
+  if (store_otp_insert(svc->store, &otp) != STORE_OK) {
+    e = SERVICE_UNAVAILABLE;
+    goto out;
+  }
+  struct store_outbox_new row = {
+      .otp_id = otp.id,
+      .account_id = acc.id,
+      .destination = acc.phone,
+      .text = text.data,
+      .code_offset = code_offset,
+      .code_length = strlen(code),
+      .created_at = now,
+      .expires_at = otp.expires_at,
+  };
+  if (store_outbox_insert(svc->store, &row, NULL) != STORE_OK) {
+    e = SERVICE_UNAVAILABLE;
+    goto out;
+  }
+  out->result = SEND_OTP_SUCCESS;
+  out->queued_sms = true;
+  random_hex_id(out->send_otp_id, SERVICE_ID_LEN / 2);
+  snprintf(out->why, sizeof out->why, "queued");
+  e = SERVICE_OK;
+out:
+  sodium_memzero(code, sizeof code);
+  if (text.data)
+    sodium_memzero(text.data, text.len);
+  buf_free(&text);
+  return e;
+}

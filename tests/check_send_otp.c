@@ -1,0 +1,648 @@
+/* sendOtp through the real worker: FastCGI records over a unix socket to a
+ * running otpgate-fcgi, then the answer and the rows. */
+#include "config.h"
+
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <sqlite3.h>
+
+#include "fcgi_client.h"
+#include "otp.h"
+#include "secret.h"
+#include "testhelp.h"
+#include "util.h"
+
+#define PATH "/integrator-base-path/e-wallets-v1/sendOtp"
+#define PHONE "+918067218010"
+#define TOKEN "AB12345678C"
+
+static char sock[600];
+static int worker;
+
+/* Starts a worker; heartbeat_max_age_seconds is 0 (no sender needed)
+ * unless extra sets it. */
+static void start(const char *extra) {
+  bool hb = extra && strstr(extra, "heartbeat_max_age_seconds");
+  char *conf = xasprintf("%s%s", hb ? "" : "[sender]\nheartbeat_max_age_seconds = 0\n",
+                         extra ? extra : "");
+  th_config(conf);
+  free(conf);
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", PHONE, NULL), 0);
+  ck_assert_int_eq(th_admin("association", "add", "assoc-1", "acct-1", NULL), 0);
+  worker = fcgi_worker_start(th_config_path(), sock, sizeof sock);
+  ck_assert_int_gt(worker, 0);
+}
+
+static void setup(void) { start(NULL); }
+
+static void teardown(void) {
+  if (worker > 0)
+    ck_assert_int_eq(fcgi_worker_stop(worker), 0);
+  worker = 0;
+  th_cleanup();
+}
+
+/* The seeds' example request, with this moment's timestamp. */
+static char *request(const char *request_id, const char *id_field,
+                     const char *id_value, const char *token) {
+  return xasprintf("{\"requestHeader\":{\"protocolVersion\":{\"major\":1,"
+                   "\"minor\":0,\"revision\":0},\"requestId\":\"%s\","
+                   "\"requestTimestamp\":\"%" PRId64 "\"},"
+                   "\"%s\":\"%s\",\"smsMatchingToken\":\"%s\","
+                   "\"otpContext\":{\"association\":{}}}",
+                   request_id, now_ms(), id_field, id_value, token);
+}
+
+static json_object *post_json(const char *path, const char *body, int *status,
+                              char **raw) {
+  struct fcgi_reply r;
+  ck_assert_int_eq(fcgi_post(sock, path, body, &r), 0);
+  *status = r.status;
+  ck_assert_ptr_nonnull(strstr(r.headers, "Content-Type: application/json"));
+  json_object *o = json_tokener_parse(r.body);
+  ck_assert_msg(o != NULL, "not JSON: %s", r.body);
+  if (raw)
+    *raw = xstrdup(r.body);
+  fcgi_reply_free(&r);
+  return o;
+}
+
+static const char *field(json_object *o, const char *name) {
+  json_object *v;
+  if (!json_object_object_get_ex(o, name, &v))
+    return NULL;
+  return json_object_get_string(v);
+}
+
+static void assert_response_header(json_object *o) {
+  json_object *h, *ts;
+  ck_assert(json_object_object_get_ex(o, "responseHeader", &h));
+  ck_assert(json_object_object_get_ex(h, "responseTimestamp", &ts));
+  ck_assert(json_object_is_type(ts, json_type_string));
+  int64_t t = strtoll(json_object_get_string(ts), NULL, 10);
+  ck_assert_int_le(llabs(t - now_ms()), 5000);
+}
+
+static const char *send_result(const char *rid, const char *id_field,
+                               const char *id_value) {
+  static char result[64];
+  int status;
+  char *body = request(rid, id_field, id_value, TOKEN);
+  json_object *o = post_json(PATH, body, &status, NULL);
+  ck_assert_msg(status == 200, "status %d", status);
+  snprintf(result, sizeof result, "%s", field(o, "result"));
+  json_object_put(o);
+  free(body);
+  return result;
+}
+
+START_TEST(seeds_example_round_trip) {
+  int status;
+  char *body = request("0123434-otp-abc", "accountPhoneNumber", PHONE, TOKEN);
+  json_object *o = post_json(PATH, body, &status, NULL);
+  ck_assert_int_eq(status, 200);
+  assert_response_header(o);
+  ck_assert_str_eq(field(o, "result"), "SUCCESS");
+  ck_assert_int_eq((int)strlen(field(o, "paymentIntegratorSendOtpId")), 32);
+  ck_assert_int_eq(json_object_object_length(o), 3);
+
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps WHERE request_id='0123434-otp-abc' "
+                              "AND account_id='acct-1' AND context='association' "
+                              "AND length(code_hash)=32 AND expires_at-created_at=300000"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox WHERE destination='" PHONE "' "
+                              "AND status='queued' AND attempts=0 AND code_length=6"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests WHERE "
+                              "request_id='0123434-otp-abc' AND method='sendOtp' "
+                              "AND http_status=200"), 1);
+  /* The SMS: the template with the code, the token alone on the last line. */
+  char *text = th_sql_text("SELECT text FROM outbox");
+  int64_t off = th_sql_int("SELECT code_offset FROM outbox");
+  ck_assert_ptr_nonnull(strstr(text, "\n" TOKEN));
+  ck_assert_str_eq(text + strlen(text) - 12, "\n" TOKEN);
+  ck_assert_int_eq(strncmp(text, "Your verification code is ", 26), 0);
+  char code[7];
+  memcpy(code, text + off, 6);
+  code[6] = '\0';
+  ck_assert_int_eq((int)strspn(code, "0123456789"), 6);
+  /* The row keeps only the keyed hash of exactly that code. */
+  struct secret_key key;
+  char err[256];
+  char *keyfile = xasprintf("%s/otp.key", th_tmpdir());
+  ck_assert(secret_load(keyfile, &key, err, sizeof err));
+  unsigned char want[SECRET_HASH_LEN];
+  otp_code_hash(&key, "0123434-otp-abc", code, want);
+  char *hex = th_sql_text("SELECT hex(code_hash) FROM otps");
+  char want_hex[2 * SECRET_HASH_LEN + 1];
+  for (int i = 0; i < SECRET_HASH_LEN; i++)
+    sprintf(want_hex + 2 * i, "%02X", want[i]);
+  ck_assert_str_eq(hex, want_hex);
+  /* The log names the request but never the code or the full number. */
+  char *log = xasprintf("%s/worker.log", th_tmpdir());
+  FILE *f = fopen(log, "r");
+  char logtext[65536];
+  logtext[fread(logtext, 1, sizeof logtext - 1, f)] = '\0';
+  fclose(f);
+  ck_assert_ptr_nonnull(strstr(logtext, "requestId=0123434-otp-abc SUCCESS status=200"));
+  ck_assert_ptr_null(strstr(logtext, code));
+  ck_assert_ptr_null(strstr(logtext, PHONE));
+  free(log);
+  free(hex);
+  free(keyfile);
+  free(text);
+  free(body);
+  json_object_put(o);
+}
+END_TEST
+
+START_TEST(token_first_line) {
+  ck_assert_int_eq(fcgi_worker_stop(worker), 0);
+  th_cleanup();
+  start("[sms]\ntoken_position = first\ntemplate = Here's the OTP you requested: {otp}\n");
+  ck_assert_str_eq(send_result("r1", "associationId", "assoc-1"), "SUCCESS");
+  char *text = th_sql_text("SELECT text FROM outbox");
+  ck_assert_int_eq(strncmp(text, TOKEN "\nHere's the OTP you requested: ", 42), 0);
+  ck_assert_int_eq((int)strlen(text), 42 + 6);
+  free(text);
+}
+END_TEST
+
+START_TEST(retry_gets_the_same_answer) {
+  int status;
+  char *raw1, *raw2;
+  char *body = request("retry-1", "associationId", "assoc-1", TOKEN);
+  json_object *a = post_json("/v1/sendOtp", body, &status, &raw1);
+  ck_assert_int_eq(status, 200);
+  free(body);
+  usleep(5000);
+  body = request("retry-1", "associationId", "assoc-1", TOKEN); /* new timestamp */
+  json_object *b = post_json("/v1/sendOtp", body, &status, &raw2);
+  ck_assert_int_eq(status, 200);
+  ck_assert_str_eq(field(a, "paymentIntegratorSendOtpId"),
+                   field(b, "paymentIntegratorSendOtpId"));
+  /* Byte for byte, but for the timestamp. */
+  char *ta = strstr(raw1, "\"}"), *tb = strstr(raw2, "\"}");
+  ck_assert_str_eq(ta, tb);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests"), 1);
+  /* The same requestId with a different request: 412, nothing written. */
+  free(body);
+  body = request("retry-1", "accountPhoneNumber", PHONE, TOKEN);
+  char *before = th_db_snapshot();
+  json_object *c = post_json(PATH, body, &status, NULL);
+  ck_assert_int_eq(status, 412);
+  ck_assert_str_eq(field(c, "errorResponseCode"), "IDEMPOTENCY_VIOLATION");
+  ck_assert_ptr_nonnull(strstr(field(c, "errorDescription"), "retry-1"));
+  char *after = th_db_snapshot();
+  ck_assert_str_eq(before, after);
+  free(body);
+  body = request("retry-1", "associationId", "assoc-1", "ZZ12345678C");
+  json_object *d = post_json(PATH, body, &status, NULL);
+  ck_assert_int_eq(status, 412);
+  json_object_put(a);
+  json_object_put(b);
+  json_object_put(c);
+  json_object_put(d);
+  free(before);
+  free(after);
+  free(body);
+  free(raw1);
+  free(raw2);
+}
+END_TEST
+
+START_TEST(decisions) {
+  ck_assert_int_eq(th_admin("account", "add", "closed-1", "--phone", "+14035550001",
+                            "--status", "closed", NULL), 0);
+  ck_assert_int_eq(th_admin("account", "add", "noph", NULL), 0);
+  ck_assert_int_eq(th_admin("association", "add", "assoc-noph", "noph", NULL), 0);
+  static const char *statuses[][2] = {
+      {"not_eligible", "NOT_ELIGIBLE"},
+      {"closed", "ACCOUNT_CLOSED"},
+      {"closed_account_taken_over", "ACCOUNT_CLOSED_ACCOUNT_TAKEN_OVER"},
+      {"closed_fraud", "ACCOUNT_CLOSED_FRAUD"},
+  };
+  char rid[64], id[64], phone[32];
+  for (int i = 0; i < 4; i++) {
+    snprintf(id, sizeof id, "st-%d", i);
+    snprintf(phone, sizeof phone, "+1403555010%d", i);
+    ck_assert_int_eq(th_admin("account", "add", id, "--phone", phone, "--status",
+                              statuses[i][0], NULL), 0);
+    ck_assert_int_eq(th_admin("association", "add", id, id, NULL), 0);
+    snprintf(rid, sizeof rid, "by-assoc-%d", i);
+    ck_assert_str_eq(send_result(rid, "associationId", id), statuses[i][1]);
+    /* Named by phone number, any status but active is NOT_ELIGIBLE. */
+    snprintf(rid, sizeof rid, "by-phone-%d", i);
+    ck_assert_str_eq(send_result(rid, "accountPhoneNumber", phone), "NOT_ELIGIBLE");
+  }
+  ck_assert_str_eq(send_result("u1", "accountPhoneNumber", "+14035559999"),
+                   "UNKNOWN_PHONE_NUMBER");
+  static const char *bad_phones[] = {"+1 403 555 1111", "+1-403-555-1111",
+                                     "+1403555abcd",    "+123456789012345678",
+                                     "00918067218010",  "918067218010",
+                                     "+0918067218",     "",
+                                     "+"};
+  for (size_t i = 0; i < sizeof bad_phones / sizeof bad_phones[0]; i++) {
+    snprintf(rid, sizeof rid, "badphone-%zu", i);
+    ck_assert_str_eq(send_result(rid, "accountPhoneNumber", bad_phones[i]),
+                     "INVALID_PHONE_NUMBER");
+  }
+  ck_assert_str_eq(send_result("np", "associationId", "assoc-noph"),
+                   "PHONE_NUMBER_NOT_ASSOCIATED_WITH_ACCOUNT");
+  /* Declines write no code and no SMS, but are remembered for retries. */
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps"), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests"), 19);
+}
+END_TEST
+
+START_TEST(send_limit) {
+  char rid[32];
+  for (int i = 0; i < 5; i++) {
+    snprintf(rid, sizeof rid, "lim-%d", i);
+    ck_assert_str_eq(send_result(rid, "associationId", "assoc-1"), "SUCCESS");
+  }
+  ck_assert_str_eq(send_result("lim-5", "associationId", "assoc-1"), "OTP_LIMIT_REACHED");
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 5);
+  /* Each new code supersedes the older unused ones. */
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps WHERE superseded_at IS NULL"), 1);
+}
+END_TEST
+
+START_TEST(locked_account) {
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
+  char *sql = xasprintf("UPDATE accounts SET locked_until = %" PRId64, now_ms() + 60000);
+  ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  free(sql);
+  ck_assert_str_eq(send_result("lk", "associationId", "assoc-1"), "OTP_LIMIT_REACHED");
+}
+END_TEST
+
+START_TEST(no_sender_no_promise) {
+  ck_assert_int_eq(fcgi_worker_stop(worker), 0);
+  th_cleanup();
+  start("[sender]\nheartbeat_max_age_seconds = 15\n");
+  ck_assert_str_eq(send_result("hb-1", "associationId", "assoc-1"),
+                   "MESSAGE_UNABLE_TO_BE_SENT");
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 0);
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
+  char *sql = xasprintf("INSERT INTO senders VALUES ('t', 1, 0, %" PRId64 ")", now_ms());
+  ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  free(sql);
+  ck_assert_str_eq(send_result("hb-2", "associationId", "assoc-1"), "SUCCESS");
+}
+END_TEST
+
+START_TEST(association_errors) {
+  int status;
+  char *body = request("ua", "associationId", "no-such-assoc", TOKEN);
+  json_object *o = post_json(PATH, body, &status, NULL);
+  ck_assert_int_eq(status, 404);
+  ck_assert_str_eq(field(o, "errorResponseCode"), "INVALID_IDENTIFIER");
+  ck_assert_ptr_nonnull(strstr(field(o, "errorDescription"), "associationId"));
+  json_object_put(o);
+  free(body);
+  ck_assert_int_eq(th_admin("association", "revoke", "assoc-1", NULL), 0);
+  body = request("ua", "associationId", "assoc-1", TOKEN);
+  o = post_json(PATH, body, &status, NULL);
+  ck_assert_int_eq(status, 404);
+  json_object_put(o);
+  free(body);
+  /* A 4xx is not remembered: the same requestId is processed afresh. */
+  ck_assert_int_eq(th_admin("association", "add", "assoc-2", "acct-1", NULL), 0);
+  ck_assert_str_eq(send_result("ua", "associationId", "assoc-2"), "SUCCESS");
+}
+END_TEST
+
+#define HDR(rest) "{\"requestHeader\":{\"protocolVersion\":{\"major\":1,\"minor\":0,\"revision\":0}," rest
+#define GOOD_HDR HDR("\"requestId\":\"e1\",\"requestTimestamp\":\"@\"}")
+#define BODY_OK "\"associationId\":\"assoc-1\",\"smsMatchingToken\":\"" TOKEN "\"}"
+
+/* Every bad request: the status, the errorResponseCode, words of the
+ * errorDescription. '@' in a body stands for this moment's timestamp. */
+static const struct {
+  const char *body;
+  int status;
+  const char *code;
+  const char *says;
+} bad[] = {
+    {"", 400, "INVALID_DECRYPTED_REQUEST", "JSON"},
+    {"not json", 400, "INVALID_DECRYPTED_REQUEST", "JSON"},
+    {"[1,2]", 400, "INVALID_DECRYPTED_REQUEST", "object"},
+    {"\"str\"", 400, "INVALID_DECRYPTED_REQUEST", "object"},
+    {"{\"a\":1} trailing", 400, "INVALID_DECRYPTED_REQUEST", "JSON"},
+    {"{'a':1}", 400, "INVALID_DECRYPTED_REQUEST", "JSON"},
+    {"{\"a\":\"\xff\"}", 400, "INVALID_DECRYPTED_REQUEST", "JSON"},
+    {"{\"a\":NaN}", 400, "INVALID_DECRYPTED_REQUEST", "JSON"},
+    {"{\"a\":Infinity}", 400, "INVALID_DECRYPTED_REQUEST", "JSON"},
+    {"{\"a\":1.}", 400, "INVALID_DECRYPTED_REQUEST", "JSON"},
+    {"{\"a\":\"x\ny\"}", 400, "INVALID_DECRYPTED_REQUEST", "control character"},
+    {"{\"a\":\"\\ud800\"}", 400, "INVALID_DECRYPTED_REQUEST", "surrogate"},
+    {"{\"a\":1,}", 400, "INVALID_DECRYPTED_REQUEST", "JSON"},
+    {"{\"a\":/*c*/1}", 400, "INVALID_DECRYPTED_REQUEST", "JSON"},
+    {GOOD_HDR ",\"associationId\":\"assoc-1\",\"associationId\":\"assoc-1\","
+     "\"smsMatchingToken\":\"" TOKEN "\"}", 400, "INVALID_DECRYPTED_REQUEST", "twice"},
+    {"{\"requestHeader\":{\"requestId\":\"a\",\"requestId\":\"b\"}}", 400,
+     "INVALID_DECRYPTED_REQUEST", "twice"},
+    {"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+     400, "INVALID_DECRYPTED_REQUEST", "JSON"},
+    {"{" BODY_OK, 400, "MISSING_REQUIRED_FIELD", "requestHeader is required"},
+    {"{\"requestHeader\":{\"requestId\":\"e1\",\"requestTimestamp\":\"@\"}," BODY_OK, 400,
+     "MISSING_REQUIRED_FIELD", "protocolVersion"},
+    {HDR("\"requestTimestamp\":\"@\"},") BODY_OK, 400, "MISSING_REQUIRED_FIELD",
+     "requestHeader.requestId"},
+    {HDR("\"requestId\":\"e1\"},") BODY_OK, 400, "MISSING_REQUIRED_FIELD",
+     "requestHeader.requestTimestamp"},
+    {"{\"requestHeader\":{\"protocolVersion\":{\"major\":2,\"minor\":0},\"requestId\":\"e1\","
+     "\"requestTimestamp\":\"@\"}," BODY_OK, 400, "INVALID_API_VERSION", "major"},
+    {"{\"requestHeader\":{\"protocolVersion\":{\"major\":\"1\"},\"requestId\":\"e1\","
+     "\"requestTimestamp\":\"@\"}," BODY_OK, 400, "INVALID_FIELD_VALUE", "major"},
+    {"{\"requestHeader\":{\"protocolVersion\":{\"major\":99999999999999999999999},"
+     "\"requestId\":\"e1\",\"requestTimestamp\":\"@\"}," BODY_OK, 400, "INVALID_API_VERSION", "major"},
+    {HDR("\"requestId\":\"\",\"requestTimestamp\":\"@\"},") BODY_OK, 400,
+     "INVALID_FIELD_VALUE", "requestId"},
+    {HDR("\"requestId\":\"a b\",\"requestTimestamp\":\"@\"},") BODY_OK, 400,
+     "INVALID_FIELD_VALUE", "requestId"},
+    {HDR("\"requestId\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+         "aaaaaaaaaaaaaaaaaaaaaaaaaaaa\",\"requestTimestamp\":\"@\"},") BODY_OK, 400,
+     "INVALID_FIELD_VALUE", "requestId"},
+    {HDR("\"requestId\":12,\"requestTimestamp\":\"@\"},") BODY_OK, 400,
+     "INVALID_FIELD_VALUE", "requestId"},
+    {HDR("\"requestId\":\"e1\",\"requestTimestamp\":1502545413026},") BODY_OK, 400,
+     "INVALID_FIELD_VALUE", "requestTimestamp"},
+    {HDR("\"requestId\":\"e1\",\"requestTimestamp\":\"15025x\"},") BODY_OK, 400,
+     "INVALID_FIELD_VALUE", "requestTimestamp"},
+    {HDR("\"requestId\":\"e1\",\"requestTimestamp\":\"-1\"},") BODY_OK, 400,
+     "INVALID_FIELD_VALUE", "requestTimestamp"},
+    {HDR("\"requestId\":\"e1\",\"requestTimestamp\":\"99999999999999999999\"},") BODY_OK, 400,
+     "INVALID_FIELD_VALUE", "requestTimestamp"},
+    {HDR("\"requestId\":\"e1\",\"requestTimestamp\":\"1502545413026\"},") BODY_OK, 400,
+     "REQUEST_TIMESTAMP_OUT_OF_RANGE", "requestTimestamp"},
+    {GOOD_HDR ",\"associationId\":\"assoc-1\"}", 400, "MISSING_REQUIRED_FIELD",
+     "smsMatchingToken"},
+    {GOOD_HDR ",\"smsMatchingToken\":\"" TOKEN "\"}", 400, "MISSING_REQUIRED_FIELD",
+     "accountPhoneNumber, associationId"},
+    {GOOD_HDR ",\"accountPhoneNumber\":\"" PHONE "\"," BODY_OK, 400,
+     "INVALID_FIELD_VALUE", "accountPhoneNumber, associationId"},
+    {GOOD_HDR ",\"accountPhoneNumber\":918067218010,\"smsMatchingToken\":\"" TOKEN "\"}",
+     400, "INVALID_FIELD_VALUE", "accountPhoneNumber"},
+    {GOOD_HDR ",\"associationId\":\"assoc-1\",\"smsMatchingToken\":\"AB1234567\"}", 400,
+     "INVALID_FIELD_VALUE", "smsMatchingToken"},
+    {GOOD_HDR ",\"associationId\":\"assoc-1\",\"smsMatchingToken\":\"AB1234\\n678C\"}", 400,
+     "INVALID_FIELD_VALUE", "smsMatchingToken"},
+    {GOOD_HDR ",\"associationId\":\"assoc-1\",\"smsMatchingToken\":\"AB12 45678C\"}", 400,
+     "INVALID_FIELD_VALUE", "smsMatchingToken"},
+    {GOOD_HDR ",\"associationId\":\"assoc-1\",\"smsMatchingToken\":\"AB12\\u00005678C\"}", 400,
+     "INVALID_FIELD_VALUE", "smsMatchingToken"},
+    {GOOD_HDR ",\"associationId\":\"assoc-1\",\"smsMatchingToken\":\"AB1234567\xc3\xa9\"}", 400,
+     "INVALID_FIELD_VALUE", "smsMatchingToken"},
+    {GOOD_HDR ",\"associationId\":\"assoc-1\",\"smsMatchingToken\":12345678901}", 400,
+     "INVALID_FIELD_VALUE", "smsMatchingToken"},
+    {GOOD_HDR ",\"associationId\":\"\",\"smsMatchingToken\":\"" TOKEN "\"}", 400,
+     "INVALID_FIELD_VALUE", "associationId"},
+    {GOOD_HDR ",\"associationId\":\"assoc\\u0001\",\"smsMatchingToken\":\"" TOKEN "\"}", 400,
+     "INVALID_FIELD_VALUE", "associationId"},
+    {GOOD_HDR ",\"otpContext\":{}," BODY_OK, 400, "MISSING_REQUIRED_FIELD", "otpContext"},
+    {GOOD_HDR ",\"otpContext\":[]," BODY_OK, 400, "INVALID_FIELD_VALUE", "otpContext"},
+    {GOOD_HDR ",\"otpContext\":{\"association\":{},\"mandateCreation\":{}}," BODY_OK, 400,
+     "INVALID_FIELD_VALUE", "otpContext"},
+    {GOOD_HDR ",\"otpContext\":{\"association\":{\"x\":1}}," BODY_OK, 400,
+     "INVALID_FIELD_VALUE", "otpContext.association"},
+    {GOOD_HDR ",\"otpContext\":{\"association\":true}," BODY_OK, 400,
+     "INVALID_FIELD_VALUE", "otpContext.association"},
+};
+
+START_TEST(bad_requests) {
+  char *before = th_db_snapshot();
+  /* Put this moment's timestamp where the table says '@'. */
+  char ts[32];
+  struct buf body = {0};
+  snprintf(ts, sizeof ts, "%" PRId64, now_ms());
+  for (const char *p = bad[_i].body; *p; p++)
+    if (*p == '@')
+      buf_appends(&body, ts);
+    else
+      buf_append(&body, p, 1);
+  struct fcgi_reply r;
+  ck_assert_int_eq(fcgi_post(sock, PATH, body.data ? body.data : "", &r), 0);
+  ck_assert_msg(r.status == bad[_i].status, "status %d for %s: %s", r.status,
+                bad[_i].body, r.body);
+  json_object *o = json_tokener_parse(r.body);
+  ck_assert_ptr_nonnull(o);
+  assert_response_header(o);
+  ck_assert_str_eq(field(o, "errorResponseCode"), bad[_i].code);
+  ck_assert_msg(strstr(field(o, "errorDescription"), bad[_i].says) != NULL,
+                "'%s' lacks '%s'", field(o, "errorDescription"), bad[_i].says);
+  const char *eid = field(o, "paymentIntegratorErrorIdentifier");
+  ck_assert_int_eq((int)strlen(eid), 16);
+  /* The identifier is in the log line of that request. */
+  char *log = xasprintf("%s/worker.log", th_tmpdir());
+  FILE *f = fopen(log, "r");
+  char logtext[65536];
+  logtext[fread(logtext, 1, sizeof logtext - 1, f)] = '\0';
+  fclose(f);
+  ck_assert_ptr_nonnull(strstr(logtext, eid));
+  char *after = th_db_snapshot();
+  ck_assert_str_eq(before, after);
+  /* And the worker still serves. */
+  ck_assert_str_eq(send_result("after-bad", "associationId", "assoc-1"), "SUCCESS");
+  free(log);
+  free(before);
+  free(after);
+  json_object_put(o);
+  fcgi_reply_free(&r);
+  buf_free(&body);
+}
+END_TEST
+
+START_TEST(http_level_errors) {
+  struct fcgi_reply r;
+  char *body = request("h1", "associationId", "assoc-1", TOKEN);
+  char cl[48];
+  snprintf(cl, sizeof cl, "CONTENT_LENGTH=%zu", strlen(body));
+  char *before = th_db_snapshot();
+
+  const char *get[] = {"REQUEST_METHOD=GET", "SCRIPT_NAME=" PATH, NULL};
+  ck_assert_int_eq(fcgi_call(sock, get, "", 0, &r), 0);
+  ck_assert_int_eq(r.status, 405);
+  ck_assert_ptr_nonnull(strstr(r.headers, "Allow: POST"));
+  ck_assert_ptr_nonnull(strstr(r.body, "paymentIntegratorErrorIdentifier"));
+  fcgi_reply_free(&r);
+
+  ck_assert_int_eq(fcgi_post(sock, "/v1/refund", body, &r), 0);
+  ck_assert_int_eq(r.status, 404);
+  fcgi_reply_free(&r);
+
+  const char *xml[] = {"REQUEST_METHOD=POST", "SCRIPT_NAME=" PATH,
+                       "CONTENT_TYPE=text/xml", cl, NULL};
+  ck_assert_int_eq(fcgi_call(sock, xml, body, strlen(body), &r), 0);
+  ck_assert_int_eq(r.status, 415);
+  fcgi_reply_free(&r);
+
+  const char *lies_long[] = {"REQUEST_METHOD=POST", "SCRIPT_NAME=" PATH,
+                             "CONTENT_TYPE=application/json", "CONTENT_LENGTH=5000", NULL};
+  ck_assert_int_eq(fcgi_call(sock, lies_long, body, strlen(body), &r), 0);
+  ck_assert_int_eq(r.status, 400);
+  ck_assert_ptr_nonnull(strstr(r.body, "shorter"));
+  fcgi_reply_free(&r);
+
+  const char *lies_short[] = {"REQUEST_METHOD=POST", "SCRIPT_NAME=" PATH,
+                              "CONTENT_TYPE=application/json", "CONTENT_LENGTH=10", NULL};
+  ck_assert_int_eq(fcgi_call(sock, lies_short, body, strlen(body), &r), 0);
+  ck_assert_int_eq(r.status, 400);
+  ck_assert_ptr_nonnull(strstr(r.body, "INVALID_DECRYPTED_REQUEST"));
+  fcgi_reply_free(&r);
+
+  static const char *bad_lengths[] = {"CONTENT_LENGTH=-5", "CONTENT_LENGTH=abc",
+                                      "CONTENT_LENGTH=12 ", "CONTENT_LENGTH=0x10",
+                                      "CONTENT_LENGTH=99999999999999999999999"};
+  for (size_t i = 0; i < 5; i++) {
+    const char *p[] = {"REQUEST_METHOD=POST", "SCRIPT_NAME=" PATH,
+                       "CONTENT_TYPE=application/json", bad_lengths[i], NULL};
+    ck_assert_int_eq(fcgi_call(sock, p, body, strlen(body), &r), 0);
+    ck_assert_msg(r.status == 400, "%s: %d", bad_lengths[i], r.status);
+    fcgi_reply_free(&r);
+  }
+
+  /* Over [api] max_body_bytes (64 KiB): 413 without reading it all. */
+  size_t big = 10 * 1024 * 1024;
+  char *huge = xmalloc(big + 1);
+  memset(huge, ' ', big);
+  huge[big] = '\0';
+  ck_assert_int_eq(fcgi_post(sock, PATH, huge, &r), 0);
+  ck_assert_int_eq(r.status, 413);
+  fcgi_reply_free(&r);
+  free(huge);
+
+  char *after = th_db_snapshot();
+  ck_assert_str_eq(before, after);
+  /* Other mount points and the old path family route the same. */
+  const char *paths[] = {"/v1/sendOtp", "/some/mount/e-wallets-v1/sendOtp", PATH};
+  for (int i = 0; i < 3; i++) {
+    char rid[16];
+    snprintf(rid, sizeof rid, "mount-%d", i);
+    char *b = request(rid, "associationId", "assoc-1", TOKEN);
+    ck_assert_int_eq(fcgi_post(sock, paths[i], b, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    fcgi_reply_free(&r);
+    free(b);
+  }
+  char *b = request("uri-only", "associationId", "assoc-1", TOKEN);
+  snprintf(cl, sizeof cl, "CONTENT_LENGTH=%zu", strlen(b));
+  const char *uri_only[] = {"REQUEST_METHOD=POST", "REQUEST_URI=/x/v1/sendOtp?a=b",
+                            "CONTENT_TYPE=application/json; charset=utf-8", cl, NULL};
+  ck_assert_int_eq(fcgi_call(sock, uri_only, b, strlen(b), &r), 0);
+  ck_assert_int_eq(r.status, 200);
+  fcgi_reply_free(&r);
+  free(b);
+  free(before);
+  free(after);
+  free(body);
+}
+END_TEST
+
+START_TEST(echo_answers) {
+  int status;
+  char *body = xasprintf(HDR("\"requestId\":\"echo-1\",\"requestTimestamp\":\"%" PRId64
+                             "\"},\"clientMessage\":\"hello \\u00e9\"}"), now_ms());
+  json_object *o = post_json("/v1/echo", body, &status, NULL);
+  ck_assert_int_eq(status, 200);
+  assert_response_header(o);
+  ck_assert_str_eq(field(o, "clientMessage"), "hello \xc3\xa9");
+  ck_assert_ptr_nonnull(strstr(field(o, "serverMessage"), "otpgate"));
+  json_object_put(o);
+  free(body);
+  body = xasprintf(HDR("\"requestId\":\"echo-2\",\"requestTimestamp\":\"%" PRId64 "\"}}"),
+                   now_ms());
+  o = post_json("/v1/echo", body, &status, NULL);
+  ck_assert_int_eq(status, 400);
+  ck_assert_str_eq(field(o, "errorResponseCode"), "MISSING_REQUIRED_FIELD");
+  json_object_put(o);
+  free(body);
+}
+END_TEST
+
+START_TEST(concurrent_duplicates) {
+  /* A second worker on its own socket, the same database. */
+  char sock2[600], sock_a[600];
+  /* fcgi_worker_start names the socket after th_tmpdir(): move ours. */
+  snprintf(sock_a, sizeof sock_a, "%s/first.sock", th_tmpdir());
+  ck_assert_int_eq(rename(sock, sock_a), 0);
+  int w2 = fcgi_worker_start(th_config_path(), sock2, sizeof sock2);
+  ck_assert_int_gt(w2, 0);
+  enum { CLIENTS = 16 };
+  int pipes[CLIENTS][2];
+  pid_t kids[CLIENTS];
+  char *body = request("dup-1", "associationId", "assoc-1", TOKEN);
+  for (int i = 0; i < CLIENTS; i++) {
+    ck_assert_int_eq(pipe(pipes[i]), 0);
+    kids[i] = fork();
+    if (kids[i] == 0) {
+      struct fcgi_reply r;
+      char out[256] = "ERR";
+      if (fcgi_post(i % 2 ? sock_a : sock2, PATH, body, &r) == 0) {
+        json_object *o = json_tokener_parse(r.body);
+        snprintf(out, sizeof out, "%d %s %s", r.status, field(o, "result"),
+                 field(o, "paymentIntegratorSendOtpId"));
+      }
+      if (write(pipes[i][1], out, strlen(out) + 1) < 0)
+        _exit(1);
+      _exit(0);
+    }
+    close(pipes[i][1]);
+  }
+  char first[256] = "";
+  for (int i = 0; i < CLIENTS; i++) {
+    char got[256] = "";
+    ck_assert_int_gt(read(pipes[i][0], got, sizeof got), 0);
+    close(pipes[i][0]);
+    waitpid(kids[i], NULL, 0);
+    ck_assert_msg(strncmp(got, "200 SUCCESS ", 12) == 0, "%s", got);
+    if (i == 0)
+      snprintf(first, sizeof first, "%s", got);
+    ck_assert_str_eq(got, first);
+  }
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 1);
+  ck_assert_int_eq(fcgi_worker_stop(w2), 0);
+  snprintf(sock, sizeof sock, "%s", sock_a);
+  free(body);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("send_otp");
+  TCase *tc = tcase_create("send_otp");
+  tcase_set_timeout(tc, 60);
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, seeds_example_round_trip);
+  tcase_add_test(tc, token_first_line);
+  tcase_add_test(tc, retry_gets_the_same_answer);
+  tcase_add_test(tc, decisions);
+  tcase_add_test(tc, send_limit);
+  tcase_add_test(tc, locked_account);
+  tcase_add_test(tc, no_sender_no_promise);
+  tcase_add_test(tc, association_errors);
+  tcase_add_loop_test(tc, bad_requests, 0, sizeof bad / sizeof bad[0]);
+  tcase_add_test(tc, http_level_errors);
+  tcase_add_test(tc, echo_answers);
+  tcase_add_test(tc, concurrent_duplicates);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

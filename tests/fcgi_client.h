@@ -1,0 +1,31 @@
+/* A small FastCGI client for the tests: it plays the web server, sending
+ * real FastCGI records to a running otpgate-fcgi over its socket. */
+#ifndef OTPGATE_FCGI_CLIENT_H
+#define OTPGATE_FCGI_CLIENT_H
+
+#include <stddef.h>
+
+struct fcgi_reply {
+  int status;       /* from the Status: header (200 when absent) */
+  char *headers;    /* the CGI header block */
+  char *body;       /* NUL-terminated */
+  size_t body_len;
+};
+
+/* params: "NAME=VALUE" strings, NULL-terminated. Returns 0, or -1 when the
+ * connection failed or the reply was not a complete FastCGI response. */
+int fcgi_call(const char *socket_path, const char *const *params,
+              const char *body, size_t body_len, struct fcgi_reply *out);
+void fcgi_reply_free(struct fcgi_reply *r);
+
+/* A POST of body to path with Content-Type application/json. */
+int fcgi_post(const char *socket_path, const char *path, const char *body,
+              struct fcgi_reply *out);
+
+/* Starts otpgate-fcgi on DIR/fcgi.sock with the given config and waits
+ * until it accepts; returns its pid. */
+int fcgi_worker_start(const char *config_path, char *socket_out, size_t socksz);
+/* SIGTERM, then waits; returns the exit status (or -1). */
+int fcgi_worker_stop(int pid);
+
+#endif
