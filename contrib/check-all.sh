@@ -1,0 +1,61 @@
+#!/bin/sh
+# The test command: installs what is needed, builds, and runs every test:
+# the suite with warnings as errors, again under AddressSanitizer and
+# UndefinedBehaviorSanitizer, and make distcheck. Prints a closing line
+# "N passed, N failed".
+set -eu
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+sh contrib/deps.sh --all
+autoreconf -fi >/dev/null 2>&1
+
+passed=0 failed=0
+# Adds up the results in a build tree: each Check program's own count
+# ("Checks: N, Failures: F, Errors: E"), and one for each other test.
+tally() {
+  for trs in "$1"/tests/*.trs "$1"/tests/*/*.trs; do
+    [ -f "$trs" ] || continue
+    log=${trs%.trs}.log
+    line=$(grep -E '^[0-9]+%: Checks: ' "$log" 2>/dev/null | tail -1 || true)
+    if [ -n "$line" ]; then
+      n=$(echo "$line" | sed 's/.*Checks: \([0-9]*\).*/\1/')
+      f=$(echo "$line" | sed 's/.*Failures: \([0-9]*\).*/\1/')
+      e=$(echo "$line" | sed 's/.*Errors: \([0-9]*\).*/\1/')
+      passed=$((passed + n - f - e))
+      failed=$((failed + f + e))
+    elif grep -q '^:test-result: PASS' "$trs"; then
+      passed=$((passed + 1))
+    elif grep -qE '^:test-result: (FAIL|ERROR)' "$trs"; then
+      failed=$((failed + 1))
+    fi
+  done
+}
+
+run_suite() { # name configure-flags...
+  name=$1; shift
+  echo "== $name: configure $*"
+  rm -rf "build-$name" && mkdir "build-$name"
+  (cd "build-$name" && ../configure -q "$@" && make -s -j"$jobs" >/dev/null)
+  status=0
+  (cd "build-$name" && make -s -j"$jobs" check) || status=$?
+  tally "build-$name"
+  if [ "$status" -ne 0 ]; then
+    for log in "build-$name"/tests/*.log "build-$name"/tests/*/*.log; do
+      [ -f "$log" ] || continue
+      grep -qE '^(FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null && {
+        echo "---- $log"; tail -50 "$log"; }
+    done
+    return 1
+  fi
+}
+
+overall=0
+run_suite plain --enable-werror || overall=1
+ASAN_OPTIONS=detect_leaks=1 run_suite sanitizers --enable-werror --enable-sanitizers || overall=1
+echo "== distcheck"
+(cd build-plain && make -s distcheck >/dev/null 2>&1) || { echo "distcheck failed"; overall=1; }
+
+echo "tests: $passed passed, $failed failed"
+exit $overall
