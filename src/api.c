@@ -94,6 +94,21 @@ static enum service_error run_send_otp(struct api *api,
   return SERVICE_OK;
 }
 
+static enum service_error run_verify_otp(struct api *api,
+                                         const struct protocol_request *r,
+                                         char **fields,
+                                         struct api_response *resp) {
+  struct verify_otp_outcome o;
+  enum service_error e = service_verify_otp(&api->svc, &r->u.verify_otp, &o);
+  if (e != SERVICE_OK)
+    return e;
+  *fields = protocol_encode_verify_otp(&o);
+  snprintf(resp->outcome, sizeof resp->outcome, "%s",
+           protocol_verify_otp_result_name(o.result));
+  snprintf(resp->detail, sizeof resp->detail, "%s", o.why);
+  return SERVICE_OK;
+}
+
 /* Runs a method under idempotency: inside one write transaction, answer a
  * retry from the record, refuse a reused requestId, or process the request
  * and record its answer with everything it wrote. */
@@ -224,8 +239,9 @@ void api_handle(struct api *api, const struct api_http_request *req,
     handle_echo(api, &r, resp);
     break;
   case GSP_VERIFY_OTP:
+    handle_idempotent(api, &r, run_verify_otp, resp);
+    break;
   case GSP_METHOD_COUNT:
-    api_reject(api, resp, 404, "verifyOtp is not available yet");
     break;
   }
   protocol_request_free(&r);

@@ -5,6 +5,7 @@
 #define OTPGATE_SERVICE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "secret.h"
@@ -94,5 +95,21 @@ struct service {
 enum service_error service_send_otp(struct service *svc,
                                     const struct send_otp_request *req,
                                     struct send_otp_outcome *out);
+
+/* Checks a code against the one sent for a sendOtp requestId and records
+ * the outcome: the OtpVerification step that verifyOtp, and later methods
+ * that carry {sendOtpRequestId, otp}, share. Must run inside a write
+ * transaction. A wrong, expired or superseded code is OTP_NOT_MATCHED
+ * (why says which); SERVICE_UNKNOWN_SEND_OTP_REQUEST when no successful
+ * sendOtp had that requestId. Known and unknown ids cost the same work. */
+enum service_error service_verify_code(struct service *svc,
+                                       const char *send_otp_request_id,
+                                       const char *code,
+                                       enum verify_otp_result *result,
+                                       char *why, size_t whysz);
+
+enum service_error service_verify_otp(struct service *svc,
+                                      const struct verify_otp_request *req,
+                                      struct verify_otp_outcome *out);
 
 #endif

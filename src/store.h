@@ -134,6 +134,20 @@ enum store_rc store_otp_count_since(struct store *s, const char *account_id,
 /* Inserts the code and supersedes the account's older unused codes. */
 enum store_rc store_otp_insert(struct store *s, struct store_otp *otp);
 
+/* The code sent for a sendOtp requestId. */
+enum store_rc store_otp_get(struct store *s, const char *request_id,
+                            struct store_otp *out);
+/* A wrong guess: the code's attempts and the account's consecutive
+ * failures go up; at max_account_failures the account is locked until
+ * now + lockout_ms and its count starts again. */
+enum store_rc store_otp_record_failure(struct store *s, int64_t otp_id,
+                                       const char *account_id, int64_t now,
+                                       int64_t max_account_failures,
+                                       int64_t lockout_ms);
+/* A right guess: the code is used, the account's failure count is reset. */
+enum store_rc store_otp_mark_used(struct store *s, int64_t otp_id,
+                                  const char *account_id, int64_t now);
+
 /* ---- outbox ---- */
 
 struct store_outbox_new {

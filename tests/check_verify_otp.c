@@ -1,0 +1,322 @@
+/* verifyOtp: the full cycle through the real worker, the attempt limits,
+ * supersession; expiry and the end of a lockout with an injected clock. */
+#include "config.h"
+
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "api.h"
+#include "conf.h"
+#include "fcgi_client.h"
+#include "testhelp.h"
+#include "util.h"
+
+#define PHONE "+918067218010"
+#define TOKEN "AB12345678C"
+
+static char sock[600];
+static int worker;
+
+static void start(const char *extra) {
+  char *conf = xasprintf("[sender]\nheartbeat_max_age_seconds = 0\n%s", extra ? extra : "");
+  th_config(conf);
+  free(conf);
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", PHONE, NULL), 0);
+  ck_assert_int_eq(th_admin("association", "add", "assoc-1", "acct-1", NULL), 0);
+  worker = fcgi_worker_start(th_config_path(), sock, sizeof sock);
+  ck_assert_int_gt(worker, 0);
+}
+
+static void setup(void) { start("[otp]\nmax_account_failures = 7\n"); }
+
+static void teardown(void) {
+  if (worker > 0)
+    ck_assert_int_eq(fcgi_worker_stop(worker), 0);
+  worker = 0;
+  th_cleanup();
+}
+
+static char *header(const char *rid, int64_t ts) {
+  return xasprintf("\"requestHeader\":{\"protocolVersion\":{\"major\":1,\"minor\":0,"
+                   "\"revision\":0},\"requestId\":\"%s\",\"requestTimestamp\":\"%" PRId64 "\"}",
+                   rid, ts);
+}
+
+static char *send_body(const char *rid, int64_t ts) {
+  char *h = header(rid, ts);
+  char *b = xasprintf("{%s,\"associationId\":\"assoc-1\",\"smsMatchingToken\":\"" TOKEN "\"}", h);
+  free(h);
+  return b;
+}
+
+static char *verify_body(const char *rid, const char *send_rid, const char *otp, int64_t ts) {
+  char *h = header(rid, ts);
+  char *b = xasprintf("{%s,\"sendOtpRequestId\":\"%s\",\"otp\":\"%s\"}", h, send_rid, otp);
+  free(h);
+  return b;
+}
+
+static const char *get(json_object *o, const char *name) {
+  json_object *v;
+  return json_object_object_get_ex(o, name, &v) ? json_object_get_string(v) : NULL;
+}
+
+/* POSTs through the worker; returns "STATUS RESULT-or-ERRORCODE". */
+static const char *call(const char *method, char *body) {
+  static char out[128];
+  struct fcgi_reply r;
+  char *path = xasprintf("/integrator-base-path/e-wallets-v1/%s", method);
+  ck_assert_int_eq(fcgi_post(sock, path, body, &r), 0);
+  json_object *o = json_tokener_parse(r.body);
+  ck_assert_ptr_nonnull(o);
+  const char *res = get(o, "result");
+  snprintf(out, sizeof out, "%d %s", r.status, res ? res : get(o, "errorResponseCode"));
+  if (r.status == 404)
+    ck_assert_ptr_nonnull(strstr(get(o, "errorDescription"), "sendOtpRequestId"));
+  if (res && strcmp(method, "verifyOtp") == 0)
+    ck_assert_int_eq((int)strlen(get(o, "paymentIntegratorVerifyOtpId")), 32);
+  json_object_put(o);
+  fcgi_reply_free(&r);
+  free(path);
+  free(body);
+  return out;
+}
+
+/* The code in the SMS queued for a sendOtp requestId. */
+static char *code_of(const char *send_rid) {
+  char *sql = xasprintf("SELECT substr(o.text, o.code_offset + 1, o.code_length) FROM outbox o "
+                        "JOIN otps p ON p.id = o.otp_id WHERE p.request_id = '%s'", send_rid);
+  char *code = th_sql_text(sql);
+  ck_assert_ptr_nonnull(code);
+  free(sql);
+  return code;
+}
+
+static char *wrong(const char *code) {
+  char *w = xstrdup(code);
+  w[0] = w[0] == '9' ? '0' : (char)(w[0] + 1);
+  return w;
+}
+
+START_TEST(full_cycle) {
+  ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
+  char *code = code_of("s1");
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", code, now_ms())), "200 SUCCESS");
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps WHERE used_at IS NOT NULL"), 1);
+  /* A retry of v1 is answered from the record; a new check of the code
+   * finds it used. */
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", code, now_ms())), "200 SUCCESS");
+  ck_assert_str_eq(call("verifyOtp", verify_body("v2", "s1", code, now_ms())),
+                   "200 OTP_ALREADY_USED");
+  /* verifyOtp's requestId may not reuse sendOtp's. */
+  ck_assert_str_eq(call("verifyOtp", verify_body("s1", "s1", code, now_ms())),
+                   "412 IDEMPOTENCY_VIOLATION");
+  free(code);
+}
+END_TEST
+
+START_TEST(wrong_codes_and_the_per_code_limit) {
+  ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
+  char *code = code_of("s1"), *bad = wrong(code);
+  char rid[16];
+  for (int i = 0; i < 5; i++) {
+    snprintf(rid, sizeof rid, "w%d", i);
+    ck_assert_str_eq(call("verifyOtp", verify_body(rid, "s1", bad, now_ms())),
+                     "200 OTP_NOT_MATCHED");
+  }
+  ck_assert_int_eq(th_sql_int("SELECT attempts FROM otps"), 5);
+  ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 5);
+  /* max_verify_attempts (5) used up: even the right code fails now. */
+  ck_assert_str_eq(call("verifyOtp", verify_body("right", "s1", code, now_ms())),
+                   "200 OTP_NOT_MATCHED");
+  free(code);
+  free(bad);
+}
+END_TEST
+
+START_TEST(account_limit_spans_codes) {
+  /* max_account_failures = 7: a new code does not reset the count. */
+  char rid[16];
+  ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
+  char *bad1 = wrong(code_of("s1"));
+  for (int i = 0; i < 4; i++) {
+    snprintf(rid, sizeof rid, "a%d", i);
+    ck_assert_str_eq(call("verifyOtp", verify_body(rid, "s1", bad1, now_ms())),
+                     "200 OTP_NOT_MATCHED");
+  }
+  ck_assert_str_eq(call("sendOtp", send_body("s2", now_ms())), "200 SUCCESS");
+  ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 4);
+  char *bad2 = wrong(code_of("s2"));
+  for (int i = 0; i < 3; i++) {
+    snprintf(rid, sizeof rid, "b%d", i);
+    ck_assert_str_eq(call("verifyOtp", verify_body(rid, "s2", bad2, now_ms())),
+                     "200 OTP_NOT_MATCHED");
+  }
+  ck_assert_int_gt(th_sql_int("SELECT locked_until FROM accounts"), now_ms() + 800 * 1000);
+  ck_assert_str_eq(call("sendOtp", send_body("s3", now_ms())), "200 OTP_LIMIT_REACHED");
+  free(bad1);
+  free(bad2);
+}
+END_TEST
+
+START_TEST(success_resets_the_account_count) {
+  ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
+  char *code = code_of("s1"), *bad = wrong(code);
+  ck_assert_str_eq(call("verifyOtp", verify_body("w1", "s1", bad, now_ms())), "200 OTP_NOT_MATCHED");
+  ck_assert_str_eq(call("verifyOtp", verify_body("w2", "s1", bad, now_ms())), "200 OTP_NOT_MATCHED");
+  ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 2);
+  ck_assert_str_eq(call("verifyOtp", verify_body("ok", "s1", code, now_ms())), "200 SUCCESS");
+  ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 0);
+  free(code);
+  free(bad);
+}
+END_TEST
+
+START_TEST(newer_code_supersedes) {
+  ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
+  ck_assert_str_eq(call("sendOtp", send_body("s2", now_ms())), "200 SUCCESS");
+  char *c1 = code_of("s1"), *c2 = code_of("s2");
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", c1, now_ms())), "200 OTP_NOT_MATCHED");
+  ck_assert_str_eq(call("verifyOtp", verify_body("v2", "s2", c2, now_ms())), "200 SUCCESS");
+  /* A right-but-superseded code is not a guess: the account count stays. */
+  ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 0);
+  free(c1);
+  free(c2);
+}
+END_TEST
+
+START_TEST(errors) {
+  ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
+  char *before = th_db_snapshot();
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "nope", "123456", now_ms())),
+                   "404 INVALID_IDENTIFIER");
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", "12345", now_ms())),
+                   "400 INVALID_FIELD_VALUE");
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", "1234567", now_ms())),
+                   "400 INVALID_FIELD_VALUE");
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", "12345a", now_ms())),
+                   "400 INVALID_FIELD_VALUE");
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "bad id", "123456", now_ms())),
+                   "400 INVALID_FIELD_VALUE");
+  char *h = header("v1", now_ms());
+  ck_assert_str_eq(call("verifyOtp", xasprintf("{%s,\"otp\":\"123456\"}", h)),
+                   "400 MISSING_REQUIRED_FIELD");
+  ck_assert_str_eq(call("verifyOtp", xasprintf("{%s,\"sendOtpRequestId\":\"s1\"}", h)),
+                   "400 MISSING_REQUIRED_FIELD");
+  ck_assert_str_eq(call("verifyOtp", xasprintf("{%s,\"sendOtpRequestId\":\"s1\",\"otp\":123456}", h)),
+                   "400 INVALID_FIELD_VALUE");
+  char *after = th_db_snapshot();
+  ck_assert_str_eq(before, after);
+  free(h);
+  free(before);
+  free(after);
+}
+END_TEST
+
+/* ---- in-process, with a clock the test moves ---- */
+
+static int64_t fake_now;
+static int64_t fake_clock(void) { return fake_now; }
+
+static const char *call_api(struct api *api, const char *method, char *body) {
+  static char out[128];
+  struct api_response resp;
+  char *path = xasprintf("/v1/%s", method);
+  struct api_http_request req = {"POST", path, "application/json", body, strlen(body)};
+  api_handle(api, &req, &resp);
+  json_object *o = json_tokener_parse(resp.body.data);
+  const char *res = get(o, "result");
+  snprintf(out, sizeof out, "%d %s", resp.status, res ? res : get(o, "errorResponseCode"));
+  json_object_put(o);
+  api_response_free(&resp);
+  free(path);
+  free(body);
+  return out;
+}
+
+static struct api *api_with_clock(struct conf **conf) {
+  char err[512];
+  static struct api api;
+  teardown(); /* no worker here: the clock lives in this process */
+  th_config("[sender]\nheartbeat_max_age_seconds = 0\n[otp]\nmax_account_failures = 2\n"
+            "lockout_seconds = 60\nttl_seconds = 120\n");
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", PHONE, NULL), 0);
+  ck_assert_int_eq(th_admin("association", "add", "assoc-1", "acct-1", NULL), 0);
+  *conf = conf_load(th_config_path(), err, sizeof err);
+  ck_assert_ptr_nonnull(*conf);
+  ck_assert_msg(api_init(&api, *conf, err, sizeof err), "%s", err);
+  api.svc.now = fake_clock;
+  fake_now = 1800000000000;
+  return &api;
+}
+
+START_TEST(expiry) {
+  struct conf *conf;
+  struct api *api = api_with_clock(&conf);
+  ck_assert_str_eq(call_api(api, "sendOtp", send_body("s1", fake_now)), "200 SUCCESS");
+  char *code = code_of("s1");
+  fake_now += 120 * 1000 - 1;
+  ck_assert_str_eq(call_api(api, "sendOtp", send_body("s-other", fake_now)), "200 SUCCESS");
+  /* s-other superseded s1; s-other's own code expires at its own time. */
+  char *code2 = code_of("s-other");
+  fake_now += 120 * 1000;
+  ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("v1", "s-other", code2, fake_now)),
+                   "200 OTP_NOT_MATCHED");
+  fake_now -= 2;
+  ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("v2", "s-other", code2, fake_now)),
+                   "200 SUCCESS");
+  ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("v3", "s1", code, fake_now)),
+                   "200 OTP_NOT_MATCHED");
+  api_close(api);
+  conf_free(conf);
+  free(code);
+  free(code2);
+}
+END_TEST
+
+START_TEST(lockout_ends) {
+  struct conf *conf;
+  struct api *api = api_with_clock(&conf);
+  ck_assert_str_eq(call_api(api, "sendOtp", send_body("s1", fake_now)), "200 SUCCESS");
+  char *bad = wrong(code_of("s1"));
+  ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("w1", "s1", bad, fake_now)),
+                   "200 OTP_NOT_MATCHED");
+  ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("w2", "s1", bad, fake_now)),
+                   "200 OTP_NOT_MATCHED");
+  fake_now += 59 * 1000;
+  ck_assert_str_eq(call_api(api, "sendOtp", send_body("s2", fake_now)), "200 OTP_LIMIT_REACHED");
+  fake_now += 1000;
+  ck_assert_str_eq(call_api(api, "sendOtp", send_body("s3", fake_now)), "200 SUCCESS");
+  api_close(api);
+  conf_free(conf);
+  free(bad);
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("verify_otp");
+  TCase *tc = tcase_create("verify_otp");
+  tcase_set_timeout(tc, 60);
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, full_cycle);
+  tcase_add_test(tc, wrong_codes_and_the_per_code_limit);
+  tcase_add_test(tc, account_limit_spans_codes);
+  tcase_add_test(tc, success_resets_the_account_count);
+  tcase_add_test(tc, newer_code_supersedes);
+  tcase_add_test(tc, errors);
+  tcase_add_test(tc, expiry);
+  tcase_add_test(tc, lockout_ends);
+  suite_add_tcase(s, tc);
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
