@@ -34,8 +34,14 @@ enum service_error service_verify_code(struct service *svc,
   otp_code_hash(&svc->key, send_otp_request_id, code, given);
   bool match = sodium_memcmp(given, otp.code_hash, sizeof given) == 0;
   sodium_memzero(given, sizeof given);
-  if (!known)
+  if (!known) {
+    /* The same statements a wrong guess runs, matching no row. */
+    if (store_otp_record_failure(svc->store, -1, "", now,
+                                 c->otp.max_account_failures,
+                                 c->otp.lockout_seconds * 1000) != STORE_OK)
+      return SERVICE_UNAVAILABLE;
     return SERVICE_UNKNOWN_SEND_OTP_REQUEST;
+  }
 
   if (match && otp.used_at) {
     *result = VERIFY_OTP_OTP_ALREADY_USED;
