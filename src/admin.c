@@ -3,6 +3,7 @@
 #include "admin.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,9 +54,15 @@ static int usage(struct admin *a, const char *why) {
   return 2;
 }
 
-static int fail(struct admin *a, const char *fmt, const char *arg) {
+static int fail(struct admin *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int fail(struct admin *a, const char *fmt, ...) {
+  va_list ap;
   fprintf(a->err, "otpgate-admin: ");
-  fprintf(a->err, fmt, arg);
+  va_start(ap, fmt);
+  vfprintf(a->err, fmt, ap);
+  va_end(ap);
   fputc('\n', a->err);
   return 1;
 }
