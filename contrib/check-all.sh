@@ -1,7 +1,8 @@
 #!/bin/sh
 # The test command: installs what is needed, builds, and runs every test:
 # the suite with warnings as errors, again under AddressSanitizer and
-# UndefinedBehaviorSanitizer, and make distcheck. Prints a closing line
+# UndefinedBehaviorSanitizer, make distcheck, and each libFuzzer harness
+# for OTPGATE_FUZZ_SECONDS (30). Prints a closing line
 # "N passed, N failed".
 set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -56,6 +57,13 @@ run_suite plain --enable-werror || overall=1
 ASAN_OPTIONS=detect_leaks=1 run_suite sanitizers --enable-werror --enable-sanitizers || overall=1
 echo "== distcheck"
 (cd build-plain && make -s distcheck >/dev/null 2>&1) || { echo "distcheck failed"; overall=1; }
+
+echo "== fuzzers, ${OTPGATE_FUZZ_SECONDS:-30}s each"
+if sh contrib/fuzz.sh "${OTPGATE_FUZZ_SECONDS:-30}"; then
+  passed=$((passed + 3))
+else
+  failed=$((failed + 3)); overall=1
+fi
 
 echo "tests: $passed passed, $failed failed"
 exit $overall

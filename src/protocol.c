@@ -260,7 +260,7 @@ static bool apply_rule(const struct field_rule *r, json_object *v,
                        struct protocol_request *out,
                        struct protocol_error *err) {
   enum gsp_error bad = r->bad_code ? r->bad_code : GSP_INVALID_FIELD_VALUE;
-  char *slot = (char *)out + r->offset;
+  char *slot = r->offset == NOT_KEPT ? NULL : (char *)out + r->offset;
   switch (r->type) {
   case R_OBJECT:
   case R_EMPTY_OBJECT:
@@ -270,7 +270,7 @@ static bool apply_rule(const struct field_rule *r, json_object *v,
                 r->expect);
       return false;
     }
-    if (r->type == R_EMPTY_OBJECT)
+    if (r->type == R_EMPTY_OBJECT && slot)
       *(int *)(void *)slot = r->value;
     return true;
   case R_INT: {
@@ -284,7 +284,8 @@ static bool apply_rule(const struct field_rule *r, json_object *v,
       set_error(err, 400, bad, "%s must be %s", r->path, r->expect);
       return false;
     }
-    *(int64_t *)(void *)slot = n;
+    if (slot)
+      *(int64_t *)(void *)slot = n;
     return true;
   }
   case R_STRING:
@@ -303,9 +304,9 @@ static bool apply_rule(const struct field_rule *r, json_object *v,
       set_error(err, 400, bad, "%s must be %s", r->path, r->expect);
       return false;
     }
-    if (r->type == R_DIGITS)
+    if (slot && r->type == R_DIGITS)
       *(int64_t *)(void *)slot = (int64_t)digits;
-    else if (r->offset != NOT_KEPT)
+    else if (slot)
       *(const char **)(void *)slot = s;
     return true;
   }
