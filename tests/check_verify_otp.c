@@ -104,6 +104,13 @@ static char *wrong(const char *code) {
   return w;
 }
 
+/* A code that is not the one sent for send_rid. */
+static char *wrong_code_of(const char *send_rid) {
+  char *right = code_of(send_rid), *w = wrong(right);
+  free(right);
+  return w;
+}
+
 START_TEST(full_cycle) {
   ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
   char *code = code_of("s1");
@@ -144,7 +151,7 @@ START_TEST(account_limit_spans_codes) {
   /* max_account_failures = 7: a new code does not reset the count. */
   char rid[16];
   ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
-  char *bad1 = wrong(code_of("s1"));
+  char *bad1 = wrong_code_of("s1");
   for (int i = 0; i < 4; i++) {
     snprintf(rid, sizeof rid, "a%d", i);
     ck_assert_str_eq(call("verifyOtp", verify_body(rid, "s1", bad1, now_ms())),
@@ -152,7 +159,7 @@ START_TEST(account_limit_spans_codes) {
   }
   ck_assert_str_eq(call("sendOtp", send_body("s2", now_ms())), "200 SUCCESS");
   ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 4);
-  char *bad2 = wrong(code_of("s2"));
+  char *bad2 = wrong_code_of("s2");
   for (int i = 0; i < 3; i++) {
     snprintf(rid, sizeof rid, "b%d", i);
     ck_assert_str_eq(call("verifyOtp", verify_body(rid, "s2", bad2, now_ms())),
@@ -285,7 +292,7 @@ START_TEST(lockout_ends) {
   struct conf *conf;
   struct api *api = api_with_clock(&conf);
   ck_assert_str_eq(call_api(api, "sendOtp", send_body("s1", fake_now)), "200 SUCCESS");
-  char *bad = wrong(code_of("s1"));
+  char *bad = wrong_code_of("s1");
   ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("w1", "s1", bad, fake_now)),
                    "200 OTP_NOT_MATCHED");
   ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("w2", "s1", bad, fake_now)),
