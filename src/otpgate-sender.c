@@ -17,7 +17,8 @@
 static void usage(FILE *f) {
   fputs("usage: otpgate-sender [-c PATH] [--once]\n"
         "  -c, --config PATH  the configuration file (else $OTPGATE_CONFIG,\n"
-        "                     else " OTPGATE_SYSCONFDIR "/otpgate/otpgate.conf)\n"
+        "                     else " OTPGATE_SYSCONFDIR
+        "/otpgate/otpgate.conf)\n"
         "      --once         send what is due now, then exit\n"
         "  -h, --help         this text\n",
         f);

@@ -139,8 +139,7 @@ static void sender_heartbeat(struct sender *s) {
   enum store_rc rc = store_sender_heartbeat(s->store, s->owner, (long)getpid(),
                                             s->started_at, now_ms());
   if (rc != STORE_OK)
-    log_warn("heartbeat: %s: %s", store_strerror(rc),
-             store_errmsg(s->store));
+    log_warn("heartbeat: %s: %s", store_strerror(rc), store_errmsg(s->store));
 }
 
 static void sender_housekeeping(struct sender *s) {
@@ -172,8 +171,8 @@ static void sender_decide(const struct conf *conf,
                           const struct transport_result *res, int64_t now,
                           struct store_outbox_result *out, char *why,
                           size_t whysz) {
-  const char *said = res->error[0] ? res->error : transport_status_name(
-                                                      res->status);
+  const char *said =
+      res->error[0] ? res->error : transport_status_name(res->status);
   memset(out, 0, sizeof *out);
   out->gateway_ref = res->ref;
   snprintf(why, whysz, "%s", said);
@@ -190,7 +189,8 @@ static void sender_decide(const struct conf *conf,
   case TRANSPORT_UNKNOWN:
     /* Sending again could deliver the code twice, unless the gateway
      * drops duplicates by message id. */
-    if (!conf->sender.idempotent || row->attempts >= conf->sender.max_attempts) {
+    if (!conf->sender.idempotent ||
+        row->attempts >= conf->sender.max_attempts) {
       out->outcome = STORE_OUTBOX_UNKNOWN;
       return;
     }
@@ -204,13 +204,12 @@ static void sender_decide(const struct conf *conf,
     }
     break;
   }
-  out->retry_at = now + sender_backoff_ms(conf->sender.retry_base_seconds,
-                                          conf->sender.retry_max_seconds,
-                                          row->attempts);
+  out->retry_at =
+      now + sender_backoff_ms(conf->sender.retry_base_seconds,
+                              conf->sender.retry_max_seconds, row->attempts);
   if (out->retry_at >= row->expires_at) {
     out->outcome = STORE_OUTBOX_EXPIRED;
-    snprintf(why, whysz, "%s; the code expires before the next attempt",
-             said);
+    snprintf(why, whysz, "%s; the code expires before the next attempt", said);
     return;
   }
   out->outcome = STORE_OUTBOX_RETRY;
@@ -289,10 +288,11 @@ static enum store_rc sender_send_one(struct sender *s) {
               row.id, masked, outcome_name(outcome.outcome),
               store_errmsg(s->store));
   } else {
-    enum log_level lvl = outcome.outcome == STORE_OUTBOX_SENT ? LOG_LVL_INFO
-                                                              : LOG_LVL_WARN;
-    log_msg(lvl, "message %" PRId64 " to %s: %s (attempt %" PRId64
-                 ", %" PRId64 " ms)%s%s",
+    enum log_level lvl =
+        outcome.outcome == STORE_OUTBOX_SENT ? LOG_LVL_INFO : LOG_LVL_WARN;
+    log_msg(lvl,
+            "message %" PRId64 " to %s: %s (attempt %" PRId64 ", %" PRId64
+            " ms)%s%s",
             row.id, masked, outcome_name(outcome.outcome), row.attempts, took,
             outcome.error ? ": " : "", outcome.error ? outcome.error : "");
   }
@@ -377,8 +377,7 @@ enum sender_rc sender_run(const struct conf *conf,
     goto out;
   }
   if (!sender_signals(&s)) {
-    snprintf(err, errsz, "cannot install signal handlers: %s",
-             strerror(errno));
+    snprintf(err, errsz, "cannot install signal handlers: %s", strerror(errno));
     rc = SENDER_ESIGNALS;
     goto out;
   }

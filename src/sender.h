@@ -36,8 +36,7 @@ enum sender_rc sender_run(const struct conf *conf,
  * attempt `attempt` (1-based): base seconds doubling up to max, of which a
  * random part between none and half is taken off, so rows that failed
  * together do not all come back together. Milliseconds. */
-int64_t sender_backoff_ms(long base_seconds, long max_seconds,
-                          int64_t attempt);
+int64_t sender_backoff_ms(long base_seconds, long max_seconds, int64_t attempt);
 
 /* host:pid:random, unique to this process, in out. */
 void sender_owner_id(char *out, size_t outsz);

@@ -58,7 +58,9 @@ struct transport *transport_open(const struct conf *conf, char *err,
   return t;
 }
 
-const char *transport_name(const struct transport *t) { return t->ops->name; }
+const char *transport_name(const struct transport *t) {
+  return t->ops->name;
+}
 
 void transport_send(struct transport *t, const struct transport_msg *msg,
                     struct transport_result *res) {

@@ -10,10 +10,10 @@
 struct conf;
 
 enum transport_status {
-  TRANSPORT_SENT,    /* the gateway took the message */
-  TRANSPORT_RETRY,   /* it did not, and it is worth trying again later */
-  TRANSPORT_FAILED,  /* it did not, and never will */
-  TRANSPORT_UNKNOWN  /* the message may or may not have gone out */
+  TRANSPORT_SENT,   /* the gateway took the message */
+  TRANSPORT_RETRY,  /* it did not, and it is worth trying again later */
+  TRANSPORT_FAILED, /* it did not, and never will */
+  TRANSPORT_UNKNOWN /* the message may or may not have gone out */
 };
 const char *transport_status_name(enum transport_status st);
 

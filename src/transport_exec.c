@@ -25,8 +25,8 @@
 #define EXEC_ENV_NAME "OTPGATE_MESSAGE_ID"
 
 struct exec_state {
-  char *words;  /* the command line, NULs between words */
-  char **argv;  /* the words, a slot for the number, NULL */
+  char *words; /* the command line, NULs between words */
+  char **argv; /* the words, a slot for the number, NULL */
   int nwords;
   long timeout_ms;
 };
@@ -150,16 +150,14 @@ static void exec_send(void *state, const struct transport_msg *msg,
 
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
       pipe2(errp, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) {
-    transport_set_error(res, msg, TRANSPORT_RETRY, "pipe: %s",
-                        strerror(errno));
+    transport_set_error(res, msg, TRANSPORT_RETRY, "pipe: %s", strerror(errno));
     goto out;
   }
   envp = exec_environment(msg->id, idvar, sizeof idvar);
   x->argv[x->nwords] = (char *)msg->destination;
   pid = fork();
   if (pid < 0) {
-    transport_set_error(res, msg, TRANSPORT_RETRY, "fork: %s",
-                        strerror(errno));
+    transport_set_error(res, msg, TRANSPORT_RETRY, "fork: %s", strerror(errno));
     goto out;
   }
   if (pid == 0)
@@ -260,10 +258,9 @@ static void exec_send(void *state, const struct transport_msg *msg,
     transport_clean(msg, cout.data, line, res->ref, sizeof res->ref);
   } else if (WIFEXITED(status)) {
     int code = WEXITSTATUS(status);
-    transport_set_error(res, msg,
-                        code == EXEC_TEMPFAIL ? TRANSPORT_RETRY
-                                              : TRANSPORT_FAILED,
-                        "exit %d%s%s", code, *said ? ": " : "", said);
+    transport_set_error(
+        res, msg, code == EXEC_TEMPFAIL ? TRANSPORT_RETRY : TRANSPORT_FAILED,
+        "exit %d%s%s", code, *said ? ": " : "", said);
   } else {
     transport_set_error(res, msg, TRANSPORT_UNKNOWN, "killed by signal %d%s%s",
                         WTERMSIG(status), *said ? ": " : "", said);

@@ -32,18 +32,21 @@ static void teardown(void) {
 
 static int64_t add(int64_t created, int64_t expires, const char *text,
                    size_t off, size_t len) {
-  struct store_outbox_new row = {
-      .account_id = "a", .destination = "+4915112345678", .text = text,
-      .code_offset = off, .code_length = len,
-      .created_at = created, .expires_at = expires};
+  struct store_outbox_new row = {.account_id = "a",
+                                 .destination = "+4915112345678",
+                                 .text = text,
+                                 .code_offset = off,
+                                 .code_length = len,
+                                 .created_at = created,
+                                 .expires_at = expires};
   int64_t id;
   ck_assert_int_eq(store_outbox_insert(s, &row, &id), STORE_OK);
   return id;
 }
 
 static char *col(const char *column, int64_t id) {
-  char *sql = xasprintf("SELECT %s FROM outbox WHERE id = %lld", column,
-                        (long long)id);
+  char *sql =
+      xasprintf("SELECT %s FROM outbox WHERE id = %lld", column, (long long)id);
   char *v = th_sql_text(sql);
   free(sql);
   return v ? v : xstrdup("(null)");
@@ -88,8 +91,8 @@ START_TEST(not_due_until_next_attempt_at) {
   int64_t a = add(T0, T0 + 300000, TEXT, 13, 6);
   struct store_outbox_claim c;
   ck_assert_int_eq(claim("one", T0, &c), STORE_OK);
-  struct store_outbox_result r = {.outcome = STORE_OUTBOX_RETRY,
-                                  .retry_at = T0 + 5000, .error = "later"};
+  struct store_outbox_result r = {
+      .outcome = STORE_OUTBOX_RETRY, .retry_at = T0 + 5000, .error = "later"};
   ck_assert_int_eq(store_outbox_record(s, a, "one", &r, T0 + 1), STORE_OK);
   store_outbox_claim_clear(&c);
   assert_col(a, "status", "queued");
@@ -140,10 +143,9 @@ START_TEST(every_final_state_masks) {
     struct store_outbox_claim c;
     ck_assert_int_eq(claim("me", T0 + i, &c), STORE_OK);
     ck_assert_int_eq(c.id, id);
-    struct store_outbox_result r = {.outcome = finals[i], .error = "why",
-                                    .gateway_ref = "ref"};
-    ck_assert_int_eq(store_outbox_record(s, id, "me", &r, T0 + 100),
-                     STORE_OK);
+    struct store_outbox_result r = {
+        .outcome = finals[i], .error = "why", .gateway_ref = "ref"};
+    ck_assert_int_eq(store_outbox_record(s, id, "me", &r, T0 + 100), STORE_OK);
     store_outbox_claim_clear(&c);
     assert_col(id, "status", names[i]);
     assert_col(id, "text", MASKED);
@@ -175,9 +177,8 @@ START_TEST(expired_rows_are_closed_not_claimed) {
   int64_t b = add(T0, T0 + 9000, TEXT, 13, 6);
   struct store_outbox_claim c;
   int64_t closed = 0;
-  ck_assert_int_eq(store_outbox_claim(s, "me", T0 + 1000, LEASE, 5, &c,
-                                      &closed),
-                   STORE_OK);
+  ck_assert_int_eq(
+      store_outbox_claim(s, "me", T0 + 1000, LEASE, 5, &c, &closed), STORE_OK);
   ck_assert_int_eq(closed, 1);
   ck_assert_int_eq(c.id, b);
   store_outbox_claim_clear(&c);
@@ -187,9 +188,9 @@ START_TEST(expired_rows_are_closed_not_claimed) {
   assert_col(a, "last_error", "the code expired before it could be sent");
   /* A leased row whose code expires meanwhile: expired once the lease
    * lapses, never handed out again. */
-  ck_assert_int_eq(store_outbox_claim(s, "me", T0 + 10000, LEASE, 5, &c,
-                                      &closed),
-                   STORE_NOT_FOUND);
+  ck_assert_int_eq(
+      store_outbox_claim(s, "me", T0 + 10000, LEASE, 5, &c, &closed),
+      STORE_NOT_FOUND);
   ck_assert_int_eq(closed, 1);
   assert_col(b, "status", "expired");
 }
@@ -205,9 +206,9 @@ START_TEST(lapsed_lease_on_the_last_attempt_is_unknown) {
   ck_assert_int_eq(store_outbox_claim(s, "y", T0 + LEASE, LEASE, 2, &c, NULL),
                    STORE_OK);
   store_outbox_claim_clear(&c);
-  ck_assert_int_eq(store_outbox_claim(s, "z", T0 + 2 * LEASE, LEASE, 2, &c,
-                                      &closed),
-                   STORE_NOT_FOUND);
+  ck_assert_int_eq(
+      store_outbox_claim(s, "z", T0 + 2 * LEASE, LEASE, 2, &c, &closed),
+      STORE_NOT_FOUND);
   ck_assert_int_eq(closed, 1);
   assert_col(a, "status", "unknown");
   assert_col(a, "attempts", "2");

@@ -197,12 +197,16 @@ START_TEST(backoff_doubles_with_jitter_and_caps) {
 END_TEST
 
 START_TEST(clean_masks_code_and_number) {
-  struct transport_msg m = {.id = 1, .destination = PHONE, .text = TEXT,
-                            .code_offset = CODE_OFF, .code_length = CODE_LEN};
+  struct transport_msg m = {.id = 1,
+                            .destination = PHONE,
+                            .text = TEXT,
+                            .code_offset = CODE_OFF,
+                            .code_length = CODE_LEN};
   char out[64];
   const char said[] = "to " PHONE " and " PHONE_DIGITS ":\n" TEXT "\x01";
   transport_clean(&m, said, sizeof said - 1, out, sizeof out);
-  ck_assert_str_eq(out, "to +*********5678 and *********5678: Your code is ******. It ex");
+  ck_assert_str_eq(
+      out, "to +*********5678 and *********5678: Your code is ******. It ex");
   ck_assert_ptr_null(strstr(out, CODE));
   transport_clean(&m, "  \n", 3, out, sizeof out);
   ck_assert_str_eq(out, "");
@@ -220,12 +224,12 @@ START_TEST(queued_to_sent) {
   int64_t id = add_row(5 * MINUTE_MS);
   ck_assert_int_eq(th_sender_once(), 0);
   assert_final_and_masked(id, "sent");
-  ck_assert_int_eq(q("SELECT attempts FROM outbox WHERE id = %lld",
-                     (long long)id), 1);
-  ck_assert_int_gt(q("SELECT sent_at FROM outbox WHERE id = %lld",
-                     (long long)id), 0);
-  char *ref = qs("SELECT gateway_ref FROM outbox WHERE id = %lld",
-                 (long long)id);
+  ck_assert_int_eq(
+      q("SELECT attempts FROM outbox WHERE id = %lld", (long long)id), 1);
+  ck_assert_int_gt(
+      q("SELECT sent_at FROM outbox WHERE id = %lld", (long long)id), 0);
+  char *ref =
+      qs("SELECT gateway_ref FROM outbox WHERE id = %lld", (long long)id);
   ck_assert_str_eq(ref, "gw-1");
   /* The script got the id in its environment, the number as its last
    * argument and the text, code and all, on its standard input. */
@@ -245,17 +249,18 @@ START_TEST(transient_then_queued_then_sent) {
   /* Back in the queue, later, with the gateway's complaint kept (masked)
    * and the code still in the text: it has yet to go out. */
   char *st = qs("SELECT status FROM outbox WHERE id = %lld", (long long)id);
-  char *err = qs("SELECT last_error FROM outbox WHERE id = %lld",
-                 (long long)id);
+  char *err =
+      qs("SELECT last_error FROM outbox WHERE id = %lld", (long long)id);
   char *text = qs("SELECT text FROM outbox WHERE id = %lld", (long long)id);
   ck_assert_str_eq(st, "queued");
   ck_assert_str_eq(text, TEXT);
   ck_assert_str_eq(err, "exit 75: gateway refused +*********5678: "
                         "Your code is ******. It expires in 5 minutes.");
-  ck_assert_int_eq(q("SELECT attempts FROM outbox WHERE id = %lld",
-                     (long long)id), 1);
+  ck_assert_int_eq(
+      q("SELECT attempts FROM outbox WHERE id = %lld", (long long)id), 1);
   int64_t delay = q("SELECT next_attempt_at - updated_at FROM outbox "
-                    "WHERE id = %lld", (long long)id);
+                    "WHERE id = %lld",
+                    (long long)id);
   ck_assert(delay >= 500 && delay <= 1000);
   /* Not due yet: a run now sends nothing. */
   ck_assert_int_eq(th_sender_once(), 0);
@@ -265,8 +270,8 @@ START_TEST(transient_then_queued_then_sent) {
                         1, 2000));
   ck_assert_int_eq(th_sender_once(), 0);
   assert_final_and_masked(id, "sent");
-  ck_assert_int_eq(q("SELECT attempts FROM outbox WHERE id = %lld",
-                     (long long)id), 2);
+  ck_assert_int_eq(
+      q("SELECT attempts FROM outbox WHERE id = %lld", (long long)id), 2);
   ck_assert_int_eq(lines_in("delivered"), 1);
   assert_no_secrets();
   free(st);
@@ -281,8 +286,8 @@ START_TEST(permanent_failure) {
   int64_t id = add_row(5 * MINUTE_MS);
   ck_assert_int_eq(th_sender_once(), 0);
   assert_final_and_masked(id, "failed");
-  char *err = qs("SELECT last_error FROM outbox WHERE id = %lld",
-                 (long long)id);
+  char *err =
+      qs("SELECT last_error FROM outbox WHERE id = %lld", (long long)id);
   ck_assert_ptr_nonnull(strstr(err, "exit 1: gateway refused"));
   ck_assert_int_eq(gateway_calls(), 1);
   ck_assert_int_eq(lines_in("delivered"), 0);
@@ -385,12 +390,12 @@ START_TEST(two_senders_send_each_row_once) {
                            "echo \"$OTPGATE_MESSAGE_ID\" >> '%s/delivered'\n",
                            th_tmpdir());
   char *gw = th_write_file("gw.sh", script, 0755);
-  char *ini = xasprintf("[sender]\ntransport = exec\nexec_command = %s\n" FAST,
-                        gw);
+  char *ini =
+      xasprintf("[sender]\ntransport = exec\nexec_command = %s\n" FAST, gw);
   setup_other(ini);
   enum { N = 1000 };
-  int64_t first = th_outbox_add(N, PHONE, TEXT, CODE_OFF, CODE_LEN,
-                                5 * MINUTE_MS);
+  int64_t first =
+      th_outbox_add(N, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
   int a = th_sender_start(false), b = th_sender_start(false);
   ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sent'", N,
                         45000));
@@ -513,7 +518,8 @@ START_TEST(heartbeat_is_written) {
   int pid = th_sender_start(false);
   ck_assert(th_wait_sql("SELECT count(*) FROM senders", 1, 10000));
   int64_t first = q("SELECT seen_at FROM senders");
-  char *later = xasprintf("SELECT seen_at > %lld FROM senders", (long long)first);
+  char *later =
+      xasprintf("SELECT seen_at > %lld FROM senders", (long long)first);
   ck_assert(th_wait_sql(later, 1, 5000));
   free(later);
   ck_assert_int_gt(q("SELECT seen_at FROM senders"), first);
@@ -536,28 +542,38 @@ START_TEST(housekeeping_deletes_what_is_past_retention) {
   struct store *s = th_store_open();
   int64_t now = now_ms(), day = 86400000;
   unsigned char fp[STORE_FINGERPRINT_LEN] = {0};
-  ck_assert_int_eq(store_request_put(s, "old", "sendOtp", fp, 200, "{}",
-                                     now - 31 * day), STORE_OK);
-  ck_assert_int_eq(store_request_put(s, "new", "sendOtp", fp, 200, "{}",
-                                     now - 29 * day), STORE_OK);
+  ck_assert_int_eq(
+      store_request_put(s, "old", "sendOtp", fp, 200, "{}", now - 31 * day),
+      STORE_OK);
+  ck_assert_int_eq(
+      store_request_put(s, "new", "sendOtp", fp, 200, "{}", now - 29 * day),
+      STORE_OK);
   ck_assert_int_eq(store_account_add(s, "acct-1", PHONE, "active", now),
                    STORE_OK);
-  struct store_otp old_otp = {.request_id = "r-old", .account_id = "acct-1",
-                              .context = "none", .created_at = now - 9 * day,
+  struct store_otp old_otp = {.request_id = "r-old",
+                              .account_id = "acct-1",
+                              .context = "none",
+                              .created_at = now - 9 * day,
                               .expires_at = now - 8 * day};
-  struct store_otp new_otp = {.request_id = "r-new", .account_id = "acct-1",
-                              .context = "none", .created_at = now - 6 * day,
+  struct store_otp new_otp = {.request_id = "r-new",
+                              .account_id = "acct-1",
+                              .context = "none",
+                              .created_at = now - 6 * day,
                               .expires_at = now - 6 * day + 300000};
   ck_assert_int_eq(store_otp_insert(s, &old_otp), STORE_OK);
   ck_assert_int_eq(store_otp_insert(s, &new_otp), STORE_OK);
   /* A final outbox row from 91 days ago, one from 89 days ago. */
   for (int age = 91; age >= 89; age -= 2) {
     int64_t t = now - age * day;
-    struct store_outbox_new row = {
-        .otp_id = age == 91 ? old_otp.id : new_otp.id,
-        .account_id = "acct-1", .destination = PHONE, .text = TEXT,
-        .code_offset = CODE_OFF, .code_length = CODE_LEN,
-        .created_at = t, .expires_at = t + 300000};
+    struct store_outbox_new row = {.otp_id =
+                                       age == 91 ? old_otp.id : new_otp.id,
+                                   .account_id = "acct-1",
+                                   .destination = PHONE,
+                                   .text = TEXT,
+                                   .code_offset = CODE_OFF,
+                                   .code_length = CODE_LEN,
+                                   .created_at = t,
+                                   .expires_at = t + 300000};
     struct store_outbox_claim c;
     struct store_outbox_result r = {.outcome = STORE_OUTBOX_SENT};
     ck_assert_int_eq(store_outbox_insert(s, &row, NULL), STORE_OK);
@@ -566,8 +582,9 @@ START_TEST(housekeeping_deletes_what_is_past_retention) {
     ck_assert_int_eq(store_outbox_record(s, c.id, "x", &r, t + 2), STORE_OK);
     store_outbox_claim_clear(&c);
   }
-  ck_assert_int_eq(store_sender_heartbeat(s, "gone:1:x", 1, now - 3 * day,
-                                          now - 2 * day), STORE_OK);
+  ck_assert_int_eq(
+      store_sender_heartbeat(s, "gone:1:x", 1, now - 3 * day, now - 2 * day),
+      STORE_OK);
   th_store_close(s);
 
   ck_assert_int_eq(th_sender_once(), 0);
@@ -617,8 +634,8 @@ START_TEST(spool_writes_smstools_files) {
   int64_t a = add_row(5 * MINUTE_MS);
   /* Composed like sms_compose() does: the code in the middle, UTF-8. */
   const char utf8[] = "Код 123456 — никому не сообщайте\nAbCdEfGhIjK";
-  int64_t b = th_outbox_add(1, PHONE, utf8, strlen("Код "), CODE_LEN,
-                            5 * MINUTE_MS);
+  int64_t b =
+      th_outbox_add(1, PHONE, utf8, strlen("Код "), CODE_LEN, 5 * MINUTE_MS);
   ck_assert_int_eq(th_sender_once(), 0);
 
   char *path = xasprintf("%s/otpgate-%lld", dir, (long long)a);
@@ -641,8 +658,8 @@ START_TEST(spool_writes_smstools_files) {
   assert_final_and_masked(a, "sent");
   char *masked = qs("SELECT text FROM outbox WHERE id = %lld", (long long)b);
   ck_assert_str_eq(masked, "Код ****** — никому не сообщайте\nAbCdEfGhIjK");
-  char *ref = qs("SELECT gateway_ref FROM outbox WHERE id = %lld",
-                 (long long)a);
+  char *ref =
+      qs("SELECT gateway_ref FROM outbox WHERE id = %lld", (long long)a);
   ck_assert_str_eq(ref, "otpgate-1");
   assert_no_secrets();
   free(masked);
@@ -697,11 +714,11 @@ static int stub_pid, stub_port;
 
 static void setup_http(const char *path, const char *extra) {
   stub_pid = th_http_stub_start(&stub_port);
-  char *ini = xasprintf(
-      "[sender]\ntransport = http\n"
-      "http_url = http://127.0.0.1:%d%s?to={to}&text={text}&id={id}\n"
-      "retry_base_seconds = 1\n%s",
-      stub_port, path, extra);
+  char *ini =
+      xasprintf("[sender]\ntransport = http\n"
+                "http_url = http://127.0.0.1:%d%s?to={to}&text={text}&id={id}\n"
+                "retry_base_seconds = 1\n%s",
+                stub_port, path, extra);
   setup_other(ini);
   free(ini);
 }
