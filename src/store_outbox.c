@@ -101,6 +101,15 @@ void store_outbox_claim_clear(struct store_outbox_claim *c) {
   c->text = NULL;
 }
 
+/* Runs st and adds the rows it changed to *count. */
+static enum store_rc outbox_exec_counting(struct store *s, sqlite3_stmt *st,
+                                          int64_t *count) {
+  enum store_rc rc = store_exec_stmt(s, st);
+  if (rc == STORE_OK)
+    *count += sqlite3_changes(s->db);
+  return rc;
+}
+
 /* Due rows whose code expired: never sent, now final. */
 static enum store_rc outbox_expire_due(struct store *s, int64_t now,
                                        int64_t *closed) {
@@ -114,10 +123,7 @@ static enum store_rc outbox_expire_due(struct store *s, int64_t now,
   if (st == NULL)
     return STORE_ERROR;
   sqlite3_bind_int64(st, 1, now);
-  enum store_rc rc = store_exec_stmt(s, st);
-  if (rc == STORE_OK)
-    *closed += sqlite3_changes(s->db);
-  return rc;
+  return outbox_exec_counting(s, st, closed);
 }
 
 /* Due rows with no attempt left. A queued one failed transiently every
@@ -140,10 +146,7 @@ static enum store_rc outbox_give_up_due(struct store *s, int64_t now,
     return STORE_ERROR;
   sqlite3_bind_int64(st, 1, now);
   sqlite3_bind_int64(st, 2, max_attempts);
-  enum store_rc rc = store_exec_stmt(s, st);
-  if (rc == STORE_OK)
-    *closed += sqlite3_changes(s->db);
-  return rc;
+  return outbox_exec_counting(s, st, closed);
 }
 
 /* Takes the oldest due row: rows whose lease ran out first (they have

@@ -42,7 +42,8 @@
 
 /* The gateway: DIR/plan says what call N does (its line N, else its last
  * line): ok, "exit N" (complaining on stderr, echoing what it got), hang
- * (3 s, never delivers), slow (1 s, then delivers). Delivered messages are
+ * (3 s, never delivers), kill (dies of SIGKILL), slow (1 s, then
+ * delivers). Delivered messages are
  * appended to DIR/delivered as "id number text". */
 static const char gateway_sh[] =
     "#!/bin/sh\n"
@@ -61,6 +62,8 @@ static const char gateway_sh[] =
     "  touch \"$d/hanging\"\n"
     "  sleep 3\n"
     "  exit 0 ;;\n"
+    "kill)\n"
+    "  kill -9 $$ ;;\n"
     "slow)\n"
     "  touch \"$d/hanging\"\n"
     "  sleep 1 ;;\n"
@@ -379,6 +382,44 @@ START_TEST(gateway_timeout_retried_when_idempotent) {
   ck_assert_int_eq(lines_in("delivered"), 1);
   assert_no_secrets();
   free(err);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(gateway_killed_by_a_signal_is_unknown) {
+  setup_exec("kill\n", FAST);
+  int64_t id = add_row(5 * MINUTE_MS);
+  ck_assert_int_eq(th_sender_once(), 0);
+  assert_final_and_masked(id, "unknown");
+  char *err = qs("SELECT last_error FROM outbox");
+  ck_assert_str_eq(err, "killed by signal 9");
+  ck_assert_int_eq(gateway_calls(), 1);
+  free(err);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(command_that_cannot_start_is_retried) {
+  setup_exec("ok\n", FAST);
+  char *gw = th_path("gw.sh");
+  int pid = th_sender_start(false);
+  ck_assert(th_wait_sql("SELECT count(*) FROM senders", 1, 10000));
+  chmod(gw, 0644); /* not executable, even for root */
+  int64_t id = add_row(5 * MINUTE_MS);
+  ck_assert(th_wait_sql("SELECT attempts FROM outbox WHERE status = 'queued'",
+                        1, 5000));
+  char *err = qs("SELECT last_error FROM outbox");
+  char *want = xasprintf("cannot run %s: Permission denied", gw);
+  ck_assert_str_eq(err, want);
+  chmod(gw, 0755);
+  ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sent'", 1,
+                        5000));
+  ck_assert_int_eq(stop(pid), 0);
+  assert_final_and_masked(id, "sent");
+  ck_assert_int_eq(lines_in("delivered"), 1);
+  free(err);
+  free(want);
+  free(gw);
   th_cleanup();
 }
 END_TEST
@@ -877,6 +918,8 @@ int main(void) {
   tcase_add_test(states, expires_before_the_retry);
   tcase_add_test(states, gateway_timeout_is_unknown);
   tcase_add_test(states, gateway_timeout_retried_when_idempotent);
+  tcase_add_test(states, gateway_killed_by_a_signal_is_unknown);
+  tcase_add_test(states, command_that_cannot_start_is_retried);
   suite_add_tcase(s, states);
 
   TCase *procs = tcase_create("processes");
