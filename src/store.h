@@ -168,6 +168,74 @@ enum store_rc store_outbox_show(struct store *s, int64_t id, store_row_fn fn,
                                 void *ctx);
 bool store_outbox_status_valid(const char *status);
 
+/* A row the sender holds a lease on. */
+#define STORE_DESTINATION_MAX 32
+struct store_outbox_claim {
+  int64_t id;
+  char destination[STORE_DESTINATION_MAX + 1];
+  char *text; /* malloc'd, holds the code; free with ..._claim_clear() */
+  size_t code_offset, code_length;
+  int64_t attempts;    /* counting this one */
+  int64_t expires_at;  /* the code's expiry: never send after it */
+  int64_t lease_until; /* the lease runs out then */
+};
+void store_outbox_claim_clear(struct store_outbox_claim *c);
+
+/* In one BEGIN IMMEDIATE transaction: rows that are due (queued and
+ * next_attempt_at <= now, or sending with a lease that ran out) but whose
+ * code expired become 'expired'; due rows that already had max_attempts
+ * become 'failed' (queued) or 'unknown' (a lease ran out on their last
+ * attempt); then the oldest due row is claimed: 'sending', leased to owner
+ * until now + lease_ms, its attempt counted. *closed (may be NULL) gets how
+ * many rows the first two steps made final. STORE_NOT_FOUND: nothing due. */
+enum store_rc store_outbox_claim(struct store *s, const char *owner,
+                                 int64_t now, int64_t lease_ms,
+                                 int64_t max_attempts,
+                                 struct store_outbox_claim *out,
+                                 int64_t *closed);
+
+/* What happened to a claimed row. */
+enum store_outbox_outcome {
+  STORE_OUTBOX_SENT,
+  STORE_OUTBOX_RETRY, /* back to 'queued', due at retry_at */
+  STORE_OUTBOX_FAILED,
+  STORE_OUTBOX_UNKNOWN,
+  STORE_OUTBOX_EXPIRED
+};
+struct store_outbox_result {
+  enum store_outbox_outcome outcome;
+  int64_t retry_at;        /* STORE_OUTBOX_RETRY */
+  const char *gateway_ref; /* NULL or "": none */
+  const char *error;       /* for last_error; NULL keeps the previous one */
+};
+/* Records the outcome only while the row is still 'sending' and leased to
+ * owner; STORE_NOT_FOUND when the lease was lost (another sender took the
+ * row). A final outcome masks the code in the same statement. */
+enum store_rc store_outbox_record(struct store *s, int64_t id,
+                                  const char *owner,
+                                  const struct store_outbox_result *r,
+                                  int64_t now);
+/* When the next queued row is due or the earliest lease runs out;
+ * STORE_NOT_FOUND when no row is waiting. */
+enum store_rc store_outbox_next_due(struct store *s, int64_t *when);
+
+/* ---- housekeeping ---- */
+
+/* Rows older than these times go; 0 in a field keeps that table. */
+struct store_purge {
+  int64_t requests_before; /* idempotency records created before */
+  int64_t otps_before;     /* OTPs that expired before */
+  int64_t outbox_before;   /* final outbox rows created before */
+  int64_t senders_before;  /* heartbeats last seen before */
+};
+struct store_purge_counts {
+  int64_t requests, otps, outbox, senders;
+};
+/* Deletes in batches, each its own short transaction, so a worker never
+ * waits long for the write lock. */
+enum store_rc store_purge(struct store *s, const struct store_purge *p,
+                          struct store_purge_counts *n);
+
 /* ---- senders' heartbeat ---- */
 
 enum store_rc store_sender_heartbeat(struct store *s, const char *owner,

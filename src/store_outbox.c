@@ -1,9 +1,12 @@
 /* The outbox: one row per SMS, from the worker's insert to a final state. */
 #include "config.h"
 
+#include <assert.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store_internal.h"
+#include "util.h"
 
 static const char *const outbox_statuses[] = {
     "queued", "sending", "sent", "failed", "expired", "unknown", NULL};
@@ -83,4 +86,200 @@ enum store_rc store_outbox_show(struct store *s, int64_t id, store_row_fn fn,
   if (rc == STORE_OK && c.rows == 0)
     return STORE_NOT_FOUND;
   return rc;
+}
+
+/* The row's text with the code_length bytes at code_offset replaced by '*'.
+ * The code is ASCII digits, so cutting the text as bytes keeps it valid
+ * UTF-8 and the same length; masking twice changes nothing. */
+#define MASKED_TEXT                                                            \
+  "CAST(substr(CAST(text AS BLOB), 1, code_offset) "                           \
+  "|| replace(hex(zeroblob(code_length)), '00', '*') "                         \
+  "|| substr(CAST(text AS BLOB), code_offset + code_length + 1) AS TEXT)"
+
+void store_outbox_claim_clear(struct store_outbox_claim *c) {
+  free(c->text);
+  c->text = NULL;
+}
+
+/* Runs st and adds the rows it changed to *count. */
+static enum store_rc outbox_exec_counting(struct store *s, sqlite3_stmt *st,
+                                          int64_t *count) {
+  enum store_rc rc = store_exec_stmt(s, st);
+  if (rc == STORE_OK)
+    *count += sqlite3_changes(s->db);
+  return rc;
+}
+
+/* Due rows whose code expired: never sent, now final. */
+static enum store_rc outbox_expire_due(struct store *s, int64_t now,
+                                       int64_t *closed) {
+  static const char sql[] =
+      "UPDATE outbox SET status = 'expired', text = " MASKED_TEXT ", "
+      "last_error = 'the code expired before it could be sent'"
+      " || coalesce('; before that: ' || last_error, ''), updated_at = ?1 "
+      "WHERE status IN ('queued', 'sending') AND next_attempt_at <= ?1 "
+      "AND expires_at <= ?1";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  sqlite3_bind_int64(st, 1, now);
+  return outbox_exec_counting(s, st, closed);
+}
+
+/* Due rows with no attempt left. A queued one failed transiently every
+ * time (max_attempts was lowered since); a sending one lost its lease on
+ * its last attempt, so nobody knows whether that attempt went out. */
+static enum store_rc outbox_give_up_due(struct store *s, int64_t now,
+                                        int64_t max_attempts,
+                                        int64_t *closed) {
+  static const char sql[] =
+      "UPDATE outbox SET "
+      "status = CASE status WHEN 'sending' THEN 'unknown' ELSE 'failed' END, "
+      "last_error = CASE status WHEN 'sending' "
+      "THEN 'the sender died or stalled during the last attempt' "
+      "ELSE coalesce(last_error, 'no attempts left') END, "
+      "text = " MASKED_TEXT ", updated_at = ?1 "
+      "WHERE status IN ('queued', 'sending') AND next_attempt_at <= ?1 "
+      "AND attempts >= ?2";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  sqlite3_bind_int64(st, 1, now);
+  sqlite3_bind_int64(st, 2, max_attempts);
+  return outbox_exec_counting(s, st, closed);
+}
+
+/* Takes the oldest due row: rows whose lease ran out first (they have
+ * waited longest), then queued ones. Each subquery walks outbox_due in
+ * order, so a backlog costs no sort. */
+static enum store_rc outbox_take_due(struct store *s, const char *owner,
+                                     int64_t now, int64_t lease_ms,
+                                     struct store_outbox_claim *out) {
+  static const char sql[] =
+      "UPDATE outbox SET status = 'sending', lease_owner = ?2, "
+      "next_attempt_at = ?1 + ?3, attempts = attempts + 1, updated_at = ?1 "
+      "WHERE id = coalesce("
+      "(SELECT id FROM outbox WHERE status = 'sending' "
+      "AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT 1), "
+      "(SELECT id FROM outbox WHERE status = 'queued' "
+      "AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT 1)) "
+      "RETURNING id, destination, text, code_offset, code_length, attempts, "
+      "expires_at, next_attempt_at";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  sqlite3_bind_int64(st, 1, now);
+  store_bind_text(st, 2, owner);
+  sqlite3_bind_int64(st, 3, lease_ms);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW) {
+    const char *text = (const char *)sqlite3_column_text(st, 2);
+    out->id = sqlite3_column_int64(st, 0);
+    store_column_copy(st, 1, out->destination, sizeof out->destination);
+    out->text = xstrdup(text ? text : "");
+    out->code_offset = (size_t)sqlite3_column_int64(st, 3);
+    out->code_length = (size_t)sqlite3_column_int64(st, 4);
+    out->attempts = sqlite3_column_int64(st, 5);
+    out->expires_at = sqlite3_column_int64(st, 6);
+    out->lease_until = sqlite3_column_int64(st, 7);
+    /* The UPDATE is done only once the statement has run to its end. */
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+      store_outbox_claim_clear(out);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? STORE_OK : store_rc_from(rc);
+  }
+  sqlite3_reset(st);
+  return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_rc_from(rc);
+}
+
+enum store_rc store_outbox_claim(struct store *s, const char *owner,
+                                 int64_t now, int64_t lease_ms,
+                                 int64_t max_attempts,
+                                 struct store_outbox_claim *out,
+                                 int64_t *closed) {
+  int64_t nclosed = 0;
+  enum store_rc rc, taken;
+
+  memset(out, 0, sizeof *out);
+  if ((rc = store_begin_write(s)) != STORE_OK)
+    return rc;
+  if ((rc = outbox_expire_due(s, now, &nclosed)) != STORE_OK)
+    goto fail;
+  if ((rc = outbox_give_up_due(s, now, max_attempts, &nclosed)) != STORE_OK)
+    goto fail;
+  taken = outbox_take_due(s, owner, now, lease_ms, out);
+  if (taken != STORE_OK && taken != STORE_NOT_FOUND) {
+    rc = taken;
+    goto fail;
+  }
+  if ((rc = store_commit(s)) != STORE_OK) {
+    store_outbox_claim_clear(out);
+    return rc;
+  }
+  if (closed)
+    *closed = nclosed;
+  return taken;
+fail:
+  store_rollback(s);
+  return rc;
+}
+
+enum store_rc store_outbox_record(struct store *s, int64_t id,
+                                  const char *owner,
+                                  const struct store_outbox_result *r,
+                                  int64_t now) {
+  /* One statement for every outcome: ?4 is the new status. Anything but
+   * 'queued' is final and masks the code. */
+  static const char sql[] =
+      "UPDATE outbox SET status = ?4, updated_at = ?3, "
+      "next_attempt_at = CASE ?4 WHEN 'queued' THEN ?5 "
+      "ELSE next_attempt_at END, "
+      "sent_at = CASE ?4 WHEN 'sent' THEN ?3 ELSE sent_at END, "
+      "text = CASE ?4 WHEN 'queued' THEN text ELSE " MASKED_TEXT " END, "
+      "gateway_ref = coalesce(?6, gateway_ref), "
+      "last_error = coalesce(?7, last_error) "
+      "WHERE id = ?1 AND status = 'sending' AND lease_owner = ?2";
+  static const char *const status[] = {
+      [STORE_OUTBOX_SENT] = "sent",       [STORE_OUTBOX_RETRY] = "queued",
+      [STORE_OUTBOX_FAILED] = "failed",   [STORE_OUTBOX_UNKNOWN] = "unknown",
+      [STORE_OUTBOX_EXPIRED] = "expired",
+  };
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  assert(r->outcome <= STORE_OUTBOX_EXPIRED);
+  sqlite3_bind_int64(st, 1, id);
+  store_bind_text(st, 2, owner);
+  sqlite3_bind_int64(st, 3, now);
+  store_bind_text(st, 4, status[r->outcome]);
+  sqlite3_bind_int64(st, 5, r->retry_at);
+  store_bind_text(st, 6,
+                  r->gateway_ref && *r->gateway_ref ? r->gateway_ref : NULL);
+  store_bind_text(st, 7, r->error);
+  enum store_rc rc = store_exec_stmt(s, st);
+  if (rc == STORE_OK && sqlite3_changes(s->db) == 0)
+    return STORE_NOT_FOUND;
+  return rc;
+}
+
+enum store_rc store_outbox_next_due(struct store *s, int64_t *when) {
+  /* Two index lookups; min() over an IN list would visit every row. */
+  static const char sql[] =
+      "SELECT coalesce(min(q, l), q, l) FROM "
+      "(SELECT (SELECT min(next_attempt_at) FROM outbox "
+      "WHERE status = 'queued') AS q, "
+      "(SELECT min(next_attempt_at) FROM outbox "
+      "WHERE status = 'sending') AS l)";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  int rc = sqlite3_step(st);
+  bool found = rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL;
+  if (found)
+    *when = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  if (rc != SQLITE_ROW)
+    return store_rc_from(rc);
+  return found ? STORE_OK : STORE_NOT_FOUND;
 }

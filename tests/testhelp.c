@@ -3,16 +3,23 @@
 #include "testhelp.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "admin.h"
+#include "conf.h"
+#include "store.h"
 #include "util.h"
 
 static char tmpdir[512];
@@ -192,4 +199,189 @@ char *th_db_snapshot(void) {
   }
   sqlite3_close(db);
   return b.data ? b.data : xstrdup("");
+}
+
+static void th_sleep_ms(int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static struct conf *th_store_conf;
+
+struct store *th_store_open(void) {
+  char err[512];
+  if (th_store_conf == NULL &&
+      (th_store_conf = conf_load(config_path, err, sizeof err)) == NULL) {
+    fprintf(stderr, "th_store_open: %s\n", err);
+    abort();
+  }
+  struct store *s = store_open(th_store_conf, false, err, sizeof err);
+  if (s == NULL) {
+    fprintf(stderr, "th_store_open: %s\n", err);
+    abort();
+  }
+  return s;
+}
+
+void th_store_close(struct store *s) {
+  store_close(s);
+  conf_free(th_store_conf);
+  th_store_conf = NULL;
+}
+
+int64_t th_outbox_add(int n, const char *destination, const char *text,
+                      size_t code_offset, size_t code_length,
+                      int64_t expires_in_ms) {
+  struct store *s = th_store_open();
+  int64_t now = now_ms(), first = 0, id;
+  struct store_outbox_new row = {
+      .account_id = "acct-1",
+      .destination = destination,
+      .text = text,
+      .code_offset = code_offset,
+      .code_length = code_length,
+      .created_at = now,
+      .expires_at = now + expires_in_ms,
+  };
+  if (store_begin_write(s) != STORE_OK)
+    abort();
+  for (int i = 0; i < n; i++) {
+    if (store_outbox_insert(s, &row, &id) != STORE_OK) {
+      fprintf(stderr, "th_outbox_add: %s\n", store_errmsg(s));
+      abort();
+    }
+    if (i == 0)
+      first = id;
+  }
+  if (store_commit(s) != STORE_OK)
+    abort();
+  th_store_close(s);
+  return first;
+}
+
+char *th_path(const char *name) { return xasprintf("%s/%s", th_tmpdir(), name); }
+
+char *th_read_file(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return NULL;
+  char *s = slurp(f);
+  fclose(f);
+  return s;
+}
+
+char *th_write_file(const char *name, const char *text, int mode) {
+  char *path = th_path(name);
+  FILE *f = fopen(path, "w");
+  if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
+    abort();
+  chmod(path, (mode_t)mode);
+  return path;
+}
+
+static int th_spawnv(const char *log, char *const argv[]) {
+  char *logpath = th_path(log);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0)
+    abort();
+  if (pid == 0) {
+    /* Dies with the test: a failed assertion must not leave it running. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+      _exit(127);
+    int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int null = open("/dev/null", O_RDONLY);
+    if (fd < 0 || null < 0)
+      _exit(127);
+    dup2(null, 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    execv(argv[0], argv);
+    _exit(127);
+  }
+  free(logpath);
+  return pid;
+}
+
+int th_spawn(const char *log, const char *prog, ...) {
+  char *argv[32];
+  int argc = 0;
+  va_list ap;
+  argv[argc++] = (char *)prog;
+  va_start(ap, prog);
+  for (const char *a; argc < 31 && (a = va_arg(ap, const char *));)
+    argv[argc++] = (char *)a;
+  va_end(ap);
+  argv[argc] = NULL;
+  return th_spawnv(log, argv);
+}
+
+int th_sender_start(bool once) {
+  char *prog = xasprintf("%s/src/otpgate-sender", th_builddir());
+  int pid = th_spawn("sender.log", prog, "-c", config_path,
+                     once ? "--once" : NULL, NULL);
+  free(prog);
+  return pid;
+}
+
+int th_wait_pid(int pid, int timeout_ms) {
+  int status;
+  for (int waited = 0;; waited += 5) {
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid)
+      return status;
+    if (r < 0 || waited >= timeout_ms)
+      break;
+    th_sleep_ms(5);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, &status, 0);
+  return -1;
+}
+
+int th_sender_once(void) {
+  int status = th_wait_pid(th_sender_start(true), 20000);
+  if (status == -1 || !WIFEXITED(status))
+    return -1;
+  return WEXITSTATUS(status);
+}
+
+bool th_wait_sql(const char *sql, int64_t want, int timeout_ms) {
+  for (int waited = 0; waited <= timeout_ms; waited += 10) {
+    if (th_sql_int(sql) == want)
+      return true;
+    th_sleep_ms(10);
+  }
+  return false;
+}
+
+bool th_wait_file(const char *path, int timeout_ms) {
+  for (int waited = 0; waited <= timeout_ms; waited += 5) {
+    if (access(path, F_OK) == 0)
+      return true;
+    th_sleep_ms(5);
+  }
+  return false;
+}
+
+int th_http_stub_start(int *port) {
+  char *script = xasprintf("%s/tests/http_stub.py", th_srcdir());
+  char *portfile = th_path("http.port"), *logfile = th_path("http.log");
+  int pid = th_spawn("http-stub.err", "/usr/bin/env", "python3", script,
+                     portfile, logfile, NULL);
+  char *text = NULL;
+  if (th_wait_file(portfile, 10000)) {
+    /* The stub writes the file under a temporary name, then renames it. */
+    text = th_read_file(portfile);
+  }
+  if (text == NULL || (*port = atoi(text)) <= 0) {
+    fprintf(stderr, "th_http_stub_start: the stub did not start\n");
+    abort();
+  }
+  free(text);
+  free(script);
+  free(portfile);
+  free(logfile);
+  return pid;
 }

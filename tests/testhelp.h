@@ -5,7 +5,10 @@
 #define OTPGATE_TESTHELP_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+struct store;
 
 /* A fresh directory under $TMPDIR (or /tmp); removed by th_cleanup(). */
 const char *th_tmpdir(void);
@@ -30,6 +33,47 @@ int64_t th_sql_int(const char *sql);
 char *th_sql_text(const char *sql);
 /* A digest of every row of the main tables, to show nothing changed. */
 char *th_db_snapshot(void);
+
+/* ---- the outbox and the sender ---- */
+
+/* The test database through the real store, for setting up rows. */
+struct store *th_store_open(void);
+void th_store_close(struct store *s);
+
+/* Inserts n outbox rows through the store (one transaction), due now,
+ * their code expiring expires_in_ms from now. Returns the first row id. */
+int64_t th_outbox_add(int n, const char *destination, const char *text,
+                      size_t code_offset, size_t code_length,
+                      int64_t expires_in_ms);
+
+/* Starts a program in the background with stdout and stderr appended to
+ * DIR/<log>. It is killed if the test process dies first, so a failed
+ * assertion never leaves a daemon behind. argv ends with NULL. */
+int th_spawn(const char *log, const char *prog, ...);
+/* Starts $OTPGATE_BUILDDIR/src/otpgate-sender -c CONFIG [--once]; its log
+ * is DIR/sender.log. */
+int th_sender_start(bool once);
+/* Waits up to timeout_ms for pid; its wait status, or -1 if it had to be
+ * killed. */
+int th_wait_pid(int pid, int timeout_ms);
+/* Runs otpgate-sender --once to the end; its exit code (-1: it hung or
+ * died of a signal). */
+int th_sender_once(void);
+/* Polls th_sql_int(sql) until it equals want; false on timeout. */
+bool th_wait_sql(const char *sql, int64_t want, int timeout_ms);
+/* Polls until the file exists; false on timeout. */
+bool th_wait_file(const char *path, int timeout_ms);
+
+/* DIR/name (malloc'd). */
+char *th_path(const char *name);
+/* A whole file (malloc'd), or NULL when it cannot be read. */
+char *th_read_file(const char *path);
+/* Writes DIR/name with the given mode. Returns its path (malloc'd). */
+char *th_write_file(const char *name, const char *text, int mode);
+
+/* Starts tests/http_stub.py on 127.0.0.1 and a free port; it logs each
+ * request to DIR/http.log. Returns its pid; *port gets the port. */
+int th_http_stub_start(int *port);
 
 /* Path of a built program or a source file. */
 const char *th_builddir(void);

@@ -1,0 +1,404 @@
+/* The sender: drains the outbox to the gateway, one leased row at a time.
+ *
+ * A row is claimed in a short BEGIN IMMEDIATE transaction, sent with no
+ * transaction open (a gateway may take seconds; workers must not wait for
+ * it), and its outcome recorded by an UPDATE that only matches while this
+ * sender still holds the lease. A sender that dies mid-send leaves the row
+ * 'sending' until the lease runs out; then any sender takes it again. */
+#include "config.h"
+
+#include "sender.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "conf.h"
+#include "log.h"
+#include "store.h"
+#include "transport.h"
+#include "util.h"
+#include "wake.h"
+
+#define DAY_MS (86400 * (int64_t)1000)
+/* Heartbeats of senders gone this long are deleted by housekeeping; a
+ * stopped sender's row is only history after that. */
+#define SENDER_FORGET_MS DAY_MS
+#define OWNER_MAX 160
+
+struct sender {
+  const struct conf *conf;
+  struct store *store;
+  struct transport *transport;
+  char owner[OWNER_MAX];
+  int64_t started_at;
+  int wake_fd;
+  sigset_t wait_mask; /* the signal mask while waiting: stop signals open */
+};
+
+static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reopen_requested;
+
+static void on_stop(int sig) {
+  (void)sig;
+  stop_requested = 1;
+}
+
+static void on_reopen(int sig) {
+  (void)sig;
+  reopen_requested = 1;
+}
+
+const char *sender_strerror(enum sender_rc rc) {
+  switch (rc) {
+  case SENDER_OK:
+    return "ok";
+  case SENDER_ESTORE:
+    return "database error";
+  case SENDER_ETRANSPORT:
+    return "transport error";
+  case SENDER_ESIGNALS:
+    return "cannot install signal handlers";
+  }
+  return "?";
+}
+
+int64_t sender_backoff_ms(long base_seconds, long max_seconds,
+                          int64_t attempt) {
+  int64_t max_ms = (int64_t)max_seconds * 1000;
+  int64_t d = (int64_t)base_seconds * 1000;
+  for (int64_t i = 1; i < attempt && d < max_ms; i++)
+    d *= 2;
+  if (d > max_ms)
+    d = max_ms;
+  return d - (int64_t)randombytes_uniform((uint32_t)(d / 2 + 1));
+}
+
+void sender_owner_id(char *out, size_t outsz) {
+  char host[64] = "localhost", rnd[9];
+  if (gethostname(host, sizeof host) != 0)
+    snprintf(host, sizeof host, "localhost");
+  host[sizeof host - 1] = '\0';
+  random_hex_id(rnd, 4);
+  snprintf(out, outsz, "%s:%ld:%s", host, (long)getpid(), rnd);
+}
+
+/* Stop signals are blocked except while the sender waits (ppoll opens
+ * them atomically), so one never lands between "is there a stop?" and
+ * "sleep", and never interrupts a send: the message in hand is finished
+ * and recorded before the sender exits. */
+static bool sender_signals(struct sender *s) {
+  struct sigaction sa;
+  sigset_t stops;
+
+  memset(&sa, 0, sizeof sa);
+  sigemptyset(&sa.sa_mask);
+  sa.sa_handler = on_stop; /* no SA_RESTART: ppoll must return */
+  if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGINT, &sa, NULL) != 0)
+    return false;
+  sa.sa_handler = on_reopen;
+  if (sigaction(SIGHUP, &sa, NULL) != 0)
+    return false;
+  /* A gateway that hangs up, or a command that does not read its input,
+   * is an error to report, not a reason to die. */
+  sa.sa_handler = SIG_IGN;
+  if (sigaction(SIGPIPE, &sa, NULL) != 0)
+    return false;
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGTERM);
+  sigaddset(&stops, SIGINT);
+  sigaddset(&stops, SIGHUP);
+  if (sigprocmask(SIG_BLOCK, &stops, &s->wait_mask) != 0)
+    return false;
+  sigdelset(&s->wait_mask, SIGTERM);
+  sigdelset(&s->wait_mask, SIGINT);
+  sigdelset(&s->wait_mask, SIGHUP);
+  return true;
+}
+
+/* Lets pending stop signals run their handlers, without waiting. */
+static void sender_take_signals(struct sender *s) {
+  struct timespec zero = {0, 0};
+  ppoll(NULL, 0, &zero, &s->wait_mask);
+  if (reopen_requested) {
+    reopen_requested = 0;
+    log_reopen();
+    log_info("logs reopened");
+  }
+}
+
+static void sender_heartbeat(struct sender *s) {
+  enum store_rc rc = store_sender_heartbeat(s->store, s->owner, (long)getpid(),
+                                            s->started_at, now_ms());
+  if (rc != STORE_OK)
+    log_warn("heartbeat: %s: %s", store_strerror(rc), store_errmsg(s->store));
+}
+
+static void sender_housekeeping(struct sender *s) {
+  const struct conf *c = s->conf;
+  int64_t now = now_ms();
+  struct store_purge p = {
+      .requests_before = now - c->retention.requests_days * DAY_MS,
+      .otps_before = now - c->retention.otps_days * DAY_MS,
+      .outbox_before = now - c->retention.outbox_days * DAY_MS,
+      .senders_before = now - SENDER_FORGET_MS,
+  };
+  struct store_purge_counts n;
+  enum store_rc rc = store_purge(s->store, &p, &n);
+  if (rc != STORE_OK) {
+    log_warn("housekeeping: %s: %s", store_strerror(rc),
+             store_errmsg(s->store));
+    return;
+  }
+  if (n.requests || n.otps || n.outbox || n.senders)
+    log_info("housekeeping: deleted %" PRId64 " idempotency records, %" PRId64
+             " OTPs, %" PRId64 " outbox rows, %" PRId64 " old heartbeats",
+             n.requests, n.otps, n.outbox, n.senders);
+}
+
+/* Turns what the transport said into what the row becomes. why must hold
+ * TRANSPORT_ERROR_MAX + 80 bytes. */
+static void sender_decide(const struct conf *conf,
+                          const struct store_outbox_claim *row,
+                          const struct transport_result *res, int64_t now,
+                          struct store_outbox_result *out, char *why,
+                          size_t whysz) {
+  const char *said =
+      res->error[0] ? res->error : transport_status_name(res->status);
+  memset(out, 0, sizeof *out);
+  out->gateway_ref = res->ref;
+  snprintf(why, whysz, "%s", said);
+  out->error = why;
+
+  switch (res->status) {
+  case TRANSPORT_SENT:
+    out->outcome = STORE_OUTBOX_SENT;
+    out->error = NULL; /* keep the error of an earlier attempt, if any */
+    return;
+  case TRANSPORT_FAILED:
+    out->outcome = STORE_OUTBOX_FAILED;
+    return;
+  case TRANSPORT_UNKNOWN:
+    /* Sending again could deliver the code twice, unless the gateway
+     * drops duplicates by message id. */
+    if (!conf->sender.idempotent ||
+        row->attempts >= conf->sender.max_attempts) {
+      out->outcome = STORE_OUTBOX_UNKNOWN;
+      return;
+    }
+    break;
+  case TRANSPORT_RETRY:
+    if (row->attempts >= conf->sender.max_attempts) {
+      out->outcome = STORE_OUTBOX_FAILED;
+      snprintf(why, whysz, "gave up after %" PRId64 " attempts: %s",
+               row->attempts, said);
+      return;
+    }
+    break;
+  }
+  out->retry_at =
+      now + sender_backoff_ms(conf->sender.retry_base_seconds,
+                              conf->sender.retry_max_seconds, row->attempts);
+  if (out->retry_at >= row->expires_at) {
+    out->outcome = STORE_OUTBOX_EXPIRED;
+    snprintf(why, whysz, "%s; the code expires before the next attempt", said);
+    return;
+  }
+  out->outcome = STORE_OUTBOX_RETRY;
+}
+
+static const char *outcome_name(enum store_outbox_outcome o) {
+  switch (o) {
+  case STORE_OUTBOX_SENT:
+    return "sent";
+  case STORE_OUTBOX_RETRY:
+    return "will retry";
+  case STORE_OUTBOX_FAILED:
+    return "failed";
+  case STORE_OUTBOX_UNKNOWN:
+    return "outcome unknown";
+  case STORE_OUTBOX_EXPIRED:
+    return "expired";
+  }
+  return "?";
+}
+
+/* Claims one due row, sends it, records the outcome. STORE_NOT_FOUND when
+ * nothing is due. */
+static enum store_rc sender_send_one(struct sender *s) {
+  const struct conf *conf = s->conf;
+  struct store_outbox_claim row;
+  struct transport_result res;
+  struct store_outbox_result outcome;
+  char why[TRANSPORT_ERROR_MAX + 80], masked[STORE_DESTINATION_MAX + 1];
+  int64_t closed = 0;
+
+  enum store_rc rc = store_outbox_claim(
+      s->store, s->owner, now_ms(), conf->sender.lease_seconds * 1000,
+      conf->sender.max_attempts, &row, &closed);
+  if (closed)
+    log_info("%" PRId64 " message(s) expired or out of attempts", closed);
+  if (rc != STORE_OK)
+    return rc;
+
+  phone_mask(row.destination, masked, sizeof masked);
+  struct transport_msg msg = {
+      .id = row.id,
+      .destination = row.destination,
+      .text = row.text,
+      .code_offset = row.code_offset,
+      .code_length = row.code_length,
+  };
+  int64_t started = monotonic_ms();
+  if (now_ms() >= row.expires_at) {
+    /* It expired between the claim and now: never send a dead code. */
+    memset(&outcome, 0, sizeof outcome);
+    outcome.outcome = STORE_OUTBOX_EXPIRED;
+    outcome.error = "the code expired before it could be sent";
+  } else {
+    transport_send(s->transport, &msg, &res);
+    sender_decide(conf, &row, &res, now_ms(), &outcome, why, sizeof why);
+  }
+  int64_t took = monotonic_ms() - started;
+
+  /* The message is out (or not): recording it matters more than a busy
+   * database, so keep trying while the lease holds. */
+  while ((rc = store_outbox_record(s->store, row.id, s->owner, &outcome,
+                                   now_ms())) == STORE_BUSY &&
+         now_ms() < row.lease_until) {
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+
+  if (rc == STORE_NOT_FOUND) {
+    log_warn("message %" PRId64 " to %s: %s, but the lease ran out first; "
+             "another sender may send it again",
+             row.id, masked, outcome_name(outcome.outcome));
+    rc = STORE_OK;
+  } else if (rc != STORE_OK) {
+    log_error("message %" PRId64 " to %s: %s, but recording it failed: %s",
+              row.id, masked, outcome_name(outcome.outcome),
+              store_errmsg(s->store));
+  } else {
+    enum log_level lvl =
+        outcome.outcome == STORE_OUTBOX_SENT ? LOG_LVL_INFO : LOG_LVL_WARN;
+    log_msg(lvl,
+            "message %" PRId64 " to %s: %s (attempt %" PRId64 ", %" PRId64
+            " ms)%s%s",
+            row.id, masked, outcome_name(outcome.outcome), row.attempts, took,
+            outcome.error ? ": " : "", outcome.error ? outcome.error : "");
+  }
+  store_outbox_claim_clear(&row);
+  return rc;
+}
+
+/* How long to sleep: the poll interval, or less when a row falls due or a
+ * heartbeat is due sooner. */
+static int sender_wait_ms(struct sender *s, int64_t next_heartbeat) {
+  int64_t wait = s->conf->sender.poll_interval_ms, when;
+  if (store_outbox_next_due(s->store, &when) == STORE_OK) {
+    int64_t due = when - now_ms();
+    if (due < wait)
+      wait = due;
+  }
+  int64_t hb = next_heartbeat - monotonic_ms();
+  if (hb < wait)
+    wait = hb;
+  /* Never spin, even if the clock and the rows disagree. */
+  return wait < 5 ? 5 : (int)wait;
+}
+
+static void sender_wait(struct sender *s, int ms) {
+  struct pollfd pfd = {.fd = s->wake_fd, .events = POLLIN};
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  int n = ppoll(&pfd, s->wake_fd >= 0 ? 1 : 0, &ts, &s->wait_mask);
+  if (n > 0 && (pfd.revents & POLLIN))
+    wake_drain(s->wake_fd);
+}
+
+static enum sender_rc sender_loop(struct sender *s, bool once) {
+  const struct conf *conf = s->conf;
+  int64_t hb_every = conf->sender.heartbeat_seconds * 1000;
+  int64_t hk_every = conf->sender.housekeeping_interval_seconds * 1000;
+  int64_t next_heartbeat = monotonic_ms() + hb_every;
+  int64_t next_housekeeping = monotonic_ms() + hk_every;
+
+  sender_heartbeat(s);
+  sender_housekeeping(s);
+  for (;;) {
+    sender_take_signals(s);
+    if (stop_requested)
+      break;
+    int64_t mono = monotonic_ms();
+    if (mono >= next_heartbeat) {
+      sender_heartbeat(s);
+      next_heartbeat = mono + hb_every;
+    }
+    if (mono >= next_housekeeping) {
+      sender_housekeeping(s);
+      next_housekeeping = mono + hk_every;
+    }
+    enum store_rc rc = sender_send_one(s);
+    if (rc == STORE_OK)
+      continue; /* drain: more may be due */
+    if (rc != STORE_NOT_FOUND) {
+      log_error("claiming a message: %s: %s", store_strerror(rc),
+                store_errmsg(s->store));
+      if (once)
+        return SENDER_ESTORE;
+    } else if (once) {
+      break;
+    }
+    sender_wait(s, sender_wait_ms(s, next_heartbeat));
+  }
+  return SENDER_OK;
+}
+
+enum sender_rc sender_run(const struct conf *conf,
+                          const struct sender_options *opt, char *err,
+                          size_t errsz) {
+  struct sender s = {.conf = conf, .wake_fd = -1};
+  enum sender_rc rc = SENDER_OK;
+
+  s.started_at = now_ms();
+  sender_owner_id(s.owner, sizeof s.owner);
+  if ((s.store = store_open(conf, false, err, errsz)) == NULL)
+    return SENDER_ESTORE;
+  if ((s.transport = transport_open(conf, err, errsz)) == NULL) {
+    rc = SENDER_ETRANSPORT;
+    goto out;
+  }
+  if (!sender_signals(&s)) {
+    snprintf(err, errsz, "cannot install signal handlers: %s", strerror(errno));
+    rc = SENDER_ESIGNALS;
+    goto out;
+  }
+  /* A --once run must not take the wake-up socket from a running daemon. */
+  if (!opt->once && conf->sender.wake_socket[0]) {
+    s.wake_fd = wake_listen(conf->sender.wake_socket);
+    if (s.wake_fd < 0)
+      log_warn("%s: cannot listen for wake-ups (%s); polling every %ld ms",
+               conf->sender.wake_socket, strerror(errno),
+               conf->sender.poll_interval_ms);
+  }
+  log_info("started%s: transport %s, owner %s", opt->once ? " (once)" : "",
+           transport_name(s.transport), s.owner);
+  rc = sender_loop(&s, opt->once);
+  log_info("stopped");
+  if (rc != SENDER_OK)
+    snprintf(err, errsz, "%s", sender_strerror(rc));
+out:
+  if (s.wake_fd >= 0)
+    close(s.wake_fd);
+  transport_close(s.transport);
+  store_close(s.store);
+  return rc;
+}

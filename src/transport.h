@@ -1,0 +1,75 @@
+/* Transports: how the sender hands one SMS to a gateway. One file per
+ * transport (transport_exec.c, transport_spool.c, transport_http.c) behind
+ * this interface; the sender sees only transport_send() and its result. */
+#ifndef OTPGATE_TRANSPORT_H
+#define OTPGATE_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct conf;
+
+enum transport_status {
+  TRANSPORT_SENT,   /* the gateway took the message */
+  TRANSPORT_RETRY,  /* it did not, and it is worth trying again later */
+  TRANSPORT_FAILED, /* it did not, and never will */
+  TRANSPORT_UNKNOWN /* the message may or may not have gone out */
+};
+const char *transport_status_name(enum transport_status st);
+
+/* One SMS. text holds the code at code_offset, code_length bytes long. */
+struct transport_msg {
+  int64_t id; /* the outbox row: the de-duplication key for gateways */
+  const char *destination; /* E.164 */
+  const char *text;
+  size_t code_offset, code_length;
+};
+
+#define TRANSPORT_ERROR_MAX 256
+#define TRANSPORT_REF_MAX 128
+
+struct transport_result {
+  enum transport_status status;
+  /* For last_error and the log: one line, never the code or the full
+   * number (transport_set_error() sees to that). "" when there is none. */
+  char error[TRANSPORT_ERROR_MAX];
+  /* The gateway's own id for the message, if it gave one, same rules. */
+  char ref[TRANSPORT_REF_MAX];
+};
+
+/* What each transport provides. */
+struct transport_ops {
+  const char *name;
+  /* Checks what can be checked at start-up and builds the state. */
+  void *(*open)(const struct conf *conf, char *err, size_t errsz);
+  void (*send)(void *state, const struct transport_msg *msg,
+               struct transport_result *res);
+  void (*close)(void *state);
+};
+extern const struct transport_ops transport_exec_ops;
+extern const struct transport_ops transport_spool_ops;
+extern const struct transport_ops transport_http_ops;
+
+struct transport;
+/* The transport [sender] transport names. NULL with a message in err. */
+struct transport *transport_open(const struct conf *conf, char *err,
+                                 size_t errsz);
+const char *transport_name(const struct transport *t);
+/* Never fails as such: every problem is a result. */
+void transport_send(struct transport *t, const struct transport_msg *msg,
+                    struct transport_result *res);
+void transport_close(struct transport *t);
+
+/* Copies len bytes of what a gateway or a command said into out (size
+ * outsz) fit to store and log: the code and the destination masked
+ * wherever they appear, control characters made spaces, white space at the
+ * ends trimmed, truncated. */
+void transport_clean(const struct transport_msg *msg, const char *in,
+                     size_t len, char *out, size_t outsz);
+/* res->status = st and res->error = the cleaned, formatted text. */
+void transport_set_error(struct transport_result *res,
+                         const struct transport_msg *msg,
+                         enum transport_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif

@@ -1,0 +1,293 @@
+/* The exec transport: runs [sender] exec_command for each SMS, the number
+ * as its last argument, the text on its standard input, the row id in
+ * OTPGATE_MESSAGE_ID. No shell: the command line is split at spaces. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "transport.h"
+#include "util.h"
+
+#define EXEC_TEMPFAIL 75 /* EX_TEMPFAIL from sysexits.h */
+#define EXEC_STDERR_MAX 2048
+#define EXEC_STDOUT_MAX 256
+#define EXEC_ENV_NAME "OTPGATE_MESSAGE_ID"
+
+struct exec_state {
+  char *words; /* the command line, NULs between words */
+  char **argv; /* the words, a slot for the number, NULL */
+  int nwords;
+  long timeout_ms;
+};
+
+static void exec_close(void *state) {
+  struct exec_state *x = state;
+  if (x == NULL)
+    return;
+  free(x->words);
+  free(x->argv);
+  free(x);
+}
+
+static void *exec_open(const struct conf *conf, char *err, size_t errsz) {
+  struct exec_state *x = xcalloc(1, sizeof *x);
+  size_t len = strlen(conf->sender.exec_command);
+  x->words = xstrdup(conf->sender.exec_command);
+  x->argv = xcalloc(len / 2 + 3, sizeof *x->argv);
+  for (char *p = x->words; *p;) {
+    while (*p == ' ' || *p == '\t')
+      *p++ = '\0';
+    if (*p == '\0')
+      break;
+    x->argv[x->nwords++] = p;
+    while (*p && *p != ' ' && *p != '\t')
+      p++;
+  }
+  x->timeout_ms = conf->sender.exec_timeout_seconds * 1000;
+  if (x->nwords == 0 || access(x->argv[0], X_OK) != 0) {
+    snprintf(err, errsz, "%s: [sender] exec_command: %s: %s", conf->file,
+             x->nwords ? x->argv[0] : "(empty)",
+             x->nwords ? strerror(errno) : "no command");
+    exec_close(x);
+    return NULL;
+  }
+  return x;
+}
+
+/* The sender's environment with OTPGATE_MESSAGE_ID set to the row id;
+ * built before fork so the child only calls async-signal-safe functions. */
+static char **exec_environment(int64_t id, char *idvar, size_t idvarsz) {
+  extern char **environ;
+  size_t n = 0;
+  while (environ[n])
+    n++;
+  char **envp = xcalloc(n + 2, sizeof *envp);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], EXEC_ENV_NAME "=", sizeof EXEC_ENV_NAME) != 0)
+      envp[k++] = environ[i];
+  snprintf(idvar, idvarsz, EXEC_ENV_NAME "=%" PRId64, id);
+  envp[k] = idvar;
+  return envp;
+}
+
+/* In the child, between fork and exec: async-signal-safe calls only. */
+static void exec_child(char **argv, char **envp, int in, int out, int errfd,
+                       int report) {
+  sigset_t none;
+  int e;
+  if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errfd, 2) < 0)
+    goto fail;
+  /* Its own process group, so a timeout kills whatever it started too. */
+  setpgid(0, 0);
+  /* The sender ignores SIGPIPE and blocks its stop signals; an ignored or
+   * blocked signal would stay so across exec. */
+  signal(SIGPIPE, SIG_DFL);
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execve(argv[0], argv, envp);
+fail:
+  e = errno;
+  (void)!write(report, &e, sizeof e);
+  _exit(127);
+}
+
+struct exec_capture {
+  char data[EXEC_STDERR_MAX];
+  size_t len, max;
+  int fd;
+};
+
+/* Reads what is there; keeps up to max bytes and discards the rest, so a
+ * chatty command can neither block on a full pipe nor fill our memory. */
+static void exec_read(struct exec_capture *c) {
+  char buf[4096];
+  for (;;) {
+    ssize_t n = read(c->fd, buf, sizeof buf);
+    if (n > 0) {
+      size_t keep = c->max - c->len;
+      if ((size_t)n < keep)
+        keep = (size_t)n;
+      memcpy(c->data + c->len, buf, keep);
+      c->len += keep;
+      continue;
+    }
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+      close(c->fd);
+      c->fd = -1;
+    }
+    return;
+  }
+}
+
+static void exec_send(void *state, const struct transport_msg *msg,
+                      struct transport_result *res) {
+  struct exec_state *x = state;
+  int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1};
+  int report[2] = {-1, -1};
+  char idvar[64];
+  char **envp = NULL;
+  struct exec_capture cout = {.max = EXEC_STDOUT_MAX, .fd = -1};
+  struct exec_capture cerr = {.max = EXEC_STDERR_MAX, .fd = -1};
+  const char *text = msg->text;
+  size_t left = strlen(text);
+  int status = 0, exec_errno = 0;
+  bool exited = false;
+  pid_t pid;
+
+  if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
+      pipe2(errp, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) {
+    transport_set_error(res, msg, TRANSPORT_RETRY, "pipe: %s", strerror(errno));
+    goto out;
+  }
+  envp = exec_environment(msg->id, idvar, sizeof idvar);
+  x->argv[x->nwords] = (char *)msg->destination;
+  pid = fork();
+  if (pid < 0) {
+    transport_set_error(res, msg, TRANSPORT_RETRY, "fork: %s", strerror(errno));
+    goto out;
+  }
+  if (pid == 0)
+    exec_child(x->argv, envp, in[0], out[1], errp[1], report[1]);
+
+  setpgid(pid, pid); /* as the child does: whichever runs first */
+  close(in[0]), close(out[1]), close(errp[1]), close(report[1]);
+  in[0] = out[1] = errp[1] = report[1] = -1;
+
+  /* The report pipe closes on a successful exec, or carries errno. */
+  ssize_t n;
+  while ((n = read(report[0], &exec_errno, sizeof exec_errno)) < 0 &&
+         errno == EINTR)
+    ;
+  if (n == (ssize_t)sizeof exec_errno) {
+    waitpid(pid, &status, 0);
+    transport_set_error(res, msg, TRANSPORT_RETRY, "cannot run %s: %s",
+                        x->argv[0], strerror(exec_errno));
+    goto out;
+  }
+
+  fcntl(in[1], F_SETFL, O_NONBLOCK);
+  fcntl(out[0], F_SETFL, O_NONBLOCK);
+  fcntl(errp[0], F_SETFL, O_NONBLOCK);
+  cout.fd = out[0], cerr.fd = errp[0];
+  out[0] = errp[0] = -1;
+
+  int64_t deadline = monotonic_ms() + x->timeout_ms;
+  for (;;) {
+    struct pollfd pfd[3];
+    int nfd = 0;
+    if (in[1] >= 0)
+      pfd[nfd++] = (struct pollfd){.fd = in[1], .events = POLLOUT};
+    if (cout.fd >= 0)
+      pfd[nfd++] = (struct pollfd){.fd = cout.fd, .events = POLLIN};
+    if (cerr.fd >= 0)
+      pfd[nfd++] = (struct pollfd){.fd = cerr.fd, .events = POLLIN};
+
+    if (!exited && waitpid(pid, &status, WNOHANG) == pid)
+      exited = true;
+    if (exited) {
+      /* What it wrote before exiting; pipes a grandchild still holds do
+       * not keep us waiting. */
+      if (cout.fd >= 0)
+        exec_read(&cout);
+      if (cerr.fd >= 0)
+        exec_read(&cerr);
+      break;
+    }
+    int64_t now = monotonic_ms();
+    if (now >= deadline)
+      break;
+    /* Pipes closed but no exit yet, or a grandchild holds them open:
+     * look again at the child soon. */
+    int64_t wait = deadline - now;
+    if (wait > (nfd ? 50 : 2))
+      wait = nfd ? 50 : 2;
+    if (poll(pfd, (nfds_t)nfd, (int)wait) < 0 && errno != EINTR)
+      break;
+    for (int i = 0; i < nfd; i++) {
+      if (pfd[i].revents == 0)
+        continue;
+      if (pfd[i].fd == in[1]) {
+        ssize_t w = write(in[1], text, left);
+        if (w > 0) {
+          text += w;
+          left -= (size_t)w;
+        }
+        /* All written, or it stopped reading (EPIPE): either way done. */
+        if (left == 0 || (w < 0 && errno != EAGAIN && errno != EINTR)) {
+          close(in[1]);
+          in[1] = -1;
+        }
+      } else if (pfd[i].fd == cout.fd) {
+        exec_read(&cout);
+      } else if (pfd[i].fd == cerr.fd) {
+        exec_read(&cerr);
+      }
+    }
+  }
+
+  char said[TRANSPORT_ERROR_MAX];
+  transport_clean(msg, cerr.data, cerr.len, said, sizeof said);
+  if (!exited) {
+    kill(-pid, SIGKILL);
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    transport_set_error(res, msg, TRANSPORT_UNKNOWN,
+                        "still running after %ld s, killed%s%s",
+                        x->timeout_ms / 1000, *said ? ": " : "", said);
+  } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+    res->status = TRANSPORT_SENT;
+    /* The first line it printed, if any, is the gateway's reference. */
+    size_t line = 0;
+    while (line < cout.len && cout.data[line] != '\n' &&
+           cout.data[line] != '\r')
+      line++;
+    transport_clean(msg, cout.data, line, res->ref, sizeof res->ref);
+  } else if (WIFEXITED(status)) {
+    int code = WEXITSTATUS(status);
+    transport_set_error(
+        res, msg, code == EXEC_TEMPFAIL ? TRANSPORT_RETRY : TRANSPORT_FAILED,
+        "exit %d%s%s", code, *said ? ": " : "", said);
+  } else {
+    transport_set_error(res, msg, TRANSPORT_UNKNOWN, "killed by signal %d%s%s",
+                        WTERMSIG(status), *said ? ": " : "", said);
+  }
+
+out:
+  x->argv[x->nwords] = NULL;
+  free(envp);
+  for (int i = 0; i < 2; i++) {
+    if (in[i] >= 0)
+      close(in[i]);
+    if (out[i] >= 0)
+      close(out[i]);
+    if (errp[i] >= 0)
+      close(errp[i]);
+    if (report[i] >= 0)
+      close(report[i]);
+  }
+  if (cout.fd >= 0)
+    close(cout.fd);
+  if (cerr.fd >= 0)
+    close(cerr.fd);
+}
+
+const struct transport_ops transport_exec_ops = {
+    .name = "exec",
+    .open = exec_open,
+    .send = exec_send,
+    .close = exec_close,
+};

@@ -1,0 +1,133 @@
+/* The spool transport: one file per SMS in smstools3's outgoing directory.
+ * smstools3 wants the number in international format without its '+'
+ * ("To: 491721234567"), a blank line, then the text. The file is written
+ * under a hidden temporary name, synced, then renamed, so smsd never reads
+ * half a message; its name comes from the row id, so a retry of the same
+ * row replaces the file rather than queueing a second SMS. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "transport.h"
+#include "util.h"
+
+struct spool_state {
+  char *dir;
+};
+
+static void spool_close(void *state) {
+  struct spool_state *sp = state;
+  if (sp == NULL)
+    return;
+  free(sp->dir);
+  free(sp);
+}
+
+static void *spool_open(const struct conf *conf, char *err, size_t errsz) {
+  struct stat sb;
+  /* A missing directory at start-up is a mistake in the configuration; if
+   * it vanishes later, sends are retried until it is back. */
+  const char *why = NULL;
+  if (stat(conf->sender.spool_dir, &sb) != 0)
+    why = strerror(errno);
+  else if (!S_ISDIR(sb.st_mode))
+    why = "not a directory";
+  if (why) {
+    snprintf(err, errsz, "%s: [sender] spool_dir: %s: %s", conf->file,
+             conf->sender.spool_dir, why);
+    return NULL;
+  }
+  struct spool_state *sp = xcalloc(1, sizeof *sp);
+  sp->dir = xstrdup(conf->sender.spool_dir);
+  return sp;
+}
+
+static bool spool_write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return false;
+    p += w;
+    n -= (size_t)w;
+  }
+  return true;
+}
+
+/* Without an Alphabet header smsd reads the text as ISO-8859-15; the
+ * header is only needed (and only understood, from 3.1.16 on) when the
+ * text is not plain ASCII. */
+static bool spool_is_ascii(const char *s) {
+  for (; *s; s++)
+    if ((unsigned char)*s >= 0x80)
+      return false;
+  return true;
+}
+
+static void spool_send(void *state, const struct transport_msg *msg,
+                       struct transport_result *res) {
+  struct spool_state *sp = state;
+  const char *number = msg->destination;
+  char *tmp = NULL, *final = NULL, *body = NULL;
+  int fd = -1, dfd = -1;
+
+  if (*number == '+')
+    number++;
+  tmp = xasprintf("%s/.otpgate-%" PRId64 ".tmp", sp->dir, msg->id);
+  final = xasprintf("%s/otpgate-%" PRId64, sp->dir, msg->id);
+  body = xasprintf("To: %s\n%s\n%s", number,
+                   spool_is_ascii(msg->text) ? "" : "Alphabet: UTF-8\n",
+                   msg->text);
+
+  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+  if (fd < 0) {
+    transport_set_error(res, msg, TRANSPORT_RETRY, "%s: %s", tmp,
+                        strerror(errno));
+    goto out;
+  }
+  /* The rename must not publish a file whose data a power cut could lose:
+   * once it is in the spool, the row says 'sent'. */
+  if (!spool_write_all(fd, body, strlen(body)) || fsync(fd) != 0) {
+    transport_set_error(res, msg, TRANSPORT_RETRY, "%s: %s", tmp,
+                        strerror(errno));
+    unlink(tmp);
+    goto out;
+  }
+  close(fd);
+  fd = -1;
+  if (rename(tmp, final) != 0) {
+    transport_set_error(res, msg, TRANSPORT_RETRY, "%s: %s", final,
+                        strerror(errno));
+    unlink(tmp);
+    goto out;
+  }
+  if ((dfd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
+    fsync(dfd);
+  res->status = TRANSPORT_SENT;
+  snprintf(res->ref, sizeof res->ref, "otpgate-%" PRId64, msg->id);
+out:
+  if (fd >= 0)
+    close(fd);
+  if (dfd >= 0)
+    close(dfd);
+  free(tmp);
+  free(final);
+  free(body);
+}
+
+const struct transport_ops transport_spool_ops = {
+    .name = "spool",
+    .open = spool_open,
+    .send = spool_send,
+    .close = spool_close,
+};

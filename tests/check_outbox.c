@@ -1,0 +1,272 @@
+/* The outbox in the store: claims, leases, outcomes, masking, purging.
+ * In-process against a database made by `otpgate-admin init`, with the
+ * clock passed in, so every lease edge is exact. */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store.h"
+#include "testhelp.h"
+#include "util.h"
+
+#define T0 1700000000000LL
+#define LEASE 2000
+#define TEXT "Your code is 123456. Bye"
+#define MASKED "Your code is ******. Bye"
+
+static struct store *s;
+
+static void setup(void) {
+  th_config("");
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  s = th_store_open();
+}
+
+static void teardown(void) {
+  th_store_close(s);
+  th_cleanup();
+}
+
+static int64_t add(int64_t created, int64_t expires, const char *text,
+                   size_t off, size_t len) {
+  struct store_outbox_new row = {.account_id = "a",
+                                 .destination = "+4915112345678",
+                                 .text = text,
+                                 .code_offset = off,
+                                 .code_length = len,
+                                 .created_at = created,
+                                 .expires_at = expires};
+  int64_t id;
+  ck_assert_int_eq(store_outbox_insert(s, &row, &id), STORE_OK);
+  return id;
+}
+
+static char *col(const char *column, int64_t id) {
+  char *sql =
+      xasprintf("SELECT %s FROM outbox WHERE id = %lld", column, (long long)id);
+  char *v = th_sql_text(sql);
+  free(sql);
+  return v ? v : xstrdup("(null)");
+}
+
+static void assert_col(int64_t id, const char *column, const char *want) {
+  char *v = col(column, id);
+  ck_assert_msg(strcmp(v, want) == 0, "row %lld %s: '%s', not '%s'",
+                (long long)id, column, v, want);
+  free(v);
+}
+
+static enum store_rc claim(const char *owner, int64_t now,
+                           struct store_outbox_claim *c) {
+  return store_outbox_claim(s, owner, now, LEASE, 5, c, NULL);
+}
+
+START_TEST(claims_oldest_first_and_never_twice) {
+  int64_t a = add(T0, T0 + 300000, TEXT, 13, 6);
+  int64_t b = add(T0 + 1, T0 + 300000, TEXT, 13, 6);
+  struct store_outbox_claim c1, c2, c3;
+  ck_assert_int_eq(claim("one", T0 + 10, &c1), STORE_OK);
+  ck_assert_int_eq(claim("two", T0 + 10, &c2), STORE_OK);
+  ck_assert_int_eq(claim("three", T0 + 10, &c3), STORE_NOT_FOUND);
+  ck_assert_int_eq(c1.id, a);
+  ck_assert_int_eq(c2.id, b);
+  ck_assert_str_eq(c1.text, TEXT);
+  ck_assert_str_eq(c1.destination, "+4915112345678");
+  ck_assert_int_eq(c1.code_offset, 13);
+  ck_assert_int_eq(c1.code_length, 6);
+  ck_assert_int_eq(c1.attempts, 1);
+  ck_assert_int_eq(c1.lease_until, T0 + 10 + LEASE);
+  assert_col(a, "status", "sending");
+  assert_col(a, "lease_owner", "one");
+  assert_col(b, "lease_owner", "two");
+  store_outbox_claim_clear(&c1);
+  store_outbox_claim_clear(&c2);
+}
+END_TEST
+
+START_TEST(not_due_until_next_attempt_at) {
+  int64_t a = add(T0, T0 + 300000, TEXT, 13, 6);
+  struct store_outbox_claim c;
+  ck_assert_int_eq(claim("one", T0, &c), STORE_OK);
+  struct store_outbox_result r = {
+      .outcome = STORE_OUTBOX_RETRY, .retry_at = T0 + 5000, .error = "later"};
+  ck_assert_int_eq(store_outbox_record(s, a, "one", &r, T0 + 1), STORE_OK);
+  store_outbox_claim_clear(&c);
+  assert_col(a, "status", "queued");
+  assert_col(a, "text", TEXT); /* not final: the code is still needed */
+  assert_col(a, "last_error", "later");
+  int64_t when;
+  ck_assert_int_eq(store_outbox_next_due(s, &when), STORE_OK);
+  ck_assert_int_eq(when, T0 + 5000);
+  ck_assert_int_eq(claim("one", T0 + 4999, &c), STORE_NOT_FOUND);
+  ck_assert_int_eq(claim("one", T0 + 5000, &c), STORE_OK);
+  ck_assert_int_eq(c.attempts, 2);
+  store_outbox_claim_clear(&c);
+}
+END_TEST
+
+START_TEST(lease_expiry_hands_the_row_over) {
+  int64_t a = add(T0, T0 + 300000, TEXT, 13, 6);
+  struct store_outbox_claim c;
+  ck_assert_int_eq(claim("dead", T0, &c), STORE_OK);
+  store_outbox_claim_clear(&c);
+  ck_assert_int_eq(claim("live", T0 + LEASE - 1, &c), STORE_NOT_FOUND);
+  ck_assert_int_eq(claim("live", T0 + LEASE, &c), STORE_OK);
+  ck_assert_int_eq(c.id, a);
+  ck_assert_int_eq(c.attempts, 2);
+  store_outbox_claim_clear(&c);
+  /* The first owner comes back: its outcome no longer counts. */
+  struct store_outbox_result r = {.outcome = STORE_OUTBOX_SENT};
+  ck_assert_int_eq(store_outbox_record(s, a, "dead", &r, T0 + LEASE + 1),
+                   STORE_NOT_FOUND);
+  assert_col(a, "status", "sending");
+  assert_col(a, "lease_owner", "live");
+  ck_assert_int_eq(store_outbox_record(s, a, "live", &r, T0 + LEASE + 2),
+                   STORE_OK);
+  assert_col(a, "status", "sent");
+  assert_col(a, "text", MASKED);
+  ck_assert_int_eq(store_outbox_record(s, a, "live", &r, T0 + LEASE + 3),
+                   STORE_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(every_final_state_masks) {
+  static const enum store_outbox_outcome finals[] = {
+      STORE_OUTBOX_SENT, STORE_OUTBOX_FAILED, STORE_OUTBOX_UNKNOWN,
+      STORE_OUTBOX_EXPIRED};
+  static const char *const names[] = {"sent", "failed", "unknown", "expired"};
+  for (int i = 0; i < 4; i++) {
+    int64_t id = add(T0, T0 + 300000, TEXT, 13, 6);
+    struct store_outbox_claim c;
+    ck_assert_int_eq(claim("me", T0 + i, &c), STORE_OK);
+    ck_assert_int_eq(c.id, id);
+    struct store_outbox_result r = {
+        .outcome = finals[i], .error = "why", .gateway_ref = "ref"};
+    ck_assert_int_eq(store_outbox_record(s, id, "me", &r, T0 + 100), STORE_OK);
+    store_outbox_claim_clear(&c);
+    assert_col(id, "status", names[i]);
+    assert_col(id, "text", MASKED);
+    assert_col(id, "gateway_ref", "ref");
+    assert_col(id, "sent_at", i == 0 ? "1700000000100" : "(null)");
+  }
+}
+END_TEST
+
+START_TEST(masking_counts_bytes_in_utf8) {
+  /* Cyrillic letters are two bytes each: the offset counts bytes. */
+  const char text[] = "Код: 98765432 — никому";
+  int64_t id = add(T0, T0 + 300000, text, strlen("Код: "), 8);
+  struct store_outbox_claim c;
+  ck_assert_int_eq(claim("me", T0, &c), STORE_OK);
+  struct store_outbox_result r = {.outcome = STORE_OUTBOX_SENT};
+  ck_assert_int_eq(store_outbox_record(s, id, "me", &r, T0 + 1), STORE_OK);
+  store_outbox_claim_clear(&c);
+  assert_col(id, "text", "Код: ******** — никому");
+  /* The audit view agrees with the row. */
+  char *view = th_sql_text("SELECT text FROM audit_outbox");
+  ck_assert_str_eq(view, "Код: ******** — никому");
+  free(view);
+}
+END_TEST
+
+START_TEST(expired_rows_are_closed_not_claimed) {
+  int64_t a = add(T0, T0 + 1000, TEXT, 13, 6);
+  int64_t b = add(T0, T0 + 9000, TEXT, 13, 6);
+  struct store_outbox_claim c;
+  int64_t closed = 0;
+  ck_assert_int_eq(
+      store_outbox_claim(s, "me", T0 + 1000, LEASE, 5, &c, &closed), STORE_OK);
+  ck_assert_int_eq(closed, 1);
+  ck_assert_int_eq(c.id, b);
+  store_outbox_claim_clear(&c);
+  assert_col(a, "status", "expired");
+  assert_col(a, "text", MASKED);
+  assert_col(a, "attempts", "0");
+  assert_col(a, "last_error", "the code expired before it could be sent");
+  /* A leased row whose code expires meanwhile: expired once the lease
+   * lapses, never handed out again. */
+  ck_assert_int_eq(
+      store_outbox_claim(s, "me", T0 + 10000, LEASE, 5, &c, &closed),
+      STORE_NOT_FOUND);
+  ck_assert_int_eq(closed, 1);
+  assert_col(b, "status", "expired");
+}
+END_TEST
+
+START_TEST(lapsed_lease_on_the_last_attempt_is_unknown) {
+  int64_t a = add(T0, T0 + 300000, TEXT, 13, 6);
+  struct store_outbox_claim c;
+  int64_t closed = 0;
+  ck_assert_int_eq(store_outbox_claim(s, "x", T0, LEASE, 2, &c, NULL),
+                   STORE_OK);
+  store_outbox_claim_clear(&c);
+  ck_assert_int_eq(store_outbox_claim(s, "y", T0 + LEASE, LEASE, 2, &c, NULL),
+                   STORE_OK);
+  store_outbox_claim_clear(&c);
+  ck_assert_int_eq(
+      store_outbox_claim(s, "z", T0 + 2 * LEASE, LEASE, 2, &c, &closed),
+      STORE_NOT_FOUND);
+  ck_assert_int_eq(closed, 1);
+  assert_col(a, "status", "unknown");
+  assert_col(a, "attempts", "2");
+  assert_col(a, "text", MASKED);
+}
+END_TEST
+
+START_TEST(purge_keeps_live_rows) {
+  int64_t day = 86400000;
+  int64_t old_final = add(T0 - 100 * day, T0 - 100 * day + 1, TEXT, 13, 6);
+  int64_t old_queued = add(T0 - 100 * day, T0 + 300000, TEXT, 13, 6);
+  struct store_outbox_claim c;
+  ck_assert_int_eq(claim("me", T0 - 100 * day, &c), STORE_OK);
+  ck_assert_int_eq(c.id, old_final);
+  struct store_outbox_result r = {.outcome = STORE_OUTBOX_FAILED};
+  ck_assert_int_eq(store_outbox_record(s, c.id, "me", &r, T0 - 100 * day),
+                   STORE_OK);
+  store_outbox_claim_clear(&c);
+  struct store_purge p = {.outbox_before = T0 - 90 * day};
+  struct store_purge_counts n;
+  ck_assert_int_eq(store_purge(s, &p, &n), STORE_OK);
+  ck_assert_int_eq(n.outbox, 1);
+  ck_assert_int_eq(n.requests + n.otps + n.senders, 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 1);
+  assert_col(old_queued, "status", "queued");
+  /* Batches: more than one of them. */
+  unsigned char fp[STORE_FINGERPRINT_LEN] = {0};
+  ck_assert_int_eq(store_begin_write(s), STORE_OK);
+  for (int i = 0; i < 1234; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "r%d", i);
+    ck_assert_int_eq(store_request_put(s, id, "m", fp, 200, "{}", T0 - i),
+                     STORE_OK);
+  }
+  ck_assert_int_eq(store_commit(s), STORE_OK);
+  struct store_purge p2 = {.requests_before = T0 - 9};
+  ck_assert_int_eq(store_purge(s, &p2, &n), STORE_OK);
+  ck_assert_int_eq(n.requests, 1234 - 10);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests"), 10);
+}
+END_TEST
+
+int main(void) {
+  Suite *su = suite_create("outbox");
+  TCase *tc = tcase_create("outbox");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, claims_oldest_first_and_never_twice);
+  tcase_add_test(tc, not_due_until_next_attempt_at);
+  tcase_add_test(tc, lease_expiry_hands_the_row_over);
+  tcase_add_test(tc, every_final_state_masks);
+  tcase_add_test(tc, masking_counts_bytes_in_utf8);
+  tcase_add_test(tc, expired_rows_are_closed_not_claimed);
+  tcase_add_test(tc, lapsed_lease_on_the_last_attempt_is_unknown);
+  tcase_add_test(tc, purge_keeps_live_rows);
+  suite_add_tcase(su, tc);
+  SRunner *sr = srunner_create(su);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,952 @@
+/* otpgate-sender, the real binary, against real counterparts: a shell
+ * script for exec, a directory for spool, a Python HTTP server on loopback
+ * for http. Every row state the design names is reached and checked in
+ * the database; the logs are checked for codes and numbers. */
+#include "config.h"
+
+#include <check.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "conf.h"
+#include "sender.h"
+#include "store.h"
+#include "testhelp.h"
+#include "transport.h"
+#include "util.h"
+#include "wake.h"
+
+#define PHONE "+4915112345678"
+#define PHONE_DIGITS "4915112345678"
+#define CODE "123456"
+#define TEXT "Your code is 123456. It expires in 5 minutes."
+#define MASKED "Your code is ******. It expires in 5 minutes."
+#define CODE_OFF 13
+#define CODE_LEN 6
+#define MINUTE_MS 60000
+
+/* Short leases and retries keep the whole file well under a minute. */
+#define FAST                                                                   \
+  "exec_timeout_seconds = 1\nlease_seconds = 2\npoll_interval_ms = 100\n"      \
+  "heartbeat_seconds = 1\nhttp_timeout_ms = 1000\n"
+
+/* The gateway: DIR/plan says what call N does (its line N, else its last
+ * line): ok, "exit N" (complaining on stderr, echoing what it got), hang
+ * (3 s, never delivers), kill (dies of SIGKILL), slow (1 s, then
+ * delivers). Delivered messages are
+ * appended to DIR/delivered as "id number text". */
+static const char gateway_sh[] =
+    "#!/bin/sh\n"
+    "d='%s'\n"
+    "dest=$1\n"
+    "text=$(cat)\n"
+    "n=$(( $(cat \"$d/calls\" 2>/dev/null || echo 0) + 1 ))\n"
+    "echo $n > \"$d/calls\"\n"
+    "action=$(sed -n \"${n}p\" \"$d/plan\")\n"
+    "[ -n \"$action\" ] || action=$(tail -n 1 \"$d/plan\")\n"
+    "case \"$action\" in\n"
+    "exit\\ *)\n"
+    "  echo \"gateway refused $dest: $text\" >&2\n"
+    "  exit \"${action#exit }\" ;;\n"
+    "hang)\n"
+    "  touch \"$d/hanging\"\n"
+    "  sleep 3\n"
+    "  exit 0 ;;\n"
+    "kill)\n"
+    "  kill -9 $$ ;;\n"
+    "slow)\n"
+    "  touch \"$d/hanging\"\n"
+    "  sleep 1 ;;\n"
+    "esac\n"
+    "printf '%%s %%s %%s\\n' \"$OTPGATE_MESSAGE_ID\" \"$dest\" \"$text\" "
+    ">> \"$d/delivered\"\n"
+    "echo \"gw-$OTPGATE_MESSAGE_ID\"\n";
+
+static int64_t q(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int64_t q(const char *fmt, ...) {
+  va_list ap;
+  char *sql;
+  va_start(ap, fmt);
+  if (vasprintf(&sql, fmt, ap) < 0)
+    abort();
+  va_end(ap);
+  int64_t v = th_sql_int(sql);
+  free(sql);
+  return v;
+}
+
+static char *qs(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *qs(const char *fmt, ...) {
+  va_list ap;
+  char *sql;
+  va_start(ap, fmt);
+  if (vasprintf(&sql, fmt, ap) < 0)
+    abort();
+  va_end(ap);
+  char *v = th_sql_text(sql);
+  free(sql);
+  return v;
+}
+
+/* An exec configuration with the gateway script and plan, and a database
+ * made by `otpgate-admin init`. extra: more [sender] keys. */
+static void setup_exec(const char *plan, const char *extra) {
+  char *script = xasprintf(gateway_sh, th_tmpdir());
+  char *gw = th_write_file("gw.sh", script, 0755);
+  free(th_write_file("plan", plan, 0644));
+  char *ini = xasprintf("[sender]\ntransport = exec\nexec_command = %s\n"
+                        "retry_base_seconds = 1\nretry_max_seconds = 2\n%s",
+                        gw, extra);
+  th_config(ini);
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  free(script);
+  free(gw);
+  free(ini);
+}
+
+static void setup_other(const char *ini) {
+  th_config(ini);
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+}
+
+static int64_t add_row(int64_t expires_in_ms) {
+  return th_outbox_add(1, PHONE, TEXT, CODE_OFF, CODE_LEN, expires_in_ms);
+}
+
+static char *file_in_dir(const char *name) {
+  char *path = th_path(name);
+  char *text = th_read_file(path);
+  free(path);
+  return text;
+}
+
+static int64_t gateway_calls(void) {
+  char *text = file_in_dir("calls");
+  int64_t n = text ? atoi(text) : 0;
+  free(text);
+  return n;
+}
+
+static int lines_in(const char *name) {
+  char *text = file_in_dir(name);
+  int n = 0;
+  for (const char *p = text; p && *p; p++)
+    n += *p == '\n';
+  free(text);
+  return n;
+}
+
+/* Neither the code nor the full number may reach a log line or a stored
+ * error, whatever happened. */
+static void assert_no_secrets(void) {
+  char *log = file_in_dir("sender.log");
+  ck_assert_ptr_nonnull(log);
+  ck_assert_msg(strstr(log, CODE) == NULL, "code in the log:\n%s", log);
+  ck_assert_msg(strstr(log, PHONE_DIGITS) == NULL, "number in the log:\n%s",
+                log);
+  free(log);
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE last_error LIKE "
+                     "'%%" CODE "%%' OR last_error LIKE '%%" PHONE_DIGITS
+                     "%%' OR gateway_ref LIKE '%%" CODE "%%'"),
+                   0);
+}
+
+static void assert_final_and_masked(int64_t id, const char *status) {
+  char *st = qs("SELECT status FROM outbox WHERE id = %lld", (long long)id);
+  char *text = qs("SELECT text FROM outbox WHERE id = %lld", (long long)id);
+  ck_assert_str_eq(st, status);
+  ck_assert_str_eq(text, MASKED);
+  free(st);
+  free(text);
+}
+
+static int stop(int pid) {
+  kill(pid, SIGTERM);
+  int status = th_wait_pid(pid, 10000);
+  ck_assert_msg(status != -1 && WIFEXITED(status), "no clean exit");
+  return WEXITSTATUS(status);
+}
+
+/* ---- pure functions ---- */
+
+START_TEST(backoff_doubles_with_jitter_and_caps) {
+  ck_assert_int_ge(sodium_init(), 0);
+  for (int i = 0; i < 200; i++) {
+    int64_t d1 = sender_backoff_ms(2, 60, 1), d2 = sender_backoff_ms(2, 60, 2);
+    int64_t d5 = sender_backoff_ms(2, 60, 5), d9 = sender_backoff_ms(2, 60, 9);
+    ck_assert(d1 >= 1000 && d1 <= 2000);
+    ck_assert(d2 >= 2000 && d2 <= 4000);
+    ck_assert(d5 >= 16000 && d5 <= 32000);
+    ck_assert(d9 >= 30000 && d9 <= 60000);
+    ck_assert_int_le(sender_backoff_ms(1, 1, 100), 1000);
+  }
+  /* The jitter is random, not a constant. */
+  int64_t first = sender_backoff_ms(60, 3600, 3);
+  bool varied = false;
+  for (int i = 0; i < 50 && !varied; i++)
+    varied = sender_backoff_ms(60, 3600, 3) != first;
+  ck_assert(varied);
+}
+END_TEST
+
+START_TEST(clean_masks_code_and_number) {
+  struct transport_msg m = {.id = 1,
+                            .destination = PHONE,
+                            .text = TEXT,
+                            .code_offset = CODE_OFF,
+                            .code_length = CODE_LEN};
+  char out[64];
+  const char said[] = "to " PHONE " and " PHONE_DIGITS ":\n" TEXT "\x01";
+  transport_clean(&m, said, sizeof said - 1, out, sizeof out);
+  ck_assert_str_eq(
+      out, "to +*********5678 and *********5678: Your code is ******. It ex");
+  ck_assert_ptr_null(strstr(out, CODE));
+  transport_clean(&m, "  \n", 3, out, sizeof out);
+  ck_assert_str_eq(out, "");
+  struct transport_result r;
+  transport_set_error(&r, &m, TRANSPORT_RETRY, "exit %d: %s", 75, CODE);
+  ck_assert_str_eq(r.error, "exit 75: ******");
+  ck_assert_int_eq(r.status, TRANSPORT_RETRY);
+}
+END_TEST
+
+/* ---- every state, through the exec transport ---- */
+
+START_TEST(queued_to_sent) {
+  setup_exec("ok\n", FAST);
+  int64_t id = add_row(5 * MINUTE_MS);
+  ck_assert_int_eq(th_sender_once(), 0);
+  assert_final_and_masked(id, "sent");
+  ck_assert_int_eq(
+      q("SELECT attempts FROM outbox WHERE id = %lld", (long long)id), 1);
+  ck_assert_int_gt(
+      q("SELECT sent_at FROM outbox WHERE id = %lld", (long long)id), 0);
+  char *ref =
+      qs("SELECT gateway_ref FROM outbox WHERE id = %lld", (long long)id);
+  ck_assert_str_eq(ref, "gw-1");
+  /* The script got the id in its environment, the number as its last
+   * argument and the text, code and all, on its standard input. */
+  char *got = file_in_dir("delivered");
+  ck_assert_str_eq(got, "1 " PHONE " " TEXT "\n");
+  assert_no_secrets();
+  free(ref);
+  free(got);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(transient_then_queued_then_sent) {
+  setup_exec("exit 75\nok\n", FAST);
+  int64_t id = add_row(5 * MINUTE_MS);
+  ck_assert_int_eq(th_sender_once(), 0);
+  /* Back in the queue, later, with the gateway's complaint kept (masked)
+   * and the code still in the text: it has yet to go out. */
+  char *st = qs("SELECT status FROM outbox WHERE id = %lld", (long long)id);
+  char *err =
+      qs("SELECT last_error FROM outbox WHERE id = %lld", (long long)id);
+  char *text = qs("SELECT text FROM outbox WHERE id = %lld", (long long)id);
+  ck_assert_str_eq(st, "queued");
+  ck_assert_str_eq(text, TEXT);
+  ck_assert_str_eq(err, "exit 75: gateway refused +*********5678: "
+                        "Your code is ******. It expires in 5 minutes.");
+  ck_assert_int_eq(
+      q("SELECT attempts FROM outbox WHERE id = %lld", (long long)id), 1);
+  int64_t delay = q("SELECT next_attempt_at - updated_at FROM outbox "
+                    "WHERE id = %lld",
+                    (long long)id);
+  ck_assert(delay >= 500 && delay <= 1000);
+  /* Not due yet: a run now sends nothing. */
+  ck_assert_int_eq(th_sender_once(), 0);
+  ck_assert_int_eq(gateway_calls(), 1);
+  ck_assert(th_wait_sql("SELECT next_attempt_at <= CAST((julianday('now') - "
+                        "2440587.5) * 86400000 AS INTEGER) FROM outbox",
+                        1, 2000));
+  ck_assert_int_eq(th_sender_once(), 0);
+  assert_final_and_masked(id, "sent");
+  ck_assert_int_eq(
+      q("SELECT attempts FROM outbox WHERE id = %lld", (long long)id), 2);
+  ck_assert_int_eq(lines_in("delivered"), 1);
+  assert_no_secrets();
+  free(st);
+  free(err);
+  free(text);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(permanent_failure) {
+  setup_exec("exit 1\n", FAST);
+  int64_t id = add_row(5 * MINUTE_MS);
+  ck_assert_int_eq(th_sender_once(), 0);
+  assert_final_and_masked(id, "failed");
+  char *err =
+      qs("SELECT last_error FROM outbox WHERE id = %lld", (long long)id);
+  ck_assert_ptr_nonnull(strstr(err, "exit 1: gateway refused"));
+  ck_assert_int_eq(gateway_calls(), 1);
+  ck_assert_int_eq(lines_in("delivered"), 0);
+  assert_no_secrets();
+  free(err);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(max_attempts_then_failed) {
+  setup_exec("exit 75\n", FAST "max_attempts = 3\n");
+  int64_t id = add_row(5 * MINUTE_MS);
+  int pid = th_sender_start(false);
+  ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'failed'",
+                        1, 15000));
+  ck_assert_int_eq(stop(pid), 0);
+  assert_final_and_masked(id, "failed");
+  ck_assert_int_eq(q("SELECT attempts FROM outbox"), 3);
+  ck_assert_int_eq(gateway_calls(), 3);
+  char *err = qs("SELECT last_error FROM outbox");
+  ck_assert_ptr_nonnull(strstr(err, "gave up after 3 attempts: exit 75"));
+  assert_no_secrets();
+  free(err);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(expired_is_never_sent) {
+  setup_exec("ok\n", FAST);
+  int64_t id = add_row(-1);
+  ck_assert_int_eq(th_sender_once(), 0);
+  assert_final_and_masked(id, "expired");
+  ck_assert_int_eq(q("SELECT attempts FROM outbox"), 0);
+  ck_assert_int_eq(gateway_calls(), 0);
+  char *err = qs("SELECT last_error FROM outbox");
+  ck_assert_str_eq(err, "the code expired before it could be sent");
+  assert_no_secrets();
+  free(err);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(expires_before_the_retry) {
+  /* The first attempt fails transiently; the next would come (at least
+   * 500 ms later) after the code's expiry, so the row is expired at once
+   * instead of waiting to be sent dead. */
+  setup_exec("exit 75\nok\n", FAST);
+  int64_t id = add_row(400);
+  ck_assert_int_eq(th_sender_once(), 0);
+  assert_final_and_masked(id, "expired");
+  char *err = qs("SELECT last_error FROM outbox");
+  ck_assert_ptr_nonnull(strstr(err, "exit 75"));
+  ck_assert_ptr_nonnull(strstr(err, "expires before the next attempt"));
+  ck_assert_int_eq(gateway_calls(), 1);
+  ck_assert_int_eq(lines_in("delivered"), 0);
+  assert_no_secrets();
+  free(err);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(gateway_timeout_is_unknown) {
+  setup_exec("hang\n", FAST);
+  int64_t id = add_row(5 * MINUTE_MS);
+  ck_assert_int_eq(th_sender_once(), 0);
+  assert_final_and_masked(id, "unknown");
+  char *err = qs("SELECT last_error FROM outbox");
+  ck_assert_str_eq(err, "still running after 1 s, killed");
+  /* Not retried: the gateway may have sent it. */
+  ck_assert_int_eq(th_sender_once(), 0);
+  ck_assert_int_eq(gateway_calls(), 1);
+  assert_no_secrets();
+  free(err);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(gateway_timeout_retried_when_idempotent) {
+  setup_exec("hang\nok\n", FAST "idempotent = yes\n");
+  int64_t id = add_row(5 * MINUTE_MS);
+  int pid = th_sender_start(false);
+  ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sent'", 1,
+                        15000));
+  ck_assert_int_eq(stop(pid), 0);
+  assert_final_and_masked(id, "sent");
+  ck_assert_int_eq(q("SELECT attempts FROM outbox"), 2);
+  char *err = qs("SELECT last_error FROM outbox");
+  ck_assert_str_eq(err, "still running after 1 s, killed");
+  ck_assert_int_eq(lines_in("delivered"), 1);
+  assert_no_secrets();
+  free(err);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(gateway_killed_by_a_signal_is_unknown) {
+  setup_exec("kill\n", FAST);
+  int64_t id = add_row(5 * MINUTE_MS);
+  ck_assert_int_eq(th_sender_once(), 0);
+  assert_final_and_masked(id, "unknown");
+  char *err = qs("SELECT last_error FROM outbox");
+  ck_assert_str_eq(err, "killed by signal 9");
+  ck_assert_int_eq(gateway_calls(), 1);
+  free(err);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(command_that_cannot_start_is_retried) {
+  setup_exec("ok\n", FAST);
+  char *gw = th_path("gw.sh");
+  int pid = th_sender_start(false);
+  ck_assert(th_wait_sql("SELECT count(*) FROM senders", 1, 10000));
+  chmod(gw, 0644); /* not executable, even for root */
+  int64_t id = add_row(5 * MINUTE_MS);
+  ck_assert(th_wait_sql("SELECT attempts FROM outbox WHERE status = 'queued'",
+                        1, 5000));
+  char *err = qs("SELECT last_error FROM outbox");
+  char *want = xasprintf("cannot run %s: Permission denied", gw);
+  ck_assert_str_eq(err, want);
+  chmod(gw, 0755);
+  ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sent'", 1,
+                        5000));
+  ck_assert_int_eq(stop(pid), 0);
+  assert_final_and_masked(id, "sent");
+  ck_assert_int_eq(lines_in("delivered"), 1);
+  free(err);
+  free(want);
+  free(gw);
+  th_cleanup();
+}
+END_TEST
+
+/* ---- leases, processes, signals ---- */
+
+START_TEST(two_senders_send_each_row_once) {
+  char *script = xasprintf("#!/bin/sh\ncat > /dev/null\n"
+                           "echo \"$OTPGATE_MESSAGE_ID\" >> '%s/delivered'\n",
+                           th_tmpdir());
+  char *gw = th_write_file("gw.sh", script, 0755);
+  char *ini =
+      xasprintf("[sender]\ntransport = exec\nexec_command = %s\n" FAST, gw);
+  setup_other(ini);
+  enum { N = 1000 };
+  int64_t first =
+      th_outbox_add(N, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
+  int a = th_sender_start(false), b = th_sender_start(false);
+  ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sent'", N,
+                        45000));
+  ck_assert_int_eq(stop(a), 0);
+  ck_assert_int_eq(stop(b), 0);
+
+  char *got = file_in_dir("delivered");
+  static unsigned char seen[N];
+  int lines = 0;
+  for (char *p = got, *end; p && *p; p = end + 1) {
+    long id = strtol(p, &end, 10);
+    ck_assert_int_eq(*end, '\n');
+    ck_assert(id >= first && id < first + N);
+    ck_assert_msg(!seen[id - first], "row %ld sent twice", id);
+    seen[id - first] = 1;
+    lines++;
+  }
+  ck_assert_int_eq(lines, N);
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE attempts = 1"), N);
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE text = '" MASKED "'"),
+                   N);
+  /* Both took part. */
+  ck_assert_int_eq(q("SELECT count(DISTINCT lease_owner) FROM outbox"), 2);
+  free(got);
+  free(script);
+  free(gw);
+  free(ini);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(killed_mid_send_then_sent_after_the_lease) {
+  setup_exec("hang\nok\n", FAST);
+  int64_t id = add_row(5 * MINUTE_MS);
+  char *hanging = th_path("hanging");
+  int pid = th_sender_start(false);
+  ck_assert(th_wait_file(hanging, 10000));
+  kill(pid, SIGKILL);
+  ck_assert_int_eq(th_wait_pid(pid, 5000), SIGKILL);
+  /* Left leased: nobody may take it before the lease runs out. */
+  char *st = qs("SELECT status FROM outbox WHERE id = %lld", (long long)id);
+  ck_assert_str_eq(st, "sending");
+  int64_t lease_until = q("SELECT next_attempt_at FROM outbox");
+
+  pid = th_sender_start(false);
+  ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sent'", 1,
+                        10000));
+  ck_assert_int_eq(stop(pid), 0);
+  assert_final_and_masked(id, "sent");
+  ck_assert_int_eq(q("SELECT attempts FROM outbox"), 2);
+  ck_assert_int_ge(q("SELECT sent_at FROM outbox"), lease_until);
+  ck_assert_int_eq(lines_in("delivered"), 1);
+  assert_no_secrets();
+  free(st);
+  free(hanging);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(sigterm_finishes_the_message_in_hand) {
+  setup_exec("slow\n", "exec_timeout_seconds = 3\nlease_seconds = 5\n");
+  int64_t id = add_row(5 * MINUTE_MS);
+  char *hanging = th_path("hanging");
+  int pid = th_sender_start(false);
+  ck_assert(th_wait_file(hanging, 10000));
+  ck_assert_int_eq(stop(pid), 0);
+  assert_final_and_masked(id, "sent");
+  ck_assert_int_eq(lines_in("delivered"), 1);
+  free(hanging);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(sighup_reopens_logs_and_keeps_running) {
+  setup_exec("ok\n", FAST);
+  int pid = th_sender_start(false);
+  ck_assert(th_wait_sql("SELECT count(*) FROM senders", 1, 10000));
+  kill(pid, SIGHUP);
+  char *log = NULL;
+  for (int i = 0; i < 200; i++) {
+    free(log);
+    log = file_in_dir("sender.log");
+    if (log && strstr(log, "logs reopened"))
+      break;
+    usleep(10000);
+  }
+  ck_assert_ptr_nonnull(strstr(log, "logs reopened"));
+  int64_t id = add_row(5 * MINUTE_MS);
+  ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sent'", 1,
+                        5000));
+  ck_assert_int_eq(stop(pid), 0);
+  assert_final_and_masked(id, "sent");
+  free(log);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(wake_up_beats_the_poll_interval) {
+  /* Polling once a minute: only the wake-up can make this quick. */
+  setup_exec("ok\n", "exec_timeout_seconds = 1\nlease_seconds = 2\n"
+                     "poll_interval_ms = 60000\nheartbeat_seconds = 60\n");
+  int pid = th_sender_start(false);
+  ck_assert(th_wait_sql("SELECT count(*) FROM senders", 1, 10000));
+  usleep(100000); /* let it fall asleep */
+  int64_t t0 = monotonic_ms();
+  add_row(5 * MINUTE_MS);
+  char *sock = th_path("sender.sock");
+  wake_notify(sock);
+  ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sent'", 1,
+                        10000));
+  ck_assert_int_lt(monotonic_ms() - t0, 10000);
+  ck_assert_int_eq(stop(pid), 0);
+  free(sock);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(heartbeat_is_written) {
+  setup_exec("ok\n", FAST);
+  int pid = th_sender_start(false);
+  ck_assert(th_wait_sql("SELECT count(*) FROM senders", 1, 10000));
+  int64_t first = q("SELECT seen_at FROM senders");
+  char *later =
+      xasprintf("SELECT seen_at > %lld FROM senders", (long long)first);
+  ck_assert(th_wait_sql(later, 1, 5000));
+  free(later);
+  ck_assert_int_gt(q("SELECT seen_at FROM senders"), first);
+  ck_assert_int_eq(q("SELECT pid FROM senders"), pid);
+  char *owner = qs("SELECT owner FROM senders");
+  char host[64] = "";
+  gethostname(host, sizeof host);
+  char *prefix = xasprintf("%s:%d:", host, pid);
+  ck_assert_msg(strncmp(owner, prefix, strlen(prefix)) == 0, "%s", owner);
+  ck_assert_int_eq(strlen(owner), strlen(prefix) + 8);
+  ck_assert_int_eq(stop(pid), 0);
+  free(owner);
+  free(prefix);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(housekeeping_deletes_what_is_past_retention) {
+  setup_exec("ok\n", FAST);
+  struct store *s = th_store_open();
+  int64_t now = now_ms(), day = 86400000;
+  unsigned char fp[STORE_FINGERPRINT_LEN] = {0};
+  ck_assert_int_eq(
+      store_request_put(s, "old", "sendOtp", fp, 200, "{}", now - 31 * day),
+      STORE_OK);
+  ck_assert_int_eq(
+      store_request_put(s, "new", "sendOtp", fp, 200, "{}", now - 29 * day),
+      STORE_OK);
+  ck_assert_int_eq(store_account_add(s, "acct-1", PHONE, "active", now),
+                   STORE_OK);
+  struct store_otp old_otp = {.request_id = "r-old",
+                              .account_id = "acct-1",
+                              .context = "none",
+                              .created_at = now - 9 * day,
+                              .expires_at = now - 8 * day};
+  struct store_otp new_otp = {.request_id = "r-new",
+                              .account_id = "acct-1",
+                              .context = "none",
+                              .created_at = now - 6 * day,
+                              .expires_at = now - 6 * day + 300000};
+  ck_assert_int_eq(store_otp_insert(s, &old_otp), STORE_OK);
+  ck_assert_int_eq(store_otp_insert(s, &new_otp), STORE_OK);
+  /* A final outbox row from 91 days ago, one from 89 days ago. */
+  for (int age = 91; age >= 89; age -= 2) {
+    int64_t t = now - age * day;
+    struct store_outbox_new row = {.otp_id =
+                                       age == 91 ? old_otp.id : new_otp.id,
+                                   .account_id = "acct-1",
+                                   .destination = PHONE,
+                                   .text = TEXT,
+                                   .code_offset = CODE_OFF,
+                                   .code_length = CODE_LEN,
+                                   .created_at = t,
+                                   .expires_at = t + 300000};
+    struct store_outbox_claim c;
+    struct store_outbox_result r = {.outcome = STORE_OUTBOX_SENT};
+    ck_assert_int_eq(store_outbox_insert(s, &row, NULL), STORE_OK);
+    ck_assert_int_eq(store_outbox_claim(s, "x", t + 1, 1000, 5, &c, NULL),
+                     STORE_OK);
+    ck_assert_int_eq(store_outbox_record(s, c.id, "x", &r, t + 2), STORE_OK);
+    store_outbox_claim_clear(&c);
+  }
+  ck_assert_int_eq(
+      store_sender_heartbeat(s, "gone:1:x", 1, now - 3 * day, now - 2 * day),
+      STORE_OK);
+  th_store_close(s);
+
+  ck_assert_int_eq(th_sender_once(), 0);
+  char *req = qs("SELECT group_concat(request_id) FROM requests");
+  char *otps = qs("SELECT group_concat(request_id) FROM otps");
+  ck_assert_str_eq(req, "new");
+  ck_assert_str_eq(otps, "r-new");
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox"), 1);
+  ck_assert_int_eq(q("SELECT otp_id FROM outbox"), new_otp.id);
+  ck_assert_int_eq(q("SELECT count(*) FROM senders WHERE owner = 'gone:1:x'"),
+                   0);
+  ck_assert_int_eq(q("SELECT count(*) FROM senders"), 1);
+  free(req);
+  free(otps);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(bad_configuration_exits_1_with_one_line) {
+  th_config("[sender]\nmax_attempts = 0\n");
+  ck_assert_int_eq(th_sender_once(), 1);
+  char *log = file_in_dir("sender.log");
+  ck_assert_ptr_nonnull(strstr(log, "[sender] max_attempts"));
+  ck_assert_ptr_nonnull(strstr(log, "1 to 100"));
+  ck_assert_ptr_eq(strchr(log, '\n'), log + strlen(log) - 1);
+  free(log);
+  /* A database that was never made: also 1, with a hint. */
+  th_config("[sender]\ntransport = spool\nspool_dir = /tmp\n");
+  char *path = th_path("sender.log");
+  unlink(path);
+  free(path);
+  ck_assert_int_eq(th_sender_once(), 1);
+  log = file_in_dir("sender.log");
+  ck_assert_ptr_nonnull(strstr(log, "otpgate-admin init"));
+  free(log);
+  th_cleanup();
+}
+END_TEST
+
+/* ---- spool ---- */
+
+START_TEST(spool_writes_smstools_files) {
+  char *dir = th_path("spool");
+  mkdir(dir, 0755);
+  char *ini = xasprintf("[sender]\ntransport = spool\nspool_dir = %s\n", dir);
+  setup_other(ini);
+  int64_t a = add_row(5 * MINUTE_MS);
+  /* Composed like sms_compose() does: the code in the middle, UTF-8. */
+  const char utf8[] = "Код 123456 — никому не сообщайте\nAbCdEfGhIjK";
+  int64_t b =
+      th_outbox_add(1, PHONE, utf8, strlen("Код "), CODE_LEN, 5 * MINUTE_MS);
+  ck_assert_int_eq(th_sender_once(), 0);
+
+  char *path = xasprintf("%s/otpgate-%lld", dir, (long long)a);
+  char *got = th_read_file(path);
+  ck_assert_ptr_nonnull(got);
+  ck_assert_str_eq(got, "To: " PHONE_DIGITS "\n\n" TEXT);
+  free(path);
+  free(got);
+  path = xasprintf("%s/otpgate-%lld", dir, (long long)b);
+  got = th_read_file(path);
+  char *want = xasprintf("To: %s\nAlphabet: UTF-8\n\n%s", PHONE_DIGITS, utf8);
+  ck_assert_str_eq(got, want);
+  /* Nothing else: no temporary file left behind. */
+  char *ls = xasprintf("ls -A '%s' | wc -l", dir);
+  FILE *p = popen(ls, "r");
+  int n = -1;
+  ck_assert_int_eq(fscanf(p, "%d", &n), 1);
+  pclose(p);
+  ck_assert_int_eq(n, 2);
+  assert_final_and_masked(a, "sent");
+  char *masked = qs("SELECT text FROM outbox WHERE id = %lld", (long long)b);
+  ck_assert_str_eq(masked, "Код ****** — никому не сообщайте\nAbCdEfGhIjK");
+  char *ref =
+      qs("SELECT gateway_ref FROM outbox WHERE id = %lld", (long long)a);
+  ck_assert_str_eq(ref, "otpgate-1");
+  assert_no_secrets();
+  free(masked);
+  free(ref);
+  free(ls);
+  free(path);
+  free(got);
+  free(want);
+  free(ini);
+  free(dir);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(spool_retries_while_the_directory_is_gone) {
+  char *dir = th_path("spool");
+  mkdir(dir, 0755);
+  char *ini = xasprintf("[sender]\ntransport = spool\nspool_dir = %s\n"
+                        "retry_base_seconds = 1\n" FAST,
+                        dir);
+  setup_other(ini);
+  int pid = th_sender_start(false);
+  ck_assert(th_wait_sql("SELECT count(*) FROM senders", 1, 10000));
+  rmdir(dir);
+  int64_t id = add_row(5 * MINUTE_MS);
+  ck_assert(th_wait_sql("SELECT attempts FROM outbox WHERE status = 'queued'",
+                        1, 5000));
+  char *err = qs("SELECT last_error FROM outbox");
+  ck_assert_ptr_nonnull(strstr(err, "No such file or directory"));
+  char *text = qs("SELECT text FROM outbox");
+  ck_assert_str_eq(text, TEXT);
+  mkdir(dir, 0755);
+  ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sent'", 1,
+                        5000));
+  ck_assert_int_eq(stop(pid), 0);
+  assert_final_and_masked(id, "sent");
+  char *path = xasprintf("%s/otpgate-%lld", dir, (long long)id);
+  ck_assert_int_eq(access(path, F_OK), 0);
+  assert_no_secrets();
+  free(path);
+  free(err);
+  free(text);
+  free(ini);
+  free(dir);
+  th_cleanup();
+}
+END_TEST
+
+/* ---- http ---- */
+
+static int stub_pid, stub_port;
+
+static void setup_http(const char *path, const char *extra) {
+  stub_pid = th_http_stub_start(&stub_port);
+  char *ini =
+      xasprintf("[sender]\ntransport = http\n"
+                "http_url = http://127.0.0.1:%d%s?to={to}&text={text}&id={id}\n"
+                "retry_base_seconds = 1\n%s",
+                stub_port, path, extra);
+  setup_other(ini);
+  free(ini);
+}
+
+static void stop_stub(void) {
+  kill(stub_pid, SIGTERM);
+  th_wait_pid(stub_pid, 5000);
+}
+
+static char *http_log(void) {
+  char *log = file_in_dir("http.log");
+  return log ? log : xstrdup("");
+}
+
+START_TEST(http_get_sent) {
+  setup_http("/ok", FAST);
+  int64_t id = add_row(5 * MINUTE_MS);
+  ck_assert_int_eq(th_sender_once(), 0);
+  assert_final_and_masked(id, "sent");
+  char *ref = qs("SELECT gateway_ref FROM outbox");
+  ck_assert_str_eq(ref, "0: Accepted for delivery");
+  /* The stub decoded exactly what was sent: '+' and spaces survived. */
+  char *log = http_log();
+  ck_assert_ptr_nonnull(strstr(log, "\"method\": \"GET\""));
+  ck_assert_ptr_nonnull(strstr(log, "\"to\": \"" PHONE "\""));
+  ck_assert_ptr_nonnull(strstr(log, "\"text\": \"" TEXT "\""));
+  ck_assert_ptr_nonnull(strstr(log, "\"id\": \"1\""));
+  assert_no_secrets();
+  stop_stub();
+  free(ref);
+  free(log);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(http_post_sent) {
+  setup_http("/ok", FAST "http_method = POST\n"
+                         "http_body = dest={to}&msg={text}&ref={id}\n");
+  int64_t id = add_row(5 * MINUTE_MS);
+  ck_assert_int_eq(th_sender_once(), 0);
+  assert_final_and_masked(id, "sent");
+  char *log = http_log();
+  ck_assert_ptr_nonnull(strstr(log, "\"method\": \"POST\""));
+  ck_assert_ptr_nonnull(strstr(log, "\"dest\": \"" PHONE "\""));
+  ck_assert_ptr_nonnull(strstr(log, "\"msg\": \"" TEXT "\""));
+  ck_assert_ptr_nonnull(strstr(log, "\"ref\": \"1\""));
+  ck_assert_ptr_nonnull(
+      strstr(log, "\"content_type\": \"application/x-www-form-urlencoded\""));
+  stop_stub();
+  free(log);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(http_statuses_decide) {
+  /* 503 is in the retry list: queued again. */
+  setup_http("/retry", FAST);
+  int64_t id = add_row(5 * MINUTE_MS);
+  ck_assert_int_eq(th_sender_once(), 0);
+  char *st = qs("SELECT status FROM outbox WHERE id = %lld", (long long)id);
+  char *err = qs("SELECT last_error FROM outbox");
+  ck_assert_str_eq(st, "queued");
+  ck_assert_str_eq(err, "HTTP 503: queue full");
+  stop_stub();
+  free(st);
+  free(err);
+  th_cleanup();
+
+  /* 400 is in neither list: failed, and the echo of our number and text
+   * in the answer is masked. */
+  setup_http("/fail", FAST);
+  id = add_row(5 * MINUTE_MS);
+  ck_assert_int_eq(th_sender_once(), 0);
+  assert_final_and_masked(id, "failed");
+  err = qs("SELECT last_error FROM outbox");
+  ck_assert_str_eq(err, "HTTP 400: bad request for +*********5678: " MASKED);
+  assert_no_secrets();
+  stop_stub();
+  free(err);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(http_flaky_gateway_then_sent) {
+  setup_http("/flaky", FAST);
+  int64_t id = add_row(5 * MINUTE_MS);
+  int pid = th_sender_start(false);
+  ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sent'", 1,
+                        10000));
+  ck_assert_int_eq(stop(pid), 0);
+  assert_final_and_masked(id, "sent");
+  ck_assert_int_eq(q("SELECT attempts FROM outbox"), 2);
+  char *err = qs("SELECT last_error FROM outbox");
+  ck_assert_str_eq(err, "HTTP 503: try later");
+  stop_stub();
+  free(err);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(http_timeout_after_sending_is_unknown) {
+  setup_http("/slow", "http_timeout_ms = 500\nlease_seconds = 2\n"
+                      "exec_timeout_seconds = 1\n");
+  int64_t id = add_row(5 * MINUTE_MS);
+  ck_assert_int_eq(th_sender_once(), 0);
+  assert_final_and_masked(id, "unknown");
+  char *err = qs("SELECT last_error FROM outbox");
+  ck_assert_ptr_nonnull(strstr(err, "after the request was sent"));
+  assert_no_secrets();
+  stop_stub();
+  free(err);
+  th_cleanup();
+}
+END_TEST
+
+START_TEST(http_refused_connection_is_retried) {
+  /* A port nobody listens on: nothing was sent, so try again later. */
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET,
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof sa;
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+  ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+  close(fd);
+  char *ini = xasprintf("[sender]\ntransport = http\n"
+                        "http_url = http://127.0.0.1:%d/?to={to}\n" FAST,
+                        ntohs(sa.sin_port));
+  setup_other(ini);
+  int64_t id = add_row(5 * MINUTE_MS);
+  ck_assert_int_eq(th_sender_once(), 0);
+  char *st = qs("SELECT status FROM outbox WHERE id = %lld", (long long)id);
+  ck_assert_str_eq(st, "queued");
+  char *err = qs("SELECT last_error FROM outbox");
+  ck_assert_ptr_nonnull(strstr(err, "onnect"));
+  ck_assert_ptr_null(strstr(err, "after the request was sent"));
+  free(st);
+  free(err);
+  free(ini);
+  th_cleanup();
+}
+END_TEST
+
+int main(void) {
+  Suite *s = suite_create("sender");
+  TCase *unit = tcase_create("unit");
+  tcase_add_test(unit, backoff_doubles_with_jitter_and_caps);
+  tcase_add_test(unit, clean_masks_code_and_number);
+  suite_add_tcase(s, unit);
+
+  TCase *states = tcase_create("states");
+  tcase_add_test(states, queued_to_sent);
+  tcase_add_test(states, transient_then_queued_then_sent);
+  tcase_add_test(states, permanent_failure);
+  tcase_add_test(states, max_attempts_then_failed);
+  tcase_add_test(states, expired_is_never_sent);
+  tcase_add_test(states, expires_before_the_retry);
+  tcase_add_test(states, gateway_timeout_is_unknown);
+  tcase_add_test(states, gateway_timeout_retried_when_idempotent);
+  tcase_add_test(states, gateway_killed_by_a_signal_is_unknown);
+  tcase_add_test(states, command_that_cannot_start_is_retried);
+  suite_add_tcase(s, states);
+
+  TCase *procs = tcase_create("processes");
+  tcase_add_test(procs, two_senders_send_each_row_once);
+  tcase_add_test(procs, killed_mid_send_then_sent_after_the_lease);
+  tcase_add_test(procs, sigterm_finishes_the_message_in_hand);
+  tcase_add_test(procs, sighup_reopens_logs_and_keeps_running);
+  tcase_add_test(procs, wake_up_beats_the_poll_interval);
+  tcase_add_test(procs, heartbeat_is_written);
+  tcase_add_test(procs, housekeeping_deletes_what_is_past_retention);
+  tcase_add_test(procs, bad_configuration_exits_1_with_one_line);
+  suite_add_tcase(s, procs);
+
+  TCase *transports = tcase_create("transports");
+  tcase_add_test(transports, spool_writes_smstools_files);
+  tcase_add_test(transports, spool_retries_while_the_directory_is_gone);
+  tcase_add_test(transports, http_get_sent);
+  tcase_add_test(transports, http_post_sent);
+  tcase_add_test(transports, http_statuses_decide);
+  tcase_add_test(transports, http_flaky_gateway_then_sent);
+  tcase_add_test(transports, http_timeout_after_sending_is_unknown);
+  tcase_add_test(transports, http_refused_connection_is_retried);
+  suite_add_tcase(s, transports);
+
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
