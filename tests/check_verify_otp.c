@@ -128,6 +128,40 @@ START_TEST(full_cycle) {
 }
 END_TEST
 
+START_TEST(full_cycle_through_the_sender) {
+  /* The code as the gateway got it: the real sender, the exec transport,
+   * a script that keeps the SMS it was handed. */
+  ck_assert_int_eq(fcgi_worker_stop(worker), 0);
+  th_cleanup();
+  th_tmpdir();
+  char *sms = th_path("sms.txt");
+  char *script = th_write_file("gateway.sh", "#!/bin/sh\ncat > \"$1\"\n", 0755);
+  char *extra = xasprintf("[sender]\ntransport = exec\nexec_command = %s %s\n", script, sms);
+  start(extra);
+  ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
+  ck_assert_int_eq(th_sender_once(), 0);
+  ck_assert(th_wait_file(sms, 5000));
+  char *text = th_read_file(sms);
+  ck_assert_ptr_nonnull(strstr(text, "\n" TOKEN));
+  char code[7] = "";
+  const char *p = strstr(text, "code is ");
+  ck_assert_ptr_nonnull(p);
+  memcpy(code, p + 8, 6);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox WHERE status = 'sent'"), 1);
+  /* Sent: the row no longer holds the code. */
+  char *stored = th_sql_text("SELECT text FROM outbox");
+  ck_assert_ptr_null(strstr(stored, code));
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", code, now_ms())), "200 SUCCESS");
+  ck_assert_str_eq(call("verifyOtp", verify_body("v2", "s1", code, now_ms())),
+                   "200 OTP_ALREADY_USED");
+  free(stored);
+  free(text);
+  free(extra);
+  free(script);
+  free(sms);
+}
+END_TEST
+
 START_TEST(wrong_codes_and_the_per_code_limit) {
   ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
   char *code = code_of("s1"), *bad = wrong(code);
@@ -313,6 +347,7 @@ int main(void) {
   tcase_set_timeout(tc, 60);
   tcase_add_checked_fixture(tc, setup, teardown);
   tcase_add_test(tc, full_cycle);
+  tcase_add_test(tc, full_cycle_through_the_sender);
   tcase_add_test(tc, wrong_codes_and_the_per_code_limit);
   tcase_add_test(tc, account_limit_spans_codes);
   tcase_add_test(tc, success_resets_the_account_count);
