@@ -45,7 +45,7 @@ run_suite() { # name configure-flags...
   if [ "$status" -ne 0 ]; then
     for log in "build-$name"/tests/*.log "build-$name"/tests/*/*.log; do
       [ -f "$log" ] || continue
-      grep -qE '^(FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null && {
+      grep -qE ':test-result: (FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null && {
         echo "---- $log"; tail -50 "$log"; }
     done
     return 1

@@ -1,7 +1,9 @@
 /* otpgate-fcgi: the FastCGI worker. One request at a time; run several. */
 #include "config.h"
 
+#include <getopt.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,6 +14,7 @@
 #include "conf.h"
 #include "fcgi_worker.h"
 #include "log.h"
+#include "util.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -22,40 +25,72 @@ static void on_stop_signal(int sig) {
 }
 
 static void usage(FILE *f) {
-  fputs("usage: otpgate-fcgi [-c PATH] [--socket PATH|HOST:PORT]\n"
-        "  -c PATH         configuration file (else $OTPGATE_CONFIG, else "
-        OTPGATE_SYSCONFDIR "/otpgate/otpgate.conf)\n"
-        "  --socket SPEC   listen on a unix socket PATH or HOST:PORT; without\n"
-        "                  it the listening socket is taken on fd 0, as\n"
-        "                  spawn-fcgi, mod_fcgid and lighttpd hand it over\n"
-        "  -h, --help      this text;  -V, --version  the version\n",
+  fputs("usage: otpgate-fcgi [-c PATH] [--socket PATH|HOST:PORT] [--allow-root]\n"
+        "  -c, --config PATH  the configuration file (else $OTPGATE_CONFIG,\n"
+        "                     else " OTPGATE_SYSCONFDIR "/otpgate/otpgate.conf)\n"
+        "      --socket SPEC  listen on a unix socket PATH or on HOST:PORT;\n"
+        "                     without it the listening socket is taken on\n"
+        "                     fd 0, as spawn-fcgi, mod_fcgid and lighttpd\n"
+        "                     hand it over\n"
+        "      --allow-root   run even as root (it refuses by default)\n"
+        "  -h, --help         this text\n"
+        "  -V, --version      the version\n",
         f);
 }
 
 int main(int argc, char **argv) {
+  static const struct option longopts[] = {
+      {"config", required_argument, NULL, 'c'},
+      {"socket", required_argument, NULL, 's'},
+      {"allow-root", no_argument, NULL, 'r'},
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},
+      {NULL, 0, NULL, 0},
+  };
   const char *config = NULL, *socket_spec = NULL;
+  bool allow_root = false;
   char err[1024];
   struct api api;
-  int listen_fd = 0, status;
+  int listen_fd = 0, status, ch;
 
-  for (int i = 1; i < argc; i++) {
-    if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) &&
-        i + 1 < argc) {
-      config = argv[++i];
-    } else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
-      socket_spec = argv[++i];
-    } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+  while ((ch = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
+    switch (ch) {
+    case 'c':
+      config = optarg;
+      break;
+    case 's':
+      socket_spec = optarg;
+      break;
+    case 'r':
+      allow_root = true;
+      break;
+    case 'h':
       usage(stdout);
       return 0;
-    } else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+    case 'V':
       puts("otpgate-fcgi " PACKAGE_VERSION);
       return 0;
-    } else {
-      fprintf(stderr, "otpgate-fcgi: bad argument \"%s\"\n", argv[i]);
+    default:
       usage(stderr);
       return 2;
     }
   }
+  if (optind != argc) {
+    usage(stderr);
+    return 2;
+  }
+  if (!root_allowed("otpgate-fcgi", allow_root))
+    return 2;
+  /* Before the socket exists: a stop asked for during start-up is a clean
+   * stop too. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal; /* no SA_RESTART: accept() must return */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
   if (sodium_init() < 0) {
     fputs("otpgate-fcgi: libsodium failed to initialise\n", stderr);
     return 1;
@@ -87,16 +122,8 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_stop_signal; /* no SA_RESTART: accept() must return */
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
-
   log_info("ready (pid %ld)", (long)getpid());
-  status = fcgi_worker_run(&api, listen_fd, &stop_requested);
+  status = stop_requested ? 0 : fcgi_worker_run(&api, listen_fd, &stop_requested);
   log_info("stopping");
   api_close(&api);
   conf_free(conf);

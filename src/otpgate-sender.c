@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -13,13 +14,15 @@
 #include "conf.h"
 #include "log.h"
 #include "sender.h"
+#include "util.h"
 
 static void usage(FILE *f) {
-  fputs("usage: otpgate-sender [-c PATH] [--once]\n"
+  fputs("usage: otpgate-sender [-c PATH] [--once] [--allow-root]\n"
         "  -c, --config PATH  the configuration file (else $OTPGATE_CONFIG,\n"
         "                     else " OTPGATE_SYSCONFDIR
         "/otpgate/otpgate.conf)\n"
         "      --once         send what is due now, then exit\n"
+        "      --allow-root   run even as root (it refuses by default)\n"
         "  -h, --help         this text\n",
         f);
 }
@@ -36,11 +39,13 @@ int main(int argc, char **argv) {
   static const struct option longopts[] = {
       {"config", required_argument, NULL, 'c'},
       {"once", no_argument, NULL, 'o'},
+      {"allow-root", no_argument, NULL, 'r'},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
   struct sender_options opt = {.once = false};
   const char *cli_path = NULL;
+  bool allow_root = false;
   char err[1024];
   int ch;
 
@@ -51,6 +56,9 @@ int main(int argc, char **argv) {
       break;
     case 'o':
       opt.once = true;
+      break;
+    case 'r':
+      allow_root = true;
       break;
     case 'h':
       usage(stdout);
@@ -64,6 +72,8 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
+  if (!root_allowed("otpgate-sender", allow_root))
+    return 2;
   stdio_open();
   if (sodium_init() < 0) {
     fputs("otpgate-sender: libsodium failed to initialise\n", stderr);

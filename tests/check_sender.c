@@ -732,7 +732,9 @@ START_TEST(spool_retries_while_the_directory_is_gone) {
   ck_assert_ptr_nonnull(strstr(err, "No such file or directory"));
   char *text = qs("SELECT text FROM outbox");
   ck_assert_str_eq(text, TEXT);
-  mkdir(dir, 0755);
+  /* Made by the test (perhaps root) for the sender (perhaps nobody). */
+  mkdir(dir, 0777);
+  chmod(dir, 0777);
   ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sent'", 1,
                         5000));
   ck_assert_int_eq(stop(pid), 0);

@@ -177,12 +177,14 @@ int fcgi_worker_start(const char *config_path, char *socket_out, size_t socksz) 
   snprintf(socket_out, socksz, "%s/fcgi.sock", th_tmpdir());
   unlink(socket_out);
   char *prog = xasprintf("%s/src/otpgate-fcgi", th_builddir());
+  th_hand_over_tmpdir();
   pid_t pid = fork();
   if (pid == 0) {
     /* The worker's log, for tests that read it. */
     char *log = xasprintf("%s/worker.log", th_tmpdir());
     FILE *lf = freopen(log, "a", stderr);
     (void)lf;
+    th_become_unprivileged();
     const char *wrap = getenv("OTPGATE_TEST_WRAPPER"); /* e.g. valgrind */
     if (wrap && *wrap)
       execlp("sh", "sh", "-c", "exec $OTPGATE_TEST_WRAPPER \"$@\"", "sh", prog,

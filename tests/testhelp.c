@@ -3,6 +3,8 @@
 #include "testhelp.h"
 
 #include <dirent.h>
+#include <grp.h>
+#include <pwd.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -35,6 +37,40 @@ const char *th_builddir(void) {
 const char *th_srcdir(void) {
   const char *d = getenv("OTPGATE_SRCDIR");
   return d ? d : ".";
+}
+
+static void chown_tree(const char *path, uid_t uid, gid_t gid) {
+  struct stat sb;
+  if (lstat(path, &sb) != 0 || lchown(path, uid, gid) != 0)
+    return;
+  if (!S_ISDIR(sb.st_mode))
+    return;
+  DIR *d = opendir(path);
+  struct dirent *e;
+  while (d && (e = readdir(d))) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    char *sub = xasprintf("%s/%s", path, e->d_name);
+    chown_tree(sub, uid, gid);
+    free(sub);
+  }
+  if (d)
+    closedir(d);
+}
+
+void th_hand_over_tmpdir(void) {
+  struct passwd *pw;
+  if (geteuid() == 0 && (pw = getpwnam("nobody")) != NULL)
+    chown_tree(th_tmpdir(), pw->pw_uid, pw->pw_gid);
+}
+
+void th_become_unprivileged(void) {
+  if (geteuid() != 0)
+    return;
+  struct passwd *pw = getpwnam("nobody");
+  if (pw == NULL || setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
+      setuid(pw->pw_uid) != 0)
+    _exit(126);
 }
 
 const char *th_tmpdir(void) {
@@ -282,11 +318,14 @@ char *th_write_file(const char *name, const char *text, int mode) {
 static int th_spawnv(const char *log, char *const argv[]) {
   char *logpath = th_path(log);
   pid_t parent = getpid();
+  th_hand_over_tmpdir();
   pid_t pid = fork();
   if (pid < 0)
     abort();
   if (pid == 0) {
-    /* Dies with the test: a failed assertion must not leave it running. */
+    th_become_unprivileged();
+    /* Dies with the test: a failed assertion must not leave it running.
+     * (Set after the change of user, which clears it.) */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent)
       _exit(127);

@@ -75,6 +75,13 @@ char *th_write_file(const char *name, const char *text, int mode);
  * request to DIR/http.log. Returns its pid; *port gets the port. */
 int th_http_stub_start(int *port);
 
+/* When the tests run as root, the programs run as the user nobody, as a
+ * deployment runs them (they refuse root). Before the fork: hands the test
+ * directory to nobody (SQLite, as root, then gives the files it creates to
+ * the database's owner). In the forked child: becomes nobody. */
+void th_hand_over_tmpdir(void);
+void th_become_unprivileged(void);
+
 /* Path of a built program or a source file. */
 const char *th_builddir(void);
 const char *th_srcdir(void);
