@@ -227,12 +227,16 @@ sendotp_body() { # FILE REQUEST_ID
     "$2" "$(now_ms)" "$TOKEN" >"$1"
 }
 
+# Requests go out as HTTP/1.1, the protocol the nginx and Apache sites
+# serve (neither enables HTTP/2); lighttpd, which offers h2 by default, is
+# checked with it separately (check_http2).
+
 # One request with curl; prints the HTTP status ("000" when none came) and
 # leaves the answer in $T/resp/last. Extra curl options may follow.
 http() { # METHOD PATH BODYFILE|- [curl options...]
   method=$1 path=$2 body=$3
   shift 3
-  set -- -sS --max-time 20 --cacert "$T/tls/fullchain.pem" \
+  set -- -sS --http1.1 --max-time 20 --cacert "$T/tls/fullchain.pem" \
     --resolve "$HOST:$PORT:127.0.0.1" -o "$T/resp/last" -w '%{http_code}' \
     -X "$method" "$@"
   if [ "$body" != - ]; then
@@ -243,7 +247,7 @@ http() { # METHOD PATH BODYFILE|- [curl options...]
 
 # The "result" of a JSON answer in a file, or nothing.
 json_result() {
-  sed -n 's/.*"result" *: *"\([A-Z_]*\)".*/\1/p' "$1"
+  sed -n 's/.*"result" *: *"\([A-Z_]*\)".*/\1/p' "$1" 2>/dev/null
 }
 
 # ---- the checks every server passes ----
@@ -330,9 +334,22 @@ check_body_limits() {
       die "a small chunked body: HTTP $code $(cat "$T/resp/last"), want 200 SUCCESS"
   fi
   head -c 200000 /dev/zero | tr '\0' ' ' >"$T/req/chunked"
+  before=$(sql "SELECT count(*) FROM requests")
+  start=$(now_ms)
   code=$(http POST "$API_PATH" "$T/req/chunked" -H 'Transfer-Encoding: chunked')
-  [ "$code" = "${CHUNKED:-413}" ] || die "a chunked body of 200000 bytes: HTTP $code, want ${CHUNKED:-413}"
-  say "ok: chunked bodies: small -> ${CHUNKED:-200}, 200000 bytes -> ${CHUNKED:-413}"
+  took=$(($(now_ms) - start))
+  # lighttpd answers 413 once the chunks pass its limit, then closes while
+  # the client is still sending: depending on timing the client sees the
+  # 413 or only the closed connection (CHUNKED_CLOSE_OK=1). Either way the
+  # request is cut short at once and never reaches a worker.
+  if [ "$code" = 000 ] && [ "${CHUNKED_CLOSE_OK:-0}" = 1 ] && [ "$took" -lt 5000 ]; then
+    code="413 or closed"
+  elif [ "$code" != "${CHUNKED:-413}" ]; then
+    die "a chunked body of 200000 bytes: HTTP $code, want ${CHUNKED:-413}"
+  fi
+  [ "$(sql "SELECT count(*) FROM requests")" = "$before" ] ||
+    die "a chunked body of 200000 bytes reached a worker"
+  say "ok: chunked bodies: small -> ${CHUNKED:-200}, 200000 bytes -> $code in $took ms"
 }
 
 # The TLS versions Google uses work: 1.2 and 1.3.
@@ -349,6 +366,16 @@ check_tls() {
   say "ok: TLS 1.2 and 1.3 accepted; plain HTTP refused"
 }
 
+# sendOtp over HTTP/2, for servers that offer it.
+check_http2() {
+  sendotp_body "$T/req/h2" "h2-$(now_ms)"
+  code=$(http POST "$API_PATH" "$T/req/h2" --http2 -D "$T/resp/headers")
+  grep -q '^HTTP/2 ' "$T/resp/headers" || die "no HTTP/2: $(head -n 1 "$T/resp/headers")"
+  [ "$code" = 200 ] && [ "$(json_result "$T/resp/last")" = SUCCESS ] ||
+    die "sendOtp over HTTP/2: HTTP $code $(cat "$T/resp/last")"
+  say "ok: sendOtp over HTTP/2 -> 200 SUCCESS"
+}
+
 # A curl config file with one sendOtp per requestId, for --parallel.
 write_batch() { # CONFIGFILE PREFIX COUNT
   : >"$1"
@@ -363,6 +390,7 @@ write_batch() { # CONFIGFILE PREFIX COUNT
 url = "$BASE$API_PATH"
 cacert = "$T/tls/fullchain.pem"
 resolve = "$HOST:$PORT:127.0.0.1"
+http1.1
 max-time = 60
 header = "Content-Type: application/json"
 data-binary = "@$T/req/$id"
@@ -413,7 +441,7 @@ stream_start() { # CLIENTS
         i=$((i + 1))
         id=s$c-$i
         sendotp_body "$T/req/$id" "$id"
-        code=$(curl -s --max-time 30 --cacert "$T/tls/fullchain.pem" \
+        code=$(curl -s --http1.1 --max-time 30 --cacert "$T/tls/fullchain.pem" \
           --resolve "$HOST:$PORT:127.0.0.1" -o "$T/resp/$id" -w '%{http_code}' \
           -H 'Content-Type: application/json' --data-binary "@$T/req/$id" \
           "$BASE$API_PATH" 2>/dev/null || true)
