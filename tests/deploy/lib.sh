@@ -472,16 +472,20 @@ stream_stop() {
   for pid in $STREAM_PIDS; do wait "$pid"; done
 }
 
-# After the stream: every SUCCESS has its rows, nothing is half written,
-# and (unless ALLOWED_FAILURES says otherwise) every request got SUCCESS.
-check_stream() { # ALLOWED_FAILURES
+# After the stream: every SUCCESS has its rows and nothing is half
+# written. Every request got SUCCESS, but for at most MAX_5XX answers of
+# 500-503 (servers whose workers each have their own socket may drop a
+# request that was queued to a worker as it stopped; Google retries those).
+check_stream() { # MAX_5XX
   cat "$T"/stream.* >"$T/stream.all"
   total=$(wc -l <"$T/stream.all")
   succ=$(grep -c ' 200 SUCCESS$' "$T/stream.all")
   other=$((total - succ))
+  e5xx=$(grep -cE '^[^ ]+ 50[0-3] *$' "$T/stream.all")
   say "stream: $total requests, $succ SUCCESS, $other other: $(grep -v ' 200 SUCCESS$' "$T/stream.all" | cut -d' ' -f2- | sort | uniq -c | tr '\n' ';')"
   [ "$succ" -gt 0 ] || die "no request of the stream succeeded"
-  [ "$other" -le "$1" ] || die "$other requests of the stream failed (at most $1 allowed)"
+  [ "$other" = "$e5xx" ] || die "requests of the stream failed otherwise than with 500-503"
+  [ "$e5xx" -le "$1" ] || die "$e5xx requests of the stream got 5xx (at most $1 allowed)"
   {
     echo "CREATE TEMP TABLE ok (id TEXT PRIMARY KEY);"
     grep ' 200 SUCCESS$' "$T/stream.all" | cut -d' ' -f1 | sed "s/.*/INSERT INTO ok VALUES ('&');/"
