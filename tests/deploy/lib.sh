@@ -55,8 +55,15 @@ deploy_cleanup() {
   done <<EOF
 $CLEANUPS
 EOF
-  # Any worker still running is ours: it runs the copy in $T.
+  # Any worker still running is ours: it runs the copy in $T. So is any
+  # process whose command line names $T (a server's child that outlived
+  # its parent, say).
   kill_workers KILL
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [ "$pid" = $$ ] && continue
+    tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$T/" && kill -KILL "$pid" 2>/dev/null
+  done
   if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
     for f in "$T"/log/*; do
       [ -s "$f" ] || continue
