@@ -6,7 +6,7 @@ set -eu
 BUILD="build-essential autoconf automake pkg-config libfcgi-dev libjson-c-dev
   libsqlite3-dev libsodium-dev libinih-dev libcurl4-openssl-dev check"
 RUN="sqlite3 curl spawn-fcgi multiwatch python3 procps"
-SERVERS="lighttpd apache2 libapache2-mod-fcgid nginx-light"
+SERVERS="lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid nginx-light openssl"
 TOOLS="valgrind clang"
 
 want="$BUILD $RUN $SERVERS"
