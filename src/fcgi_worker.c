@@ -3,6 +3,8 @@
 #include "fcgi_worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,8 +26,6 @@ int fcgi_worker_listen(const char *spec) {
 }
 
 int fcgi_worker_fd0_is_fastcgi(void) { return !FCGX_IsCGI(); }
-
-void fcgi_worker_shutdown(void) { FCGX_ShutdownPending(); }
 
 static const char *param(FCGX_Request *req, const char *name) {
   const char *v = FCGX_GetParam(name, req->envp);
@@ -136,19 +136,42 @@ static void handle_one(struct api *api, FCGX_Request *req) {
   free(body);
 }
 
+/* The listening socket, for the signal handler. */
+static volatile sig_atomic_t stopping_listen_fd = -1;
+
+/* How many more requests a stopping worker serves at most: the listen
+ * queue, so that a steady stream cannot keep it alive. */
+#define DRAIN_MAX 128
+
+void fcgi_worker_stop_accepting(void) {
+  /* The socket stops blocking: the accept() in progress is interrupted,
+   * libfcgi retries it, takes the requests already queued, and the first
+   * accept that finds none ends the loop. A web server that restarts its
+   * workers (mod_fcgid, a socket per process) loses nothing it queued. */
+  int fd = stopping_listen_fd;
+  if (fd >= 0) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0)
+      fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+  }
+}
+
 int fcgi_worker_run(struct api *api, int listen_fd,
                     volatile sig_atomic_t *stop) {
   FCGX_Request req;
+  int drained = 0;
   if (FCGX_Init() != 0 || FCGX_InitRequest(&req, listen_fd, 0) != 0) {
     log_error("cannot set up libfcgi");
     return 1;
   }
-  while (!*stop) {
-    if (FCGX_Accept_r(&req) < 0)
-      break;
+  stopping_listen_fd = listen_fd;
+  if (*stop) /* asked before the handler knew the socket */
+    fcgi_worker_stop_accepting();
+  while ((!*stop || drained++ < DRAIN_MAX) && FCGX_Accept_r(&req) >= 0) {
     handle_one(api, &req);
     FCGX_Finish_r(&req);
   }
+  stopping_listen_fd = -1;
   FCGX_Free(&req, 1);
   return 0;
 }

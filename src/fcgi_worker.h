@@ -15,10 +15,12 @@ int fcgi_worker_listen(const char *spec);
 int fcgi_worker_fd0_is_fastcgi(void);
 
 /* Serves requests on listen_fd until *stop is set (by a signal handler that
- * also calls fcgi_worker_shutdown()). Returns 0 on a clean stop. */
+ * also calls fcgi_worker_stop_accepting()), then serves what is already
+ * queued and returns 0. */
 int fcgi_worker_run(struct api *api, int listen_fd,
                     volatile sig_atomic_t *stop);
-/* Async-signal-safe: tells libfcgi to stop accepting. */
-void fcgi_worker_shutdown(void);
+/* Async-signal-safe: the worker finishes the request in hand and the ones
+ * queued on its socket, and accepts no more. */
+void fcgi_worker_stop_accepting(void);
 
 #endif

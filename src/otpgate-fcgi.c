@@ -21,7 +21,7 @@ static volatile sig_atomic_t stop_requested;
 static void on_stop_signal(int sig) {
   (void)sig;
   stop_requested = 1;
-  fcgi_worker_shutdown();
+  fcgi_worker_stop_accepting();
 }
 
 static void usage(FILE *f) {
@@ -85,7 +85,7 @@ int main(int argc, char **argv) {
    * stop too. */
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_stop_signal; /* no SA_RESTART: accept() must return */
+  sa.sa_handler = on_stop_signal; /* no SA_RESTART: accept() is retried */
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -622,6 +623,44 @@ START_TEST(concurrent_duplicates) {
 }
 END_TEST
 
+/* A request queued on the socket when the stop comes is still answered. */
+START_TEST(stop_serves_what_is_queued) {
+  enum { QUEUED = 3 };
+  pid_t kids[QUEUED];
+  int pipes[QUEUED][2];
+  kill(worker, SIGSTOP);
+  for (int i = 0; i < QUEUED; i++) {
+    ck_assert_int_eq(pipe(pipes[i]), 0);
+    kids[i] = fork();
+    if (kids[i] == 0) {
+      char rid[16];
+      snprintf(rid, sizeof rid, "queued-%d", i);
+      char *body = request(rid, "associationId", "assoc-1", TOKEN);
+      struct fcgi_reply r;
+      int status = fcgi_post(sock, PATH, body, &r) == 0 ? r.status : -1;
+      if (write(pipes[i][1], &status, sizeof status) < 0)
+        _exit(1);
+      _exit(0);
+    }
+    close(pipes[i][1]);
+  }
+  usleep(300 * 1000); /* the clients' requests wait in the socket's queue */
+  kill(worker, SIGTERM);
+  kill(worker, SIGCONT);
+  for (int i = 0; i < QUEUED; i++) {
+    int status = 0;
+    ck_assert_int_eq(read(pipes[i][0], &status, sizeof status), (ssize_t)sizeof status);
+    ck_assert_int_eq(status, 200);
+    waitpid(kids[i], NULL, 0);
+  }
+  int wstatus;
+  ck_assert_int_eq(waitpid(worker, &wstatus, 0), worker);
+  ck_assert(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+  worker = 0;
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), QUEUED);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("send_otp");
   TCase *tc = tcase_create("send_otp");
@@ -639,6 +678,7 @@ int main(void) {
   tcase_add_test(tc, http_level_errors);
   tcase_add_test(tc, echo_answers);
   tcase_add_test(tc, concurrent_duplicates);
+  tcase_add_test(tc, stop_serves_what_is_queued);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
