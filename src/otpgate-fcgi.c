@@ -56,6 +56,16 @@ int main(int argc, char **argv) {
       return 2;
     }
   }
+  /* Before the socket is bound: a SIGTERM that comes as soon as someone
+   * can connect must stop the worker cleanly, not kill it. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal; /* no SA_RESTART: accept() must return */
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+
   if (sodium_init() < 0) {
     fputs("otpgate-fcgi: libsodium failed to initialise\n", stderr);
     return 1;
@@ -86,14 +96,6 @@ int main(int argc, char **argv) {
     conf_free(conf);
     return 1;
   }
-
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_stop_signal; /* no SA_RESTART: accept() must return */
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
 
   log_info("ready (pid %ld)", (long)getpid());
   status = fcgi_worker_run(&api, listen_fd, &stop_requested);
