@@ -43,6 +43,7 @@ static const char *const sync_choices[] = {"normal", "full", NULL};
 static const char *const token_choices[] = {"first", "last", NULL};
 static const char *const transport_choices[] = {"exec", "spool", "http", NULL};
 static const char *const method_choices[] = {"GET", "POST", NULL};
+static const char *const write_lock_choices[] = {"queue", "sqlite", NULL};
 static const char *const level_choices[] = {"error", "warn", "info", "debug",
                                             NULL};
 
@@ -57,6 +58,7 @@ static const struct conf_key conf_keys[] = {
     /* synchronous_full is a bool filled from a two-valued enum. */
     ENUM("database", "synchronous", database.synchronous_full, sync_choices, "full"),
     LNG("database", "busy_timeout_ms", database.busy_timeout_ms, 0, 600000, "5000"),
+    ENUM("database", "write_lock", database.write_lock, write_lock_choices, "queue"),
 
     LNG("api", "max_body_bytes", api.max_body_bytes, 256, 16777216, "65536"),
     LNG("api", "timestamp_skew_ms", api.timestamp_skew_ms, 0, 86400000, "60000"),

@@ -10,6 +10,7 @@
 enum token_position { TOKEN_FIRST, TOKEN_LAST };
 enum transport_kind { TRANSPORT_EXEC, TRANSPORT_SPOOL, TRANSPORT_HTTP };
 enum http_method { HTTP_GET, HTTP_POST };
+enum write_lock { WRITE_LOCK_QUEUE, WRITE_LOCK_SQLITE };
 
 struct conf {
   char *file; /* the path it was read from */
@@ -18,6 +19,7 @@ struct conf {
     char *path;
     bool synchronous_full;
     long busy_timeout_ms;
+    int write_lock; /* enum write_lock */
   } database;
 
   struct {

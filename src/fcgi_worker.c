@@ -3,7 +3,9 @@
 #include "fcgi_worker.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <time.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,42 +138,64 @@ static void handle_one(struct api *api, FCGX_Request *req) {
   free(body);
 }
 
-/* The listening socket, for the signal handler. */
-static volatile sig_atomic_t stopping_listen_fd = -1;
+/* Stopping. libfcgi's way is FCGX_ShutdownPending(): the accept() in
+ * progress returns and no other starts. A stop should not drop requests
+ * already queued on the socket, though (with mod_fcgid or lighttpd's
+ * bin-path each worker has a socket of its own, and what is queued there
+ * is lost when it exits). So a stop with requests waiting lets the worker
+ * take them, and a short timer then ends the wait for more. The socket's
+ * flags are left alone: under spawn-fcgi it is shared with the siblings. */
+static int stopping_listen_fd = -1;
+static timer_t stop_timer;
+static bool stop_timer_ok;
 
-/* How many more requests a stopping worker serves at most: the listen
- * queue, so that a steady stream cannot keep it alive. */
-#define DRAIN_MAX 128
+/* How long a stopping worker goes on taking queued requests, at most. */
+#define DRAIN_NS (100 * 1000 * 1000)
+
+static bool connection_waiting(int fd) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  return fd >= 0 && poll(&p, 1, 0) == 1;
+}
+
+static void on_stop_timer(int sig) {
+  (void)sig;
+  FCGX_ShutdownPending();
+}
 
 void fcgi_worker_stop_accepting(void) {
-  /* The socket stops blocking: the accept() in progress is interrupted,
-   * libfcgi retries it, takes the requests already queued, and the first
-   * accept that finds none ends the loop. A web server that restarts its
-   * workers (mod_fcgid, a socket per process) loses nothing it queued. */
-  int fd = stopping_listen_fd;
-  if (fd >= 0) {
-    int flags = fcntl(fd, F_GETFL);
-    if (flags >= 0)
-      fcntl(fd, F_SETFL, flags | O_NONBLOCK);
-  }
+  struct itimerspec its = {.it_value = {.tv_nsec = DRAIN_NS}};
+  if (stop_timer_ok && connection_waiting(stopping_listen_fd))
+    timer_settime(stop_timer, 0, &its, NULL);
+  else
+    FCGX_ShutdownPending();
 }
 
 int fcgi_worker_run(struct api *api, int listen_fd,
                     volatile sig_atomic_t *stop) {
   FCGX_Request req;
-  int drained = 0;
+  struct sigaction sa = {.sa_handler = on_stop_timer}; /* no SA_RESTART */
+  /* A signal of its own: the store's write queue times its waits with
+   * SIGALRM. */
+  struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN};
   if (FCGX_Init() != 0 || FCGX_InitRequest(&req, listen_fd, 0) != 0) {
     log_error("cannot set up libfcgi");
     return 1;
   }
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGRTMIN, &sa, NULL);
+  stop_timer_ok = timer_create(CLOCK_MONOTONIC, &sev, &stop_timer) == 0;
   stopping_listen_fd = listen_fd;
   if (*stop) /* asked before the handler knew the socket */
     fcgi_worker_stop_accepting();
-  while ((!*stop || drained++ < DRAIN_MAX) && FCGX_Accept_r(&req) >= 0) {
+  while (FCGX_Accept_r(&req) >= 0) {
     handle_one(api, &req);
     FCGX_Finish_r(&req);
+    if (*stop && !connection_waiting(listen_fd))
+      break;
   }
   stopping_listen_fd = -1;
+  if (stop_timer_ok)
+    timer_delete(stop_timer);
   FCGX_Free(&req, 1);
   return 0;
 }

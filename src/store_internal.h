@@ -10,6 +10,13 @@
 
 struct store {
   sqlite3 *db;
+  /* The write queue (store.c): a lock file beside the database that
+   * writers take, in turn, around BEGIN IMMEDIATE ... COMMIT. */
+  bool use_queue;      /* [database] write_lock = queue */
+  char *lock_path;     /* path + "-lock" */
+  int lock_fd;         /* -1: not open yet; -2: cannot be opened */
+  bool in_queue;       /* this connection holds the lock */
+  long busy_timeout_ms;
   struct {
     const char *sql; /* the literal's address is the key */
     sqlite3_stmt *stmt;
@@ -24,6 +31,12 @@ sqlite3_stmt *store_stmt(struct store *s, const char *sql);
 enum store_rc store_rc_from(int rc);
 /* Steps a statement that returns no rows (or whose rows are ignored). */
 enum store_rc store_exec_stmt(struct store *s, sqlite3_stmt *st);
+/* A write of one statement: when no transaction is open, in its own
+ * (queued) write transaction, so it lines up with the other writers
+ * instead of racing them through SQLite's busy handler. *changes (may be
+ * NULL) gets the rows it changed. */
+enum store_rc store_exec_write(struct store *s, sqlite3_stmt *st,
+                               int64_t *changes);
 /* Runs each row of a prepared statement through fn as text. */
 enum store_rc store_rows(struct store *s, sqlite3_stmt *st, store_row_fn fn,
                          void *ctx);

@@ -257,8 +257,9 @@ enum store_rc store_outbox_record(struct store *s, int64_t id,
   store_bind_text(st, 6,
                   r->gateway_ref && *r->gateway_ref ? r->gateway_ref : NULL);
   store_bind_text(st, 7, r->error);
-  enum store_rc rc = store_exec_stmt(s, st);
-  if (rc == STORE_OK && sqlite3_changes(s->db) == 0)
+  int64_t changed;
+  enum store_rc rc = store_exec_write(s, st, &changed);
+  if (rc == STORE_OK && changed == 0)
     return STORE_NOT_FOUND;
   return rc;
 }

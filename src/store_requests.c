@@ -195,7 +195,7 @@ enum store_rc store_sender_heartbeat(struct store *s, const char *owner,
   sqlite3_bind_int64(st, 2, pid);
   sqlite3_bind_int64(st, 3, started_at);
   sqlite3_bind_int64(st, 4, now);
-  return store_exec_stmt(s, st);
+  return store_exec_write(s, st, NULL);
 }
 
 enum store_rc store_sender_last_seen(struct store *s, int64_t *seen_at) {

@@ -2,9 +2,12 @@
 #include "config.h"
 
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -172,6 +175,60 @@ START_TEST(connection_setup) {
 }
 END_TEST
 
+/* The write queue: a writer that stops (SIGSTOP) holding the lock makes
+ * the others give up after busy_timeout_ms, never hang; one that dies
+ * releases it. Writers queue whichever write_lock is chosen. */
+static void queue_with_a_stopped_holder(const char *mode) {
+  struct conf *c = test_conf();
+  char err[512];
+  int ready[2];
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  c->database.write_lock =
+      strcmp(mode, "queue") == 0 ? WRITE_LOCK_QUEUE : WRITE_LOCK_SQLITE;
+  c->database.busy_timeout_ms = 200;
+  ck_assert_int_eq(pipe(ready), 0);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    struct store *s = store_open(c, false, err, sizeof err);
+    if (s == NULL || store_begin_write(s) != STORE_OK)
+      _exit(1);
+    if (write(ready[1], "x", 1) != 1)
+      _exit(1);
+    raise(SIGSTOP);
+    _exit(0);
+  }
+  char x;
+  ck_assert_int_eq(read(ready[0], &x, 1), 1);
+  struct store *s = store_open(c, false, err, sizeof err);
+  ck_assert_msg(s != NULL, "%s", err);
+  int64_t t0 = monotonic_ms();
+  ck_assert_int_eq(store_begin_write(s), STORE_BUSY);
+  int64_t waited = monotonic_ms() - t0;
+  ck_assert_int_ge(waited, 150);
+  ck_assert_int_lt(waited, 2000);
+  /* The sender's one-statement writes give up the same way. */
+  t0 = monotonic_ms();
+  ck_assert_int_eq(store_sender_heartbeat(s, "t:1:x", 1, 1, 2), STORE_BUSY);
+  ck_assert_int_lt(monotonic_ms() - t0, 2000);
+  kill(pid, SIGKILL);
+  int st;
+  ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+  ck_assert_int_eq(store_begin_write(s), STORE_OK);
+  ck_assert_int_eq(store_commit(s), STORE_OK);
+  store_close(s);
+  close(ready[0]);
+  close(ready[1]);
+  conf_free(c);
+  th_cleanup();
+}
+
+START_TEST(write_queue_stopped_holder) { queue_with_a_stopped_holder("queue"); }
+END_TEST
+
+START_TEST(sqlite_lock_stopped_holder) { queue_with_a_stopped_holder("sqlite"); }
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("store");
   TCase *tc = tcase_create("store");
@@ -181,6 +238,8 @@ int main(void) {
   tcase_add_test(tc, constraints_hold);
   tcase_add_test(tc, audit_view_masks);
   tcase_add_test(tc, connection_setup);
+  tcase_add_test(tc, write_queue_stopped_holder);
+  tcase_add_test(tc, sqlite_lock_stopped_holder);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
