@@ -143,14 +143,18 @@ static void handle_one(struct api *api, FCGX_Request *req) {
  * already queued on the socket, though (with mod_fcgid or lighttpd's
  * bin-path each worker has a socket of its own, and what is queued there
  * is lost when it exits). So a stop with requests waiting lets the worker
- * take them, and a short timer then ends the wait for more. The socket's
- * flags are left alone: under spawn-fcgi it is shared with the siblings. */
+ * take them; a timer looks every few milliseconds and shuts down once none
+ * is waiting (a sibling on a shared socket may have taken them while this
+ * worker blocks in accept()), or when draining has gone on for too long.
+ * The socket's flags are left alone: under spawn-fcgi it is shared. */
 static int stopping_listen_fd = -1;
 static timer_t stop_timer;
 static bool stop_timer_ok;
+static volatile sig_atomic_t drain_ticks;
 
-/* How long a stopping worker goes on taking queued requests, at most. */
-#define DRAIN_NS (100 * 1000 * 1000)
+#define DRAIN_TICK_NS (20 * 1000 * 1000) /* how often the timer looks */
+#define DRAIN_MAX_TICKS 100              /* 2 s of draining at most */
+#define DRAIN_MAX_REQUESTS 128           /* nor more than a listen queue */
 
 static bool connection_waiting(int fd) {
   struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -159,11 +163,14 @@ static bool connection_waiting(int fd) {
 
 static void on_stop_timer(int sig) {
   (void)sig;
-  FCGX_ShutdownPending();
+  if (!connection_waiting(stopping_listen_fd) ||
+      ++drain_ticks > DRAIN_MAX_TICKS)
+    FCGX_ShutdownPending();
 }
 
 void fcgi_worker_stop_accepting(void) {
-  struct itimerspec its = {.it_value = {.tv_nsec = DRAIN_NS}};
+  struct itimerspec its = {.it_value = {.tv_nsec = DRAIN_TICK_NS},
+                           .it_interval = {.tv_nsec = DRAIN_TICK_NS}};
   if (stop_timer_ok && connection_waiting(stopping_listen_fd))
     timer_settime(stop_timer, 0, &its, NULL);
   else
@@ -187,10 +194,12 @@ int fcgi_worker_run(struct api *api, int listen_fd,
   stopping_listen_fd = listen_fd;
   if (*stop) /* asked before the handler knew the socket */
     fcgi_worker_stop_accepting();
+  int drained = 0;
   while (FCGX_Accept_r(&req) >= 0) {
     handle_one(api, &req);
     FCGX_Finish_r(&req);
-    if (*stop && !connection_waiting(listen_fd))
+    if (*stop && (!connection_waiting(listen_fd) ||
+                  ++drained >= DRAIN_MAX_REQUESTS))
       break;
   }
   stopping_listen_fd = -1;

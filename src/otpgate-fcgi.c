@@ -102,24 +102,28 @@ int main(int argc, char **argv) {
   }
   log_open("otpgate-fcgi", conf->log.syslog);
   log_set_level((enum log_level)conf->log.level);
-  if (socket_spec) {
-    listen_fd = fcgi_worker_listen(socket_spec);
-    if (listen_fd < 0) {
-      log_error("cannot listen on %s", socket_spec);
-      conf_free(conf);
-      return 1;
-    }
-  } else if (!fcgi_worker_fd0_is_fastcgi()) {
+  if (!socket_spec && !fcgi_worker_fd0_is_fastcgi()) {
     fprintf(stderr, "otpgate-fcgi: fd 0 is not a FastCGI socket: run it under "
                     "spawn-fcgi, mod_fcgid or lighttpd, or give --socket\n");
     conf_free(conf);
     return 2;
   }
-  /* The database is opened here, after any fork by the process manager. */
+  /* The database is opened here, after any fork by the process manager,
+   * and before a socket of our own accepts anyone: a connection that gets
+   * through finds the worker ready. */
   if (!api_init(&api, conf, err, sizeof err)) {
     log_error("%s", err);
     conf_free(conf);
     return 1;
+  }
+  if (socket_spec) {
+    listen_fd = fcgi_worker_listen(socket_spec);
+    if (listen_fd < 0) {
+      log_error("cannot listen on %s", socket_spec);
+      api_close(&api);
+      conf_free(conf);
+      return 1;
+    }
   }
 
   log_info("ready (pid %ld)", (long)getpid());

@@ -437,7 +437,8 @@ START_TEST(bad_requests) {
     else
       buf_append(&body, p, 1);
   struct fcgi_reply r;
-  ck_assert_int_eq(fcgi_post(sock, PATH, body.data ? body.data : "", &r), 0);
+  ck_assert_msg(fcgi_post(sock, PATH, body.data ? body.data : "", &r) == 0, "%s",
+                fcgi_last_error());
   ck_assert_msg(r.status == bad[_i].status, "status %d for %s: %s", r.status,
                 bad[_i].body, r.body);
   json_object *o = json_tokener_parse(r.body);
@@ -465,6 +466,62 @@ START_TEST(bad_requests) {
   json_object_put(o);
   fcgi_reply_free(&r);
   buf_free(&body);
+}
+END_TEST
+
+/* Bodies the table cannot hold as C strings: NUL bytes, deep nesting, a
+ * requestId of exactly 101 characters. Each: 400, nothing written, and the
+ * worker still serves. */
+START_TEST(hostile_bodies) {
+  char *before = th_db_snapshot();
+  struct fcgi_reply r;
+  char cl[48];
+  /* A raw NUL byte inside a string, and one between tokens. */
+  char *good = request("nul-1", "associationId", "assoc-1", TOKEN);
+  size_t len = strlen(good);
+  for (int where = 0; where < 2; where++) {
+    char *hostile = xstrdup(good);
+    char *at = where == 0 ? strstr(hostile, "AB12345678C") + 4 : strchr(hostile, ',');
+    *at = '\0';
+    snprintf(cl, sizeof cl, "CONTENT_LENGTH=%zu", len);
+    const char *params[] = {"REQUEST_METHOD=POST", "SCRIPT_NAME=" PATH,
+                            "CONTENT_TYPE=application/json", cl, NULL};
+    ck_assert_int_eq(fcgi_call(sock, params, hostile, len, &r), 0);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_ptr_nonnull(strstr(r.body, "INVALID_DECRYPTED_REQUEST"));
+    fcgi_reply_free(&r);
+    free(hostile);
+  }
+  /* Nesting 10,000 deep. */
+  struct buf deep = {0};
+  buf_appends(&deep, "{\"a\":");
+  for (int i = 0; i < 10000; i++)
+    buf_appends(&deep, "[");
+  for (int i = 0; i < 10000; i++)
+    buf_appends(&deep, "]");
+  buf_appends(&deep, "}");
+  ck_assert_int_eq(fcgi_post(sock, PATH, deep.data, &r), 0);
+  ck_assert_int_eq(r.status, 400);
+  ck_assert_ptr_nonnull(strstr(r.body, "nesting too deep"));
+  fcgi_reply_free(&r);
+  buf_free(&deep);
+  /* requestId: 100 characters are fine, 101 are not. */
+  char id[102];
+  memset(id, 'x', 101);
+  id[101] = '\0';
+  char *body = request(id, "associationId", "assoc-1", TOKEN);
+  ck_assert_int_eq(fcgi_post(sock, PATH, body, &r), 0);
+  ck_assert_int_eq(r.status, 400);
+  ck_assert_ptr_nonnull(strstr(r.body, "requestHeader.requestId"));
+  fcgi_reply_free(&r);
+  free(body);
+  char *after = th_db_snapshot();
+  ck_assert_str_eq(before, after);
+  id[100] = '\0';
+  ck_assert_str_eq(send_result(id, "associationId", "assoc-1"), "SUCCESS");
+  free(good);
+  free(before);
+  free(after);
 }
 END_TEST
 
@@ -675,6 +732,7 @@ int main(void) {
   tcase_add_test(tc, no_sender_no_promise);
   tcase_add_test(tc, association_errors);
   tcase_add_loop_test(tc, bad_requests, 0, sizeof bad / sizeof bad[0]);
+  tcase_add_test(tc, hostile_bodies);
   tcase_add_test(tc, http_level_errors);
   tcase_add_test(tc, echo_answers);
   tcase_add_test(tc, concurrent_duplicates);

@@ -72,6 +72,16 @@ static int read_all(int fd, unsigned char *p, size_t n) {
   return 0;
 }
 
+static char last_error[128];
+
+const char *fcgi_last_error(void) { return last_error; }
+
+#define FAIL_AT(stage)                                                         \
+  do {                                                                         \
+    snprintf(last_error, sizeof last_error, "%s: %s", stage, strerror(errno)); \
+    goto out;                                                                  \
+  } while (0)
+
 int fcgi_call(const char *socket_path, const char *const *params,
               const char *body, size_t body_len, struct fcgi_reply *out) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -79,9 +89,10 @@ int fcgi_call(const char *socket_path, const char *const *params,
   int rc = -1;
   memset(out, 0, sizeof *out);
   snprintf(sa.sun_path, sizeof sa.sun_path, "%s", socket_path);
+  last_error[0] = '\0';
   int fd = socket(AF_UNIX, SOCK_STREAM, 0);
   if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
-    goto out;
+    FAIL_AT("connect");
 
   unsigned char begin[8] = {0, 1, 0, 0, 0, 0, 0, 0}; /* responder, no keep */
   record(&req, FCGI_BEGIN_REQUEST, begin, sizeof begin);
@@ -98,7 +109,7 @@ int fcgi_call(const char *socket_path, const char *const *params,
            pbuf.len - off > 65535 ? 65535 : pbuf.len - off);
   record(&req, FCGI_PARAMS, NULL, 0);
   if (write_all(fd, req.data, req.len) != 0)
-    goto out;
+    FAIL_AT("write params");
   /* The body goes in pieces, so a worker that answers early (413) is not
    * stuck behind one huge write. */
   for (size_t off = 0; off < body_len; off += 65535) {
@@ -119,10 +130,10 @@ int fcgi_call(const char *socket_path, const char *const *params,
   for (;;) {
     unsigned char h[8], content[65536 + 256];
     if (read_all(fd, h, 8) != 0)
-      goto out;
+      FAIL_AT("read header");
     size_t len = ((size_t)h[4] << 8) | h[5], pad = h[6];
     if (read_all(fd, content, len + pad) != 0)
-      goto out;
+      FAIL_AT("read content");
     if (h[1] == FCGI_STDOUT)
       buf_append(&stdout_buf, content, len);
     else if (h[1] == FCGI_END_REQUEST)

@@ -17,6 +17,8 @@ struct fcgi_reply {
 int fcgi_call(const char *socket_path, const char *const *params,
               const char *body, size_t body_len, struct fcgi_reply *out);
 void fcgi_reply_free(struct fcgi_reply *r);
+/* Why the last fcgi_call() failed ("connect: ...", "read header: ..."). */
+const char *fcgi_last_error(void);
 
 /* A POST of body to path with Content-Type application/json. */
 int fcgi_post(const char *socket_path, const char *path, const char *body,
