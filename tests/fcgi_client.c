@@ -187,7 +187,9 @@ int fcgi_post(const char *socket_path, const char *path, const char *body,
 int fcgi_worker_start(const char *config_path, char *socket_out, size_t socksz) {
   snprintf(socket_out, socksz, "%s/fcgi.sock", th_tmpdir());
   unlink(socket_out);
-  char *prog = xasprintf("%s/src/otpgate-fcgi", th_builddir());
+  char *built = xasprintf("%s/src/otpgate-fcgi", th_builddir());
+  char *prog = th_runnable(built);
+  free(built);
   th_hand_over_tmpdir();
   pid_t pid = fork();
   if (pid == 0) {

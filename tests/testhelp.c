@@ -58,6 +58,28 @@ static void chown_tree(const char *path, uid_t uid, gid_t gid) {
     closedir(d);
 }
 
+char *th_runnable(const char *path) {
+  if (geteuid() != 0)
+    return xstrdup(path);
+  const char *base = strrchr(path, '/');
+  char *dir = th_path("bin");
+  char *copy = xasprintf("%s/%s", dir, base ? base + 1 : path);
+  mkdir(dir, 0755);
+  FILE *in = fopen(path, "rb"), *out = fopen(copy, "wb");
+  if (in == NULL || out == NULL)
+    abort();
+  char chunk[65536];
+  size_t n;
+  while ((n = fread(chunk, 1, sizeof chunk, in)) > 0)
+    if (fwrite(chunk, 1, n, out) != n)
+      abort();
+  fclose(in);
+  if (fclose(out) != 0 || chmod(copy, 0755) != 0)
+    abort();
+  free(dir);
+  return copy;
+}
+
 void th_hand_over_tmpdir(void) {
   struct passwd *pw;
   if (geteuid() == 0 && (pw = getpwnam("nobody")) != NULL)
@@ -357,7 +379,9 @@ int th_spawn(const char *log, const char *prog, ...) {
 }
 
 int th_sender_start(bool once) {
-  char *prog = xasprintf("%s/src/otpgate-sender", th_builddir());
+  char *built = xasprintf("%s/src/otpgate-sender", th_builddir());
+  char *prog = th_runnable(built);
+  free(built);
   int pid = th_spawn("sender.log", prog, "-c", config_path,
                      once ? "--once" : NULL, NULL);
   free(prog);
@@ -405,7 +429,9 @@ bool th_wait_file(const char *path, int timeout_ms) {
 }
 
 int th_http_stub_start(int *port) {
-  char *script = xasprintf("%s/tests/http_stub.py", th_srcdir());
+  char *source = xasprintf("%s/tests/http_stub.py", th_srcdir());
+  char *script = th_runnable(source);
+  free(source);
   char *portfile = th_path("http.port"), *logfile = th_path("http.log");
   int pid = th_spawn("http-stub.err", "/usr/bin/env", "python3", script,
                      portfile, logfile, NULL);

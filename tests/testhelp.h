@@ -80,6 +80,10 @@ int th_http_stub_start(int *port);
  * directory to nobody (SQLite, as root, then gives the files it creates to
  * the database's owner). In the forked child: becomes nobody. */
 void th_hand_over_tmpdir(void);
+/* A path nobody can run: when the tests run as root, a copy of the file
+ * in DIR/bin (the build tree may sit where nobody cannot reach it);
+ * otherwise the path itself. malloc'd. */
+char *th_runnable(const char *path);
 void th_become_unprivileged(void);
 
 /* Path of a built program or a source file. */
