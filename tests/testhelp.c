@@ -64,6 +64,10 @@ char *th_runnable(const char *path) {
   const char *base = strrchr(path, '/');
   char *dir = th_path("bin");
   char *copy = xasprintf("%s/%s", dir, base ? base + 1 : path);
+  if (access(copy, X_OK) == 0) { /* copied already, and perhaps running */
+    free(dir);
+    return copy;
+  }
   mkdir(dir, 0755);
   FILE *in = fopen(path, "rb"), *out = fopen(copy, "wb");
   if (in == NULL || out == NULL)
