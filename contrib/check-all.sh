@@ -15,8 +15,14 @@ autoreconf -fi >/dev/null 2>&1
 passed=0 failed=0
 # Adds up the results in a build tree: each Check program's own count
 # ("Checks: N, Failures: F, Errors: E"), and one for each other test.
-tally() {
-  for trs in "$1"/tests/*.trs "$1"/tests/*/*.trs; do
+tally() { # DIR [TEST...]: all of DIR's tests, or just these
+  dir=$1; shift
+  if [ $# -gt 0 ]; then
+    set -- $(for t in "$@"; do echo "$dir/$t.trs"; done)
+  else
+    set -- "$dir"/tests/*.trs "$dir"/tests/*/*.trs
+  fi
+  for trs in "$@"; do
     [ -f "$trs" ] || continue
     log=${trs%.trs}.log
     line=$(grep -E '^[0-9]+%: Checks: ' "$log" 2>/dev/null | tail -1 || true)
@@ -54,6 +60,13 @@ run_suite() { # name configure-flags...
 
 overall=0
 run_suite plain --enable-werror || overall=1
+# The worker's FastCGI tests once more, every worker under valgrind.
+echo "== valgrind: the worker's FastCGI tests"
+grind="tests/check_send_otp tests/check_verify_otp"
+(cd build-plain && CK_TIMEOUT_MULTIPLIER=4 OTPGATE_TEST_WRAPPER="valgrind -q --error-exitcode=1 \
+    --leak-check=full --errors-for-leak-kinds=definite" \
+  make -s check TESTS="$grind") || overall=1
+tally build-plain $grind
 ASAN_OPTIONS=detect_leaks=1 run_suite sanitizers --enable-werror --enable-sanitizers || overall=1
 echo "== distcheck"
 (cd build-plain && make -s distcheck >/dev/null 2>&1) || { echo "distcheck failed"; overall=1; }

@@ -736,7 +736,10 @@ int main(void) {
   tcase_add_test(tc, http_level_errors);
   tcase_add_test(tc, echo_answers);
   tcase_add_test(tc, concurrent_duplicates);
-  tcase_add_test(tc, stop_serves_what_is_queued);
+  /* About the signal path, not memory: valgrind delivers signals late,
+   * so the valgrind pass leaves it to the plain and sanitizer passes. */
+  if (getenv("OTPGATE_TEST_WRAPPER") == NULL)
+    tcase_add_test(tc, stop_serves_what_is_queued);
   suite_add_tcase(s, tc);
   SRunner *sr = srunner_create(s);
   srunner_run_all(sr, CK_NORMAL);
