@@ -190,6 +190,18 @@ EOF
   say "setup: $T, port $PORT, workers as $RUN_USER:$RUN_GROUP"
 }
 
+# Replaces the keys of the [sender] section of $CONF with the lines on
+# standard input (deploy_setup's turn the heartbeat check off: no sender).
+conf_sender() {
+  {
+    sed '/^\[sender\]/,$d' "$CONF"
+    echo '[sender]'
+    cat
+    sed -n '/^\[log\]/,$p' "$CONF"
+  } >"$CONF.new" && mv "$CONF.new" "$CONF" && chmod 644 "$CONF" ||
+    die "cannot rewrite $CONF"
+}
+
 # A TCP port nothing listens on (tests run in parallel: random, not fixed).
 free_port() {
   for _ in $(seq 1 100); do
