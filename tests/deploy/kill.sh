@@ -87,7 +87,12 @@ while [ "$(now_ms)" -lt "$end" ]; do
     kill -KILL "$victim" 2>/dev/null && worker_kills=$((worker_kills + 1)) &&
       echo "worker $victim" >>"$T/kills"
   else
-    kill -KILL "$SENDER_PID" 2>/dev/null
+    # Only our kills may stop it.
+    kill -0 "$SENDER_PID" 2>/dev/null || {
+      wait "$SENDER_PID"
+      die "the sender $SENDER_PID exited by itself (status $?)"
+    }
+    kill -KILL "$SENDER_PID"
     wait "$SENDER_PID" 2>/dev/null
     sender_kills=$((sender_kills + 1))
     echo "sender $SENDER_PID" >>"$T/kills"
