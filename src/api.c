@@ -155,8 +155,9 @@ static void handle_idempotent(struct api *api, const struct protocol_request *r,
   if (rc == STORE_OK)
     rc = store_commit(s);
   if (rc != STORE_OK) {
+    /* Say why, not what the method had decided: nothing was queued. */
     e = SERVICE_UNAVAILABLE;
-    goto refuse;
+    goto unavailable;
   }
   respond_answer(api, resp, 200, fields);
   free(fields);

@@ -306,6 +306,53 @@ START_TEST(no_sender_no_promise) {
 }
 END_TEST
 
+/* The last write of a sendOtp (its idempotency record, then the commit)
+ * fails, as on a full disk: 503 with an ErrorResponse, the OTP and the SMS
+ * rolled back with it, a log line that says the store failed (not what
+ * the method had decided), and the worker serves again once the database
+ * takes writes. A trigger stands in for the full disk (the deploy test
+ * tests/deploy/diskfull.sh runs into a real one). */
+START_TEST(failed_last_write_is_503) {
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_exec(db,
+                                "CREATE TRIGGER refuse BEFORE INSERT ON requests "
+                                "BEGIN SELECT RAISE(ABORT, 'refused'); END",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  int status;
+  char *body = request("full-1", "associationId", "assoc-1", TOKEN);
+  json_object *o = post_json(PATH, body, &status, NULL);
+  ck_assert_int_eq(status, 503);
+  assert_response_header(o);
+  ck_assert_ptr_null(field(o, "result"));
+  ck_assert_ptr_nonnull(field(o, "errorDescription"));
+  const char *eid = field(o, "paymentIntegratorErrorIdentifier");
+  ck_assert_int_eq((int)strlen(eid), 16);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps"), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests"), 0);
+  char *log = xasprintf("%s/worker.log", th_tmpdir());
+  char *logtext = th_read_file(log);
+  ck_assert_ptr_nonnull(logtext);
+  char *line = strstr(logtext, "requestId=full-1 ");
+  ck_assert_ptr_nonnull(line);
+  *strchrnul(line, '\n') = '\0';
+  ck_assert_msg(strstr(line, "status=503") && strstr(line, eid) &&
+                    strstr(line, " store: ") && !strstr(line, "queued"),
+                "%s", line);
+  ck_assert_int_eq(sqlite3_exec(db, "DROP TRIGGER refuse", NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  ck_assert_str_eq(send_result("full-1", "associationId", "assoc-1"), "SUCCESS");
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 1);
+  json_object_put(o);
+  free(logtext);
+  free(log);
+  free(body);
+}
+END_TEST
+
 START_TEST(association_errors) {
   int status;
   char *body = request("ua", "associationId", "no-such-assoc", TOKEN);
@@ -731,6 +778,7 @@ int main(void) {
   tcase_add_test(tc, locked_account);
   tcase_add_test(tc, no_sender_no_promise);
   tcase_add_test(tc, association_errors);
+  tcase_add_test(tc, failed_last_write_is_503);
   tcase_add_loop_test(tc, bad_requests, 0, sizeof bad / sizeof bad[0]);
   tcase_add_test(tc, hostile_bodies);
   tcase_add_test(tc, http_level_errors);

@@ -190,6 +190,18 @@ EOF
   say "setup: $T, port $PORT, workers as $RUN_USER:$RUN_GROUP"
 }
 
+# Replaces the keys of the [sender] section of $CONF with the lines on
+# standard input (deploy_setup's turn the heartbeat check off: no sender).
+conf_sender() {
+  {
+    sed '/^\[sender\]/,$d' "$CONF"
+    echo '[sender]'
+    cat
+    sed -n '/^\[log\]/,$p' "$CONF"
+  } >"$CONF.new" && mv "$CONF.new" "$CONF" && chmod 644 "$CONF" ||
+    die "cannot rewrite $CONF"
+}
+
 # A TCP port nothing listens on (tests run in parallel: random, not fixed).
 free_port() {
   for _ in $(seq 1 100); do
@@ -408,10 +420,12 @@ EOF
   done
 }
 
-# COUNT sendOtp at once, distinct requestIds: COUNT answers of 200 SUCCESS,
-# COUNT new outbox rows, and (checked by the caller) nothing in the logs.
-check_parallel() { # COUNT
-  write_batch "$T/batch.curl" par "$1"
+# COUNT sendOtp at once, distinct requestIds (PREFIX-1..., default par):
+# COUNT answers of 200 SUCCESS, COUNT new outbox rows, and (checked by the
+# caller) nothing in the logs.
+check_parallel() { # COUNT [PREFIX]
+  prefix=${2:-par}
+  write_batch "$T/batch.curl" "$prefix" "$1"
   before=$(sql "SELECT count(*) FROM outbox")
   start=$(now_ms)
   curl -sS --parallel --parallel-immediate --parallel-max "$1" \
@@ -421,7 +435,7 @@ check_parallel() { # COUNT
   [ "$ok" = "$1" ] ||
     die "$1 parallel sendOtp: $ok answers of 200; the others: $(grep -v '^200 ' "$T/batch.out" | sort | uniq -c | head)"
   succ=0
-  for f in "$T"/resp/par-*; do
+  for f in "$T/resp/$prefix"-*; do
     [ "$(json_result "$f")" = SUCCESS ] && succ=$((succ + 1))
   done
   [ "$succ" = "$1" ] || die "$1 parallel sendOtp: only $succ SUCCESS"
@@ -429,7 +443,7 @@ check_parallel() { # COUNT
   [ $((after - before)) = "$1" ] ||
     die "$1 parallel sendOtp: $((after - before)) new outbox rows"
   n=$(sql "SELECT count(DISTINCT o.request_id) FROM otps o JOIN outbox b ON b.otp_id = o.id
-           WHERE o.request_id LIKE 'par-%'")
+           WHERE o.request_id LIKE '$prefix-%'")
   [ "$n" = "$1" ] || die "$1 parallel sendOtp: $n distinct requestIds with a row"
   say "ok: $1 parallel sendOtp -> $1 x 200 SUCCESS, $1 outbox rows, in $took ms"
 }
