@@ -146,6 +146,7 @@ static void handle_one(struct api *api, FCGX_Request *req) {
  * take them; a timer looks every few milliseconds and shuts down once none
  * is waiting (a sibling on a shared socket may have taken them while this
  * worker blocks in accept()), or when draining has gone on for too long.
+ * Without a timer (timer_create failed) a stop shuts down at once.
  * The socket's flags are left alone: under spawn-fcgi it is shared. */
 static int stopping_listen_fd = -1;
 static timer_t stop_timer;
@@ -169,12 +170,16 @@ static void on_stop_timer(int sig) {
 }
 
 void fcgi_worker_stop_accepting(void) {
+  /* The timer runs until the worker exits: besides ending a drain, its
+   * signal interrupts an accept() that began after the stop was asked for
+   * (libfcgi reads a connection that closes without a request, then
+   * accepts again, and a stop that came in between would wait forever). */
   struct itimerspec its = {.it_value = {.tv_nsec = DRAIN_TICK_NS},
                            .it_interval = {.tv_nsec = DRAIN_TICK_NS}};
-  if (stop_timer_ok && connection_waiting(stopping_listen_fd))
-    timer_settime(stop_timer, 0, &its, NULL);
-  else
+  if (!connection_waiting(stopping_listen_fd))
     FCGX_ShutdownPending();
+  if (stop_timer_ok)
+    timer_settime(stop_timer, 0, &its, NULL);
 }
 
 int fcgi_worker_run(struct api *api, int listen_fd,
@@ -194,10 +199,19 @@ int fcgi_worker_run(struct api *api, int listen_fd,
   stopping_listen_fd = listen_fd;
   if (*stop) /* asked before the handler knew the socket */
     fcgi_worker_stop_accepting();
+  /* A stop signal interrupts accept() only: while a request is handled it
+   * waits, so that it cannot cut short a read of the body. */
+  sigset_t stop_signals, unblocked;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGRTMIN);
   int drained = 0;
   while (FCGX_Accept_r(&req) >= 0) {
+    sigprocmask(SIG_BLOCK, &stop_signals, &unblocked);
     handle_one(api, &req);
     FCGX_Finish_r(&req);
+    sigprocmask(SIG_SETMASK, &unblocked, NULL);
     if (*stop && (!connection_waiting(listen_fd) ||
                   ++drained >= DRAIN_MAX_REQUESTS))
       break;
