@@ -163,7 +163,8 @@ static void handle_idempotent(struct api *api, const struct protocol_request *r,
   free(fields);
   return;
 unavailable:
-  snprintf(resp->detail, sizeof resp->detail, "store: %s", store_strerror(rc));
+  snprintf(resp->detail, sizeof resp->detail, "store: %s (%s)",
+           store_strerror(rc), store_errmsg(s));
 refuse:
   store_rollback(s);
   free(fields);

@@ -130,7 +130,9 @@ void store_close(struct store *s) {
   free(s);
 }
 
-const char *store_errmsg(struct store *s) { return sqlite3_errmsg(s->db); }
+const char *store_errmsg(struct store *s) {
+  return s->commit_failure[0] ? s->commit_failure : sqlite3_errmsg(s->db);
+}
 
 sqlite3_stmt *store_stmt(struct store *s, const char *sql) {
   for (int i = 0; i < s->ncache; i++)
@@ -352,6 +354,7 @@ static void store_queue_leave(struct store *s) {
 
 enum store_rc store_begin_write(struct store *s) {
   static const char sql[] = "BEGIN IMMEDIATE";
+  s->commit_failure[0] = '\0';
   bool queued_before = s->in_queue;
   if (!store_queue_enter(s))
     return STORE_BUSY;
@@ -365,8 +368,11 @@ enum store_rc store_begin_write(struct store *s) {
 enum store_rc store_commit(struct store *s) {
   static const char sql[] = "COMMIT";
   enum store_rc rc = store_exec_stmt(s, store_stmt(s, sql));
-  if (rc != STORE_OK)
+  if (rc != STORE_OK) {
+    snprintf(s->commit_failure, sizeof s->commit_failure, "%s",
+             sqlite3_errmsg(s->db));
     store_rollback(s);
+  }
   store_queue_leave(s);
   return rc;
 }

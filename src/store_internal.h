@@ -17,6 +17,9 @@ struct store {
   int lock_fd;         /* -1: not open yet; -2: cannot be opened */
   bool in_queue;       /* this connection holds the lock */
   long busy_timeout_ms;
+  /* Why the last COMMIT failed: the rollback that follows it replaces
+   * SQLite's own message ("database or disk is full"). */
+  char commit_failure[160];
   struct {
     const char *sql; /* the literal's address is the key */
     sqlite3_stmt *stmt;

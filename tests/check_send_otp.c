@@ -339,7 +339,8 @@ START_TEST(failed_last_write_is_503) {
   ck_assert_ptr_nonnull(line);
   *strchrnul(line, '\n') = '\0';
   ck_assert_msg(strstr(line, "status=503") && strstr(line, eid) &&
-                    strstr(line, " store: ") && !strstr(line, "queued"),
+                    strstr(line, " store: ") && strstr(line, "(refused)") &&
+                    !strstr(line, "queued"),
                 "%s", line);
   ck_assert_int_eq(sqlite3_exec(db, "DROP TRIGGER refuse", NULL, NULL, NULL),
                    SQLITE_OK);
