@@ -219,6 +219,20 @@ void store_bind_text(sqlite3_stmt *st, int idx, const char *text) {
     sqlite3_bind_null(st, idx);
 }
 
+enum store_rc store_one_row_rc(sqlite3_stmt *st, int rc) {
+  sqlite3_reset(st);
+  if (rc == SQLITE_ROW)
+    return STORE_OK;
+  return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_rc_from(rc);
+}
+
+void store_column_blob(sqlite3_stmt *st, int col, void *out, size_t len) {
+  if ((size_t)sqlite3_column_bytes(st, col) == len)
+    memcpy(out, sqlite3_column_blob(st, col), len);
+  else
+    memset(out, 0, len);
+}
+
 void store_column_copy(sqlite3_stmt *st, int col, char *out, size_t outsz) {
   const char *t = (const char *)sqlite3_column_text(st, col);
   snprintf(out, outsz, "%s", t ? t : "");

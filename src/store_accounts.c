@@ -65,10 +65,7 @@ static enum store_rc account_fetch(struct store *s, sqlite3_stmt *st,
     out->verify_failures = sqlite3_column_int64(st, 3);
     out->locked_until = sqlite3_column_int64(st, 4);
   }
-  sqlite3_reset(st);
-  if (rc == SQLITE_ROW)
-    return STORE_OK;
-  return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_rc_from(rc);
+  return store_one_row_rc(st, rc);
 }
 
 #define ACCOUNT_COLUMNS "a.id, a.phone, a.status, a.verify_failures, a.locked_until"

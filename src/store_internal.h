@@ -45,6 +45,11 @@ enum store_rc store_rows(struct store *s, sqlite3_stmt *st, store_row_fn fn,
                          void *ctx);
 /* Binds a text, or NULL when text is NULL. */
 void store_bind_text(sqlite3_stmt *st, int idx, const char *text);
+/* Ends a single-row lookup whose sqlite3_step() returned rc: resets the
+ * statement; STORE_OK for a row, STORE_NOT_FOUND for none. */
+enum store_rc store_one_row_rc(sqlite3_stmt *st, int rc);
+/* Copies a blob column of exactly len bytes into out (else zeroes it). */
+void store_column_blob(sqlite3_stmt *st, int col, void *out, size_t len);
 /* Copies column col as text into out (empty for NULL), truncating. */
 void store_column_copy(sqlite3_stmt *st, int col, char *out, size_t outsz);
 

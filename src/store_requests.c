@@ -19,17 +19,12 @@ enum store_rc store_request_get(struct store *s, const char *request_id,
   if (rc == SQLITE_ROW) {
     memset(out, 0, sizeof *out);
     store_column_copy(st, 0, out->method, sizeof out->method);
-    if (sqlite3_column_bytes(st, 1) == STORE_FINGERPRINT_LEN)
-      memcpy(out->fingerprint, sqlite3_column_blob(st, 1),
-             STORE_FINGERPRINT_LEN);
+    store_column_blob(st, 1, out->fingerprint, STORE_FINGERPRINT_LEN);
     out->http_status = sqlite3_column_int(st, 2);
     const char *answer = (const char *)sqlite3_column_text(st, 3);
     out->answer = xstrdup(answer ? answer : "");
   }
-  sqlite3_reset(st);
-  if (rc == SQLITE_ROW)
-    return STORE_OK;
-  return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_rc_from(rc);
+  return store_one_row_rc(st, rc);
 }
 
 void store_request_clear(struct store_request *r) {
@@ -118,18 +113,14 @@ enum store_rc store_otp_get(struct store *s, const char *request_id,
     out->id = sqlite3_column_int64(st, 0);
     store_column_copy(st, 1, out->request_id, sizeof out->request_id);
     store_column_copy(st, 2, out->account_id, sizeof out->account_id);
-    if (sqlite3_column_bytes(st, 3) == STORE_CODE_HASH_LEN)
-      memcpy(out->code_hash, sqlite3_column_blob(st, 3), STORE_CODE_HASH_LEN);
+    store_column_blob(st, 3, out->code_hash, STORE_CODE_HASH_LEN);
     out->created_at = sqlite3_column_int64(st, 4);
     out->expires_at = sqlite3_column_int64(st, 5);
     out->attempts = sqlite3_column_int64(st, 6);
     out->used_at = sqlite3_column_int64(st, 7);
     out->superseded_at = sqlite3_column_int64(st, 8);
   }
-  sqlite3_reset(st);
-  if (rc == SQLITE_ROW)
-    return STORE_OK;
-  return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_rc_from(rc);
+  return store_one_row_rc(st, rc);
 }
 
 enum store_rc store_otp_record_failure(struct store *s, int64_t otp_id,

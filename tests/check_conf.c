@@ -246,9 +246,5 @@ int main(void) {
   tcase_add_test(tc, the_shipped_file_is_valid_and_all_defaults);
   tcase_add_test(tc, secret_file_rules);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return th_run_suite(s);
 }

@@ -264,9 +264,5 @@ int main(void) {
   tcase_add_test(tc, lapsed_lease_on_the_last_attempt_is_unknown);
   tcase_add_test(tc, purge_keeps_live_rows);
   suite_add_tcase(su, tc);
-  SRunner *sr = srunner_create(su);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return th_run_suite(su);
 }

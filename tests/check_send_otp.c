@@ -790,9 +790,5 @@ int main(void) {
   if (getenv("OTPGATE_TEST_WRAPPER") == NULL)
     tcase_add_test(tc, stop_serves_what_is_queued);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return th_run_suite(s);
 }

@@ -946,9 +946,5 @@ int main(void) {
   tcase_add_test(transports, http_refused_connection_is_retried);
   suite_add_tcase(s, transports);
 
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return th_run_suite(s);
 }

@@ -7,6 +7,7 @@
 
 #include "otp.h"
 #include "sms.h"
+#include "testhelp.h"
 
 static char why[256];
 
@@ -132,9 +133,5 @@ int main(void) {
   tcase_add_test(tc, backtick_token_can_overflow);
   tcase_add_test(tc, codes);
   suite_add_tcase(s, tc);
-  SRunner *sr = srunner_create(s);
-  srunner_run_all(sr, CK_NORMAL);
-  int failed = srunner_ntests_failed(sr);
-  srunner_free(sr);
-  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+  return th_run_suite(s);
 }

@@ -2,6 +2,7 @@
 
 #include "testhelp.h"
 
+#include <check.h>
 #include <dirent.h>
 #include <grp.h>
 #include <pwd.h>
@@ -28,6 +29,14 @@ static char tmpdir[512];
 static char config_path[600];
 static char db_path[600];
 static char *admin_out, *admin_err;
+
+int th_run_suite(Suite *s) {
+  SRunner *sr = srunner_create(s);
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
 
 const char *th_builddir(void) {
   const char *d = getenv("OTPGATE_BUILDDIR");

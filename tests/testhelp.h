@@ -10,6 +10,11 @@
 
 struct store;
 
+struct Suite;
+/* Runs every test of the suite (each in its own process) and returns the
+ * exit status for main(). */
+int th_run_suite(struct Suite *s);
+
 /* A fresh directory under $TMPDIR (or /tmp); removed by th_cleanup(). */
 const char *th_tmpdir(void);
 void th_cleanup(void);
