@@ -277,31 +277,16 @@ static int cmd_account_set(struct admin *a) {
   return report_store(a, rc, "account", id);
 }
 
-static void keep_row_if_id(const struct store_row *row, void *ctx) {
-  struct {
-    json_object *arr;
-    const char *id;
-  } *f = ctx;
-  if (row->values[0] && strcmp(row->values[0], f->id) == 0)
-    collect_row(row, f->arr);
-}
-
 static int cmd_account_show(struct admin *a) {
   if (a->nargs != 3)
     return usage(a, "account show takes one ID");
   if (!open_store(a))
     return 1;
-  struct {
-    json_object *arr;
-    const char *id;
-  } f = {json_object_new_array(), a->args[2]};
-  /* The listing and the single view print the same columns. */
-  enum store_rc rc = store_account_list(a->store, keep_row_if_id, &f);
-  if (rc == STORE_OK && json_object_array_length(f.arr) == 0)
-    rc = STORE_NOT_FOUND;
+  json_object *arr = json_object_new_array();
+  enum store_rc rc = store_account_show(a->store, a->args[2], collect_row, arr);
   if (rc == STORE_OK)
-    print_rows(a, f.arr, true);
-  json_object_put(f.arr);
+    print_rows(a, arr, true);
+  json_object_put(arr);
   return report_store(a, rc, "account", a->args[2]);
 }
 

@@ -42,7 +42,9 @@ static void respond_error(struct api *api, struct api_response *resp,
   snprintf(resp->outcome, sizeof resp->outcome, "%s",
            err->code != GSP_ERR_NONE ? protocol_error_name(err->code)
                                      : "HTTP_ERROR");
-  snprintf(resp->detail, sizeof resp->detail, "%s", err->description);
+  /* What decided it, unless the caller already said (a store failure). */
+  if (resp->detail[0] == '\0')
+    snprintf(resp->detail, sizeof resp->detail, "%s", err->description);
   resp->body.len = 0;
   protocol_render_error(&resp->body, err, resp->error_id, api->svc.now());
 }
@@ -169,12 +171,8 @@ refuse:
   store_rollback(s);
   free(fields);
   resp->wake_sender = false;
-  char detail[sizeof resp->detail];
-  snprintf(detail, sizeof detail, "%s", resp->detail);
   protocol_error_from_service(e, &err);
   respond_error(api, resp, &err);
-  if (e == SERVICE_UNAVAILABLE && detail[0])
-    snprintf(resp->detail, sizeof resp->detail, "%s", detail);
 }
 
 static void handle_echo(struct api *api, const struct protocol_request *r,

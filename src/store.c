@@ -212,6 +212,25 @@ enum store_rc store_rows(struct store *s, sqlite3_stmt *st, store_row_fn fn,
   return r;
 }
 
+struct counting_fn {
+  store_row_fn fn;
+  void *ctx;
+  int rows;
+};
+
+static void count_and_forward(const struct store_row *row, void *ctx) {
+  struct counting_fn *c = ctx;
+  c->rows++;
+  c->fn(row, c->ctx);
+}
+
+enum store_rc store_rows_at_least_one(struct store *s, sqlite3_stmt *st,
+                                      store_row_fn fn, void *ctx) {
+  struct counting_fn c = {fn, ctx, 0};
+  enum store_rc rc = store_rows(s, st, count_and_forward, &c);
+  return rc == STORE_OK && c.rows == 0 ? STORE_NOT_FOUND : rc;
+}
+
 void store_bind_text(sqlite3_stmt *st, int idx, const char *text) {
   if (text)
     sqlite3_bind_text(st, idx, text, -1, SQLITE_STATIC);

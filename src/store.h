@@ -81,6 +81,9 @@ enum store_rc store_account_get(struct store *s, const char *id,
 enum store_rc store_account_by_phone(struct store *s, const char *phone,
                                      struct store_account *out);
 enum store_rc store_account_list(struct store *s, store_row_fn fn, void *ctx);
+/* One account, with the listing's columns; STORE_NOT_FOUND when none. */
+enum store_rc store_account_show(struct store *s, const char *id,
+                                 store_row_fn fn, void *ctx);
 
 enum store_rc store_association_add(struct store *s, const char *association_id,
                                     const char *account_id, int64_t now);

@@ -92,7 +92,9 @@ enum store_rc store_account_by_phone(struct store *s, const char *phone,
   return account_fetch(s, st, out);
 }
 
-enum store_rc store_account_list(struct store *s, store_row_fn fn, void *ctx) {
+/* The listing and the single view: the same columns. id NULL: every
+ * account. */
+static sqlite3_stmt *account_rows(struct store *s, const char *id) {
   static const char sql[] =
       "SELECT id, phone, status, verify_failures, "
       "CASE WHEN locked_until = 0 THEN NULL ELSE "
@@ -102,8 +104,23 @@ enum store_rc store_account_list(struct store *s, store_row_fn fn, void *ctx) {
       "strftime('%Y-%m-%d %H:%M:%SZ', updated_at / 1000, 'unixepoch') AS updated, "
       "(SELECT count(*) FROM associations AS x WHERE x.account_id = a.id "
       "AND x.revoked_at IS NULL) AS associations "
-      "FROM accounts AS a ORDER BY id";
-  return store_rows(s, store_stmt(s, sql), fn, ctx);
+      "FROM accounts AS a WHERE ?1 IS NULL OR id = ?1 ORDER BY id";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st)
+    store_bind_text(st, 1, id);
+  return st;
+}
+
+enum store_rc store_account_list(struct store *s, store_row_fn fn, void *ctx) {
+  return store_rows(s, account_rows(s, NULL), fn, ctx);
+}
+
+enum store_rc store_account_show(struct store *s, const char *id,
+                                 store_row_fn fn, void *ctx) {
+  sqlite3_stmt *st = account_rows(s, id);
+  if (st == NULL)
+    return STORE_ERROR;
+  return store_rows_at_least_one(s, st, fn, ctx);
 }
 
 enum store_rc store_association_add(struct store *s, const char *association_id,

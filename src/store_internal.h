@@ -43,6 +43,9 @@ enum store_rc store_exec_write(struct store *s, sqlite3_stmt *st,
 /* Runs each row of a prepared statement through fn as text. */
 enum store_rc store_rows(struct store *s, sqlite3_stmt *st, store_row_fn fn,
                          void *ctx);
+/* As store_rows(), and STORE_NOT_FOUND when there was no row. */
+enum store_rc store_rows_at_least_one(struct store *s, sqlite3_stmt *st,
+                                      store_row_fn fn, void *ctx);
 /* Binds a text, or NULL when text is NULL. */
 void store_bind_text(sqlite3_stmt *st, int idx, const char *text);
 /* Ends a single-row lookup whose sqlite3_step() returned rc: resets the

@@ -62,30 +62,14 @@ enum store_rc store_outbox_list(struct store *s, const char *status,
   return store_rows(s, st, fn, ctx);
 }
 
-struct counting_fn {
-  store_row_fn fn;
-  void *ctx;
-  int rows;
-};
-
-static void count_and_forward(const struct store_row *row, void *ctx) {
-  struct counting_fn *c = ctx;
-  c->rows++;
-  c->fn(row, c->ctx);
-}
-
 enum store_rc store_outbox_show(struct store *s, int64_t id, store_row_fn fn,
                                 void *ctx) {
   static const char sql[] = "SELECT * FROM audit_outbox WHERE id = ?1";
   sqlite3_stmt *st = store_stmt(s, sql);
-  struct counting_fn c = {fn, ctx, 0};
   if (st == NULL)
     return STORE_ERROR;
   sqlite3_bind_int64(st, 1, id);
-  enum store_rc rc = store_rows(s, st, count_and_forward, &c);
-  if (rc == STORE_OK && c.rows == 0)
-    return STORE_NOT_FOUND;
-  return rc;
+  return store_rows_at_least_one(s, st, fn, ctx);
 }
 
 /* The row's text with the code_length bytes at code_offset replaced by '*'.

@@ -21,24 +21,14 @@
 #include "util.h"
 
 #define PATH "/integrator-base-path/e-wallets-v1/sendOtp"
-#define PHONE "+918067218010"
+#define PHONE FCGI_TEST_PHONE
 #define TOKEN "AB12345678C"
 
 static char sock[600];
 static int worker;
 
-/* Starts a worker; heartbeat_max_age_seconds is 0 (no sender needed)
- * unless extra sets it. */
 static void start(const char *extra) {
-  bool hb = extra && strstr(extra, "heartbeat_max_age_seconds");
-  char *conf = xasprintf("%s%s", hb ? "" : "[sender]\nheartbeat_max_age_seconds = 0\n",
-                         extra ? extra : "");
-  th_config(conf);
-  free(conf);
-  ck_assert_int_eq(th_admin("init", NULL), 0);
-  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", PHONE, NULL), 0);
-  ck_assert_int_eq(th_admin("association", "add", "assoc-1", "acct-1", NULL), 0);
-  worker = fcgi_worker_start(th_config_path(), sock, sizeof sock);
+  worker = fcgi_test_worker(extra, sock, sizeof sock);
   ck_assert_int_gt(worker, 0);
 }
 
@@ -146,14 +136,13 @@ START_TEST(seeds_example_round_trip) {
     sprintf(want_hex + 2 * i, "%02X", want[i]);
   ck_assert_str_eq(hex, want_hex);
   /* The log names the request but never the code or the full number. */
-  char *log = xasprintf("%s/worker.log", th_tmpdir());
-  FILE *f = fopen(log, "r");
-  char logtext[65536];
-  logtext[fread(logtext, 1, sizeof logtext - 1, f)] = '\0';
-  fclose(f);
+  char *log = th_path("worker.log");
+  char *logtext = th_read_file(log);
+  ck_assert_ptr_nonnull(logtext);
   ck_assert_ptr_nonnull(strstr(logtext, "requestId=0123434-otp-abc SUCCESS status=200"));
   ck_assert_ptr_null(strstr(logtext, code));
   ck_assert_ptr_null(strstr(logtext, PHONE));
+  free(logtext);
   free(log);
   free(hex);
   free(keyfile);
@@ -332,7 +321,7 @@ START_TEST(failed_last_write_is_503) {
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps"), 0);
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 0);
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests"), 0);
-  char *log = xasprintf("%s/worker.log", th_tmpdir());
+  char *log = th_path("worker.log");
   char *logtext = th_read_file(log);
   ck_assert_ptr_nonnull(logtext);
   char *line = strstr(logtext, "requestId=full-1 ");
@@ -498,16 +487,15 @@ START_TEST(bad_requests) {
   const char *eid = field(o, "paymentIntegratorErrorIdentifier");
   ck_assert_int_eq((int)strlen(eid), 16);
   /* The identifier is in the log line of that request. */
-  char *log = xasprintf("%s/worker.log", th_tmpdir());
-  FILE *f = fopen(log, "r");
-  char logtext[65536];
-  logtext[fread(logtext, 1, sizeof logtext - 1, f)] = '\0';
-  fclose(f);
+  char *log = th_path("worker.log");
+  char *logtext = th_read_file(log);
+  ck_assert_ptr_nonnull(logtext);
   ck_assert_ptr_nonnull(strstr(logtext, eid));
   char *after = th_db_snapshot();
   ck_assert_str_eq(before, after);
   /* And the worker still serves. */
   ck_assert_str_eq(send_result("after-bad", "associationId", "assoc-1"), "SUCCESS");
+  free(logtext);
   free(log);
   free(before);
   free(after);

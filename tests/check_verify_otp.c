@@ -16,20 +16,14 @@
 #include "testhelp.h"
 #include "util.h"
 
-#define PHONE "+918067218010"
+#define PHONE FCGI_TEST_PHONE
 #define TOKEN "AB12345678C"
 
 static char sock[600];
 static int worker;
 
 static void start(const char *extra) {
-  char *conf = xasprintf("[sender]\nheartbeat_max_age_seconds = 0\n%s", extra ? extra : "");
-  th_config(conf);
-  free(conf);
-  ck_assert_int_eq(th_admin("init", NULL), 0);
-  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", PHONE, NULL), 0);
-  ck_assert_int_eq(th_admin("association", "add", "assoc-1", "acct-1", NULL), 0);
-  worker = fcgi_worker_start(th_config_path(), sock, sizeof sock);
+  worker = fcgi_test_worker(extra, sock, sizeof sock);
   ck_assert_int_gt(worker, 0);
 }
 

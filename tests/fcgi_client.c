@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +226,21 @@ int fcgi_worker_start(const char *config_path, char *socket_out, size_t socksz) 
   kill(pid, SIGKILL);
   waitpid(pid, NULL, 0);
   return -1;
+}
+
+int fcgi_test_worker(const char *extra, char *socket_out, size_t socksz) {
+  bool hb = extra && strstr(extra, "heartbeat_max_age_seconds");
+  char *conf = xasprintf("%s%s", hb ? "" : "[sender]\nheartbeat_max_age_seconds = 0\n",
+                         extra ? extra : "");
+  th_config(conf);
+  free(conf);
+  if (th_admin("init", NULL) != 0 ||
+      th_admin("account", "add", FCGI_TEST_ACCOUNT, "--phone", FCGI_TEST_PHONE,
+               NULL) != 0 ||
+      th_admin("association", "add", FCGI_TEST_ASSOCIATION, FCGI_TEST_ACCOUNT,
+               NULL) != 0)
+    return -1;
+  return fcgi_worker_start(th_config_path(), socket_out, socksz);
 }
 
 int fcgi_worker_stop(int pid) {

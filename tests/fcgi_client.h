@@ -27,6 +27,17 @@ int fcgi_post(const char *socket_path, const char *path, const char *body,
 /* Starts otpgate-fcgi on DIR/fcgi.sock with the given config and waits
  * until it accepts; returns its pid. */
 int fcgi_worker_start(const char *config_path, char *socket_out, size_t socksz);
+/* The account the worker tests use, and its association. */
+#define FCGI_TEST_ACCOUNT "acct-1"
+#define FCGI_TEST_PHONE "+918067218010"
+#define FCGI_TEST_ASSOCIATION "assoc-1"
+
+/* Writes the test configuration (extra appended; the sender's heartbeat
+ * check off unless extra sets heartbeat_max_age_seconds), creates the
+ * database with the test account and association through otpgate-admin,
+ * and starts a worker on it. Returns its pid. */
+int fcgi_test_worker(const char *extra, char *socket_out, size_t socksz);
+
 /* SIGTERM, then waits; returns the exit status (or -1). */
 int fcgi_worker_stop(int pid);
 
