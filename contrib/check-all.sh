@@ -69,7 +69,20 @@ grind="tests/check_send_otp tests/check_verify_otp"
 tally build-plain $grind
 ASAN_OPTIONS=detect_leaks=1 run_suite sanitizers --enable-werror --enable-sanitizers || overall=1
 echo "== distcheck"
-(cd build-plain && make -s distcheck >/dev/null 2>&1) || { echo "distcheck failed"; overall=1; }
+# The log stays in build-plain/distcheck.log; on failure its tail and the
+# logs of the tests that failed inside the distcheck tree are printed.
+if (cd build-plain && make -s distcheck >distcheck.log 2>&1); then
+  passed=$((passed + 1))
+else
+  echo "distcheck failed"; failed=$((failed + 1)); overall=1
+  tail -40 build-plain/distcheck.log
+  for trs in build-plain/otpgate-*/_build/sub/tests/*.trs \
+             build-plain/otpgate-*/_build/sub/tests/*/*.trs; do
+    [ -f "$trs" ] || continue
+    grep -qE ':test-result: (FAIL|ERROR)' "$trs" && {
+      echo "---- ${trs%.trs}.log"; tail -50 "${trs%.trs}.log"; }
+  done
+fi
 
 echo "== fuzzers, ${OTPGATE_FUZZ_SECONDS:-30}s each"
 if sh contrib/fuzz.sh "${OTPGATE_FUZZ_SECONDS:-30}"; then
