@@ -3,8 +3,10 @@
  * A row is claimed in a short BEGIN IMMEDIATE transaction, sent with no
  * transaction open (a gateway may take seconds; workers must not wait for
  * it), and its outcome recorded by an UPDATE that only matches while this
- * sender still holds the lease. A sender that dies mid-send leaves the row
- * 'sending' until the lease runs out; then any sender takes it again. */
+ * sender still holds the lease. The recording and the next claim share one
+ * transaction, so a message costs one commit. A sender that dies mid-send
+ * leaves the row 'sending' until the lease runs out; then any sender takes
+ * it again. */
 #include "config.h"
 
 #include "sender.h"
@@ -231,73 +233,109 @@ static const char *outcome_name(enum store_outbox_outcome o) {
   return "?";
 }
 
-/* Claims one due row, sends it, records the outcome. STORE_NOT_FOUND when
- * nothing is due. */
-static enum store_rc sender_send_one(struct sender *s) {
-  const struct conf *conf = s->conf;
+/* A row that went to the gateway (or expired in hand) and whose outcome
+ * is not recorded yet: the next claim records it in its own transaction. */
+struct sender_done {
+  bool pending;
   struct store_outbox_claim row;
-  struct transport_result res;
-  struct store_outbox_result outcome;
-  char why[TRANSPORT_ERROR_MAX + 80], masked[STORE_DESTINATION_MAX + 1];
-  int64_t closed = 0;
+  struct store_outbox_done done;
+  struct transport_result res; /* the gateway's answer: done points into it */
+  char why[TRANSPORT_ERROR_MAX + 80];
+  int64_t took; /* ms the gateway took */
+};
 
-  enum store_rc rc = store_outbox_claim(
-      s->store, s->owner, now_ms(), conf->sender.lease_seconds * 1000,
-      conf->sender.max_attempts, &row, &closed);
-  if (closed)
-    log_info("%" PRId64 " message(s) expired or out of attempts", closed);
-  if (rc != STORE_OK)
-    return rc;
+/* Logs how the recording of d's outcome went and lets the row go. */
+static void sender_done_log(struct sender *s, struct sender_done *d) {
+  const struct store_outbox_result *o = &d->done.result;
+  char masked[STORE_DESTINATION_MAX + 1];
 
-  phone_mask(row.destination, masked, sizeof masked);
-  struct transport_msg msg = {
-      .id = row.id,
-      .destination = row.destination,
-      .text = row.text,
-      .code_offset = row.code_offset,
-      .code_length = row.code_length,
-  };
-  int64_t started = monotonic_ms();
-  if (now_ms() >= row.expires_at) {
-    /* It expired between the claim and now: never send a dead code. */
-    memset(&outcome, 0, sizeof outcome);
-    outcome.outcome = STORE_OUTBOX_EXPIRED;
-    outcome.error = "the code expired before it could be sent";
-  } else {
-    transport_send(s->transport, &msg, &res);
-    sender_decide(conf, &row, &res, now_ms(), &outcome, why, sizeof why);
-  }
-  int64_t took = monotonic_ms() - started;
-
-  /* The message is out (or not): recording it matters more than a busy
-   * database, so keep trying while the lease holds. */
-  while ((rc = store_outbox_record(s->store, row.id, s->owner, &outcome,
-                                   now_ms())) == STORE_BUSY &&
-         now_ms() < row.lease_until) {
-    struct timespec pause = {0, 50 * 1000 * 1000};
-    nanosleep(&pause, NULL);
-  }
-
-  if (rc == STORE_NOT_FOUND) {
+  phone_mask(d->row.destination, masked, sizeof masked);
+  if (d->done.recorded == STORE_NOT_FOUND) {
     log_warn("message %" PRId64 " to %s: %s, but the lease ran out first; "
              "another sender may send it again",
-             row.id, masked, outcome_name(outcome.outcome));
-    rc = STORE_OK;
-  } else if (rc != STORE_OK) {
+             d->row.id, masked, outcome_name(o->outcome));
+  } else if (d->done.recorded != STORE_OK) {
     log_error("message %" PRId64 " to %s: %s, but recording it failed: %s",
-              row.id, masked, outcome_name(outcome.outcome),
+              d->row.id, masked, outcome_name(o->outcome),
               store_errmsg(s->store));
   } else {
     enum log_level lvl =
-        outcome.outcome == STORE_OUTBOX_SENT ? LOG_LVL_INFO : LOG_LVL_WARN;
+        o->outcome == STORE_OUTBOX_SENT ? LOG_LVL_INFO : LOG_LVL_WARN;
     log_msg(lvl,
             "message %" PRId64 " to %s: %s (attempt %" PRId64 ", %" PRId64
             " ms)%s%s",
-            row.id, masked, outcome_name(outcome.outcome), row.attempts, took,
-            outcome.error ? ": " : "", outcome.error ? outcome.error : "");
+            d->row.id, masked, outcome_name(o->outcome), d->row.attempts,
+            d->took, o->error ? ": " : "", o->error ? o->error : "");
   }
-  store_outbox_claim_clear(&row);
+  store_outbox_claim_clear(&d->row);
+  d->pending = false;
+}
+
+/* Records the outcome in hand (if any) and, when next is true, claims the
+ * next due row into d->row in the same transaction. The message is out (or
+ * not): recording it matters more than a busy database, so keep trying
+ * while its lease holds. Returns the claim's result (STORE_NOT_FOUND:
+ * nothing due, or next was false). */
+static enum store_rc sender_record_claim(struct sender *s,
+                                         struct sender_done *d, bool next) {
+  const struct conf *conf = s->conf;
+  struct store_outbox_claim claim;
+  int64_t closed = 0;
+  enum store_rc rc = STORE_NOT_FOUND;
+
+  memset(&claim, 0, sizeof claim);
+  for (;;) {
+    int64_t now = now_ms();
+    if (next)
+      rc = store_outbox_record_claim(
+          s->store, s->owner, d->pending ? &d->done : NULL, now,
+          conf->sender.lease_seconds * 1000, conf->sender.max_attempts, &claim,
+          &closed);
+    else if (d->pending)
+      d->done.recorded = store_outbox_record(s->store, d->row.id, s->owner,
+                                             &d->done.result, now);
+    if (!d->pending || d->done.recorded != STORE_BUSY ||
+        now_ms() >= d->row.lease_until)
+      break;
+    struct timespec pause = {0, 50 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+  }
+  if (closed)
+    log_info("%" PRId64 " message(s) expired or out of attempts", closed);
+  if (d->pending)
+    sender_done_log(s, d);
+  if (rc == STORE_OK)
+    d->row = claim;
   return rc;
+}
+
+/* Sends a claimed row (unless its code expired meanwhile) and keeps the
+ * outcome in d for the next claim to record. */
+static void sender_send(struct sender *s, struct sender_done *d) {
+  const struct store_outbox_claim *row = &d->row;
+  struct store_outbox_result *outcome = &d->done.result;
+
+  d->done.id = row->id;
+  d->pending = true;
+  struct transport_msg msg = {
+      .id = row->id,
+      .destination = row->destination,
+      .text = row->text,
+      .code_offset = row->code_offset,
+      .code_length = row->code_length,
+  };
+  int64_t started = monotonic_ms();
+  if (now_ms() >= row->expires_at) {
+    /* It expired between the claim and now: never send a dead code. */
+    memset(outcome, 0, sizeof *outcome);
+    outcome->outcome = STORE_OUTBOX_EXPIRED;
+    outcome->error = "the code expired before it could be sent";
+  } else {
+    transport_send(s->transport, &msg, &d->res);
+    sender_decide(s->conf, row, &d->res, now_ms(), outcome, d->why,
+                  sizeof d->why);
+  }
+  d->took = monotonic_ms() - started;
 }
 
 /* How long to sleep: the poll interval, or less when a row falls due or a
@@ -330,7 +368,10 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
   int64_t hk_every = conf->sender.housekeeping_interval_seconds * 1000;
   int64_t next_heartbeat = monotonic_ms() + hb_every;
   int64_t next_housekeeping = monotonic_ms() + hk_every;
+  struct sender_done d;
+  enum sender_rc result = SENDER_OK;
 
+  memset(&d, 0, sizeof d);
   sender_heartbeat(s);
   sender_housekeeping(s);
   for (;;) {
@@ -346,20 +387,27 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
       sender_housekeeping(s);
       next_housekeeping = mono + hk_every;
     }
-    enum store_rc rc = sender_send_one(s);
-    if (rc == STORE_OK)
+    /* One transaction records the last message and claims the next. */
+    enum store_rc rc = sender_record_claim(s, &d, true);
+    if (rc == STORE_OK) {
+      sender_send(s, &d);
       continue; /* drain: more may be due */
+    }
     if (rc != STORE_NOT_FOUND) {
       log_error("claiming a message: %s: %s", store_strerror(rc),
                 store_errmsg(s->store));
-      if (once)
-        return SENDER_ESTORE;
+      if (once) {
+        result = SENDER_ESTORE;
+        break;
+      }
     } else if (once) {
       break;
     }
     sender_wait(s, sender_wait_ms(s, next_heartbeat));
   }
-  return SENDER_OK;
+  /* Stopping with a message sent but not recorded: record it alone. */
+  sender_record_claim(s, &d, false);
+  return result;
 }
 
 enum sender_rc sender_run(const struct conf *conf,

@@ -218,6 +218,23 @@ enum store_rc store_outbox_record(struct store *s, int64_t id,
                                   const char *owner,
                                   const struct store_outbox_result *r,
                                   int64_t now);
+/* The outcome of the row claimed last, handed to the next claim. */
+struct store_outbox_done {
+  int64_t id;
+  struct store_outbox_result result;
+  enum store_rc recorded; /* out: STORE_OK; STORE_NOT_FOUND when the lease
+                             was lost; else why the transaction failed */
+};
+/* store_outbox_record() for done, then store_outbox_claim(), in one
+ * transaction: the sender pays one commit per message. done->recorded says
+ * how the recording went; the return value is the claim's. When the
+ * transaction fails, neither happened and both say why. */
+enum store_rc store_outbox_record_claim(struct store *s, const char *owner,
+                                        struct store_outbox_done *done,
+                                        int64_t now, int64_t lease_ms,
+                                        int64_t max_attempts,
+                                        struct store_outbox_claim *out,
+                                        int64_t *closed);
 /* When the next queued row is due or the earliest lease runs out;
  * STORE_NOT_FOUND when no row is waiting. */
 enum store_rc store_outbox_next_due(struct store *s, int64_t *when);

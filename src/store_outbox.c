@@ -182,12 +182,29 @@ enum store_rc store_outbox_claim(struct store *s, const char *owner,
                                  int64_t max_attempts,
                                  struct store_outbox_claim *out,
                                  int64_t *closed) {
+  return store_outbox_record_claim(s, owner, NULL, now, lease_ms, max_attempts,
+                                   out, closed);
+}
+
+enum store_rc store_outbox_record_claim(struct store *s, const char *owner,
+                                        struct store_outbox_done *done,
+                                        int64_t now, int64_t lease_ms,
+                                        int64_t max_attempts,
+                                        struct store_outbox_claim *out,
+                                        int64_t *closed) {
   int64_t nclosed = 0;
   enum store_rc rc, taken;
 
   memset(out, 0, sizeof *out);
   if ((rc = store_begin_write(s)) != STORE_OK)
     return rc;
+  if (done) {
+    done->recorded = store_outbox_record(s, done->id, owner, &done->result, now);
+    if (done->recorded != STORE_OK && done->recorded != STORE_NOT_FOUND) {
+      rc = done->recorded;
+      goto fail;
+    }
+  }
   if ((rc = outbox_expire_due(s, now, &nclosed)) != STORE_OK)
     goto fail;
   if ((rc = outbox_give_up_due(s, now, max_attempts, &nclosed)) != STORE_OK)
@@ -199,13 +216,16 @@ enum store_rc store_outbox_claim(struct store *s, const char *owner,
   }
   if ((rc = store_commit(s)) != STORE_OK) {
     store_outbox_claim_clear(out);
-    return rc;
+    goto failed;
   }
   if (closed)
     *closed = nclosed;
   return taken;
 fail:
   store_rollback(s);
+failed:
+  if (done)
+    done->recorded = rc;
   return rc;
 }
 

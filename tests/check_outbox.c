@@ -108,6 +108,65 @@ START_TEST(not_due_until_next_attempt_at) {
 }
 END_TEST
 
+/* The sender's one transaction per message: the outcome of the row in
+ * hand is recorded and the next row claimed together. */
+START_TEST(record_and_claim_in_one_transaction) {
+  int64_t a = add(T0, T0 + 300000, TEXT, 13, 6);
+  int64_t b = add(T0 + 1, T0 + 300000, TEXT, 13, 6);
+  struct store_outbox_claim c;
+  ck_assert_int_eq(claim("one", T0 + 10, &c), STORE_OK);
+  ck_assert_int_eq(c.id, a);
+  store_outbox_claim_clear(&c);
+
+  struct store_outbox_done d = {
+      .id = a, .result = {.outcome = STORE_OUTBOX_SENT, .gateway_ref = "g1"}};
+  ck_assert_int_eq(store_outbox_record_claim(s, "one", &d, T0 + 20, LEASE, 5,
+                                             &c, NULL),
+                   STORE_OK);
+  ck_assert_int_eq(d.recorded, STORE_OK);
+  ck_assert_int_eq(c.id, b);
+  assert_col(a, "status", "sent");
+  assert_col(a, "text", MASKED);
+  assert_col(a, "gateway_ref", "g1");
+  assert_col(b, "status", "sending");
+  assert_col(b, "lease_owner", "one");
+  store_outbox_claim_clear(&c);
+
+  /* Nothing left to claim: the outcome is recorded all the same. */
+  d.id = b;
+  ck_assert_int_eq(store_outbox_record_claim(s, "one", &d, T0 + 30, LEASE, 5,
+                                             &c, NULL),
+                   STORE_NOT_FOUND);
+  ck_assert_int_eq(d.recorded, STORE_OK);
+  assert_col(b, "status", "sent");
+}
+END_TEST
+
+/* A lease lost before the recording: the row is another sender's now and
+ * keeps its state; the claim goes on. */
+START_TEST(record_claim_with_a_lost_lease) {
+  int64_t a = add(T0, T0 + 300000, TEXT, 13, 6);
+  struct store_outbox_claim c;
+  ck_assert_int_eq(claim("slow", T0, &c), STORE_OK);
+  store_outbox_claim_clear(&c);
+  ck_assert_int_eq(claim("fast", T0 + LEASE, &c), STORE_OK);
+  store_outbox_claim_clear(&c);
+  int64_t b = add(T0 + LEASE, T0 + 300000, TEXT, 13, 6);
+
+  struct store_outbox_done d = {
+      .id = a, .result = {.outcome = STORE_OUTBOX_FAILED, .error = "late"}};
+  ck_assert_int_eq(store_outbox_record_claim(s, "slow", &d, T0 + LEASE + 1,
+                                             LEASE, 5, &c, NULL),
+                   STORE_OK);
+  ck_assert_int_eq(d.recorded, STORE_NOT_FOUND);
+  ck_assert_int_eq(c.id, b);
+  assert_col(a, "status", "sending");
+  assert_col(a, "lease_owner", "fast");
+  assert_col(a, "text", TEXT);
+  store_outbox_claim_clear(&c);
+}
+END_TEST
+
 START_TEST(lease_expiry_hands_the_row_over) {
   int64_t a = add(T0, T0 + 300000, TEXT, 13, 6);
   struct store_outbox_claim c;
@@ -258,6 +317,8 @@ int main(void) {
   tcase_add_test(tc, claims_oldest_first_and_never_twice);
   tcase_add_test(tc, not_due_until_next_attempt_at);
   tcase_add_test(tc, lease_expiry_hands_the_row_over);
+  tcase_add_test(tc, record_and_claim_in_one_transaction);
+  tcase_add_test(tc, record_claim_with_a_lost_lease);
   tcase_add_test(tc, every_final_state_masks);
   tcase_add_test(tc, masking_counts_bytes_in_utf8);
   tcase_add_test(tc, expired_rows_are_closed_not_claimed);
