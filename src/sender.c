@@ -35,6 +35,9 @@
  * stopped sender's row is only history after that. */
 #define SENDER_FORGET_MS DAY_MS
 #define OWNER_MAX 160
+/* While draining, rows that expired or ran out of attempts are closed this
+ * often (claims pass them over meanwhile). */
+#define CLOSE_DUE_EVERY_MS 1000
 
 struct sender {
   const struct conf *conf;
@@ -280,7 +283,6 @@ static enum store_rc sender_record_claim(struct sender *s,
                                          struct sender_done *d, bool next) {
   const struct conf *conf = s->conf;
   struct store_outbox_claim claim;
-  int64_t closed = 0;
   enum store_rc rc = STORE_NOT_FOUND;
 
   memset(&claim, 0, sizeof claim);
@@ -289,8 +291,7 @@ static enum store_rc sender_record_claim(struct sender *s,
     if (next)
       rc = store_outbox_record_claim(
           s->store, s->owner, d->pending ? &d->done : NULL, now,
-          conf->sender.lease_seconds * 1000, conf->sender.max_attempts, &claim,
-          &closed);
+          conf->sender.lease_seconds * 1000, conf->sender.max_attempts, &claim);
     else if (d->pending)
       d->done.recorded = store_outbox_record(s->store, d->row.id, s->owner,
                                              &d->done.result, now);
@@ -300,13 +301,26 @@ static enum store_rc sender_record_claim(struct sender *s,
     struct timespec pause = {0, 50 * 1000 * 1000};
     nanosleep(&pause, NULL);
   }
-  if (closed)
-    log_info("%" PRId64 " message(s) expired or out of attempts", closed);
   if (d->pending)
     sender_done_log(s, d);
   if (rc == STORE_OK)
     d->row = claim;
   return rc;
+}
+
+/* Makes final the due rows that must not be sent (expired, out of
+ * attempts); claims pass them over. It walks every due row, so it runs
+ * when nothing is left to claim and once a second while draining. */
+static void sender_close_due(struct sender *s) {
+  int64_t closed = 0;
+  enum store_rc rc = store_outbox_close_due(s->store, now_ms(),
+                                            s->conf->sender.max_attempts,
+                                            &closed);
+  if (rc != STORE_OK)
+    log_error("closing expired messages: %s: %s", store_strerror(rc),
+              store_errmsg(s->store));
+  else if (closed)
+    log_info("%" PRId64 " message(s) expired or out of attempts", closed);
 }
 
 /* Sends a claimed row (unless its code expired meanwhile) and keeps the
@@ -368,6 +382,7 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
   int64_t hk_every = conf->sender.housekeeping_interval_seconds * 1000;
   int64_t next_heartbeat = monotonic_ms() + hb_every;
   int64_t next_housekeeping = monotonic_ms() + hk_every;
+  int64_t next_close = monotonic_ms() + CLOSE_DUE_EVERY_MS;
   struct sender_done d;
   enum sender_rc result = SENDER_OK;
 
@@ -387,11 +402,19 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
       sender_housekeeping(s);
       next_housekeeping = mono + hk_every;
     }
+    if (mono >= next_close) {
+      sender_close_due(s);
+      next_close = mono + CLOSE_DUE_EVERY_MS;
+    }
     /* One transaction records the last message and claims the next. */
     enum store_rc rc = sender_record_claim(s, &d, true);
     if (rc == STORE_OK) {
       sender_send(s, &d);
       continue; /* drain: more may be due */
+    }
+    if (rc == STORE_NOT_FOUND) {
+      sender_close_due(s);
+      next_close = monotonic_ms() + CLOSE_DUE_EVERY_MS;
     }
     if (rc != STORE_NOT_FOUND) {
       log_error("claiming a message: %s: %s", store_strerror(rc),

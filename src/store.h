@@ -184,13 +184,18 @@ struct store_outbox_claim {
 };
 void store_outbox_claim_clear(struct store_outbox_claim *c);
 
-/* In one BEGIN IMMEDIATE transaction: rows that are due (queued and
- * next_attempt_at <= now, or sending with a lease that ran out) but whose
- * code expired become 'expired'; due rows that already had max_attempts
- * become 'failed' (queued) or 'unknown' (a lease ran out on their last
- * attempt); then the oldest due row is claimed: 'sending', leased to owner
- * until now + lease_ms, its attempt counted. *closed (may be NULL) gets how
- * many rows the first two steps made final. STORE_NOT_FOUND: nothing due. */
+/* Closes due rows (queued and next_attempt_at <= now, or sending with a
+ * lease that ran out) that must not be sent: those whose code expired
+ * become 'expired'; those that already had max_attempts become 'failed'
+ * (queued) or 'unknown' (a lease ran out on their last attempt). Adds how
+ * many to *closed (may be NULL). Its own transaction, or the caller's. */
+enum store_rc store_outbox_close_due(struct store *s, int64_t now,
+                                     int64_t max_attempts, int64_t *closed);
+
+/* In one BEGIN IMMEDIATE transaction: store_outbox_close_due(), then the
+ * oldest due row is claimed: 'sending', leased to owner until now +
+ * lease_ms, its attempt counted. *closed (may be NULL) gets how many rows
+ * the first step made final. STORE_NOT_FOUND: nothing due. */
 enum store_rc store_outbox_claim(struct store *s, const char *owner,
                                  int64_t now, int64_t lease_ms,
                                  int64_t max_attempts,
@@ -225,16 +230,18 @@ struct store_outbox_done {
   enum store_rc recorded; /* out: STORE_OK; STORE_NOT_FOUND when the lease
                              was lost; else why the transaction failed */
 };
-/* store_outbox_record() for done, then store_outbox_claim(), in one
- * transaction: the sender pays one commit per message. done->recorded says
- * how the recording went; the return value is the claim's. When the
- * transaction fails, neither happened and both say why. */
+/* The sender's step: store_outbox_record() for done (may be NULL), then
+ * the claim of the oldest due row, in one transaction, so a message costs
+ * one commit. Unlike store_outbox_claim() it closes nothing (that walks
+ * every due row: the sender calls store_outbox_close_due() now and then);
+ * it passes over the rows that would close. done->recorded says how the
+ * recording went; the return value is the claim's. When the transaction
+ * fails, neither happened and both say why. */
 enum store_rc store_outbox_record_claim(struct store *s, const char *owner,
                                         struct store_outbox_done *done,
                                         int64_t now, int64_t lease_ms,
                                         int64_t max_attempts,
-                                        struct store_outbox_claim *out,
-                                        int64_t *closed);
+                                        struct store_outbox_claim *out);
 /* When the next queued row is due or the earliest lease runs out;
  * STORE_NOT_FOUND when no row is waiting. */
 enum store_rc store_outbox_next_due(struct store *s, int64_t *when);

@@ -135,18 +135,22 @@ static enum store_rc outbox_give_up_due(struct store *s, int64_t now,
 
 /* Takes the oldest due row: rows whose lease ran out first (they have
  * waited longest), then queued ones. Each subquery walks outbox_due in
- * order, so a backlog costs no sort. */
+ * order, so a backlog costs no sort. Rows that store_outbox_close_due()
+ * would close (expired, out of attempts) are passed over, never sent. */
 static enum store_rc outbox_take_due(struct store *s, const char *owner,
                                      int64_t now, int64_t lease_ms,
+                                     int64_t max_attempts,
                                      struct store_outbox_claim *out) {
   static const char sql[] =
       "UPDATE outbox SET status = 'sending', lease_owner = ?2, "
       "next_attempt_at = ?1 + ?3, attempts = attempts + 1, updated_at = ?1 "
       "WHERE id = coalesce("
       "(SELECT id FROM outbox WHERE status = 'sending' "
-      "AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT 1), "
+      "AND next_attempt_at <= ?1 AND expires_at > ?1 AND attempts < ?4 "
+      "ORDER BY next_attempt_at LIMIT 1), "
       "(SELECT id FROM outbox WHERE status = 'queued' "
-      "AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT 1)) "
+      "AND next_attempt_at <= ?1 AND expires_at > ?1 AND attempts < ?4 "
+      "ORDER BY next_attempt_at LIMIT 1)) "
       "RETURNING id, destination, text, code_offset, code_length, attempts, "
       "expires_at, next_attempt_at";
   sqlite3_stmt *st = store_stmt(s, sql);
@@ -155,6 +159,7 @@ static enum store_rc outbox_take_due(struct store *s, const char *owner,
   sqlite3_bind_int64(st, 1, now);
   store_bind_text(st, 2, owner);
   sqlite3_bind_int64(st, 3, lease_ms);
+  sqlite3_bind_int64(st, 4, max_attempts);
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
     const char *text = (const char *)sqlite3_column_text(st, 2);
@@ -177,27 +182,68 @@ static enum store_rc outbox_take_due(struct store *s, const char *owner,
   return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_rc_from(rc);
 }
 
+enum store_rc store_outbox_close_due(struct store *s, int64_t now,
+                                     int64_t max_attempts, int64_t *closed) {
+  int64_t n = 0;
+  enum store_rc rc;
+  bool own = sqlite3_get_autocommit(s->db);
+
+  if (own && (rc = store_begin_write(s)) != STORE_OK)
+    return rc;
+  if ((rc = outbox_expire_due(s, now, &n)) == STORE_OK)
+    rc = outbox_give_up_due(s, now, max_attempts, &n);
+  if (own) {
+    if (rc == STORE_OK)
+      rc = store_commit(s);
+    else
+      store_rollback(s);
+  }
+  if (rc == STORE_OK && closed)
+    *closed += n;
+  return rc;
+}
+
 enum store_rc store_outbox_claim(struct store *s, const char *owner,
                                  int64_t now, int64_t lease_ms,
                                  int64_t max_attempts,
                                  struct store_outbox_claim *out,
                                  int64_t *closed) {
-  return store_outbox_record_claim(s, owner, NULL, now, lease_ms, max_attempts,
-                                   out, closed);
-}
-
-enum store_rc store_outbox_record_claim(struct store *s, const char *owner,
-                                        struct store_outbox_done *done,
-                                        int64_t now, int64_t lease_ms,
-                                        int64_t max_attempts,
-                                        struct store_outbox_claim *out,
-                                        int64_t *closed) {
   int64_t nclosed = 0;
   enum store_rc rc, taken;
 
   memset(out, 0, sizeof *out);
   if ((rc = store_begin_write(s)) != STORE_OK)
     return rc;
+  if ((rc = store_outbox_close_due(s, now, max_attempts, &nclosed)) !=
+      STORE_OK)
+    goto fail;
+  taken = outbox_take_due(s, owner, now, lease_ms, max_attempts, out);
+  if (taken != STORE_OK && taken != STORE_NOT_FOUND) {
+    rc = taken;
+    goto fail;
+  }
+  if ((rc = store_commit(s)) != STORE_OK) {
+    store_outbox_claim_clear(out);
+    return rc;
+  }
+  if (closed)
+    *closed = nclosed;
+  return taken;
+fail:
+  store_rollback(s);
+  return rc;
+}
+
+enum store_rc store_outbox_record_claim(struct store *s, const char *owner,
+                                        struct store_outbox_done *done,
+                                        int64_t now, int64_t lease_ms,
+                                        int64_t max_attempts,
+                                        struct store_outbox_claim *out) {
+  enum store_rc rc, taken;
+
+  memset(out, 0, sizeof *out);
+  if ((rc = store_begin_write(s)) != STORE_OK)
+    goto failed;
   if (done) {
     done->recorded = store_outbox_record(s, done->id, owner, &done->result, now);
     if (done->recorded != STORE_OK && done->recorded != STORE_NOT_FOUND) {
@@ -205,11 +251,7 @@ enum store_rc store_outbox_record_claim(struct store *s, const char *owner,
       goto fail;
     }
   }
-  if ((rc = outbox_expire_due(s, now, &nclosed)) != STORE_OK)
-    goto fail;
-  if ((rc = outbox_give_up_due(s, now, max_attempts, &nclosed)) != STORE_OK)
-    goto fail;
-  taken = outbox_take_due(s, owner, now, lease_ms, out);
+  taken = outbox_take_due(s, owner, now, lease_ms, max_attempts, out);
   if (taken != STORE_OK && taken != STORE_NOT_FOUND) {
     rc = taken;
     goto fail;
@@ -218,8 +260,6 @@ enum store_rc store_outbox_record_claim(struct store *s, const char *owner,
     store_outbox_claim_clear(out);
     goto failed;
   }
-  if (closed)
-    *closed = nclosed;
   return taken;
 fail:
   store_rollback(s);

@@ -121,7 +121,7 @@ START_TEST(record_and_claim_in_one_transaction) {
   struct store_outbox_done d = {
       .id = a, .result = {.outcome = STORE_OUTBOX_SENT, .gateway_ref = "g1"}};
   ck_assert_int_eq(store_outbox_record_claim(s, "one", &d, T0 + 20, LEASE, 5,
-                                             &c, NULL),
+                                             &c),
                    STORE_OK);
   ck_assert_int_eq(d.recorded, STORE_OK);
   ck_assert_int_eq(c.id, b);
@@ -135,7 +135,7 @@ START_TEST(record_and_claim_in_one_transaction) {
   /* Nothing left to claim: the outcome is recorded all the same. */
   d.id = b;
   ck_assert_int_eq(store_outbox_record_claim(s, "one", &d, T0 + 30, LEASE, 5,
-                                             &c, NULL),
+                                             &c),
                    STORE_NOT_FOUND);
   ck_assert_int_eq(d.recorded, STORE_OK);
   assert_col(b, "status", "sent");
@@ -156,7 +156,7 @@ START_TEST(record_claim_with_a_lost_lease) {
   struct store_outbox_done d = {
       .id = a, .result = {.outcome = STORE_OUTBOX_FAILED, .error = "late"}};
   ck_assert_int_eq(store_outbox_record_claim(s, "slow", &d, T0 + LEASE + 1,
-                                             LEASE, 5, &c, NULL),
+                                             LEASE, 5, &c),
                    STORE_OK);
   ck_assert_int_eq(d.recorded, STORE_NOT_FOUND);
   ck_assert_int_eq(c.id, b);
@@ -164,6 +164,39 @@ START_TEST(record_claim_with_a_lost_lease) {
   assert_col(a, "lease_owner", "fast");
   assert_col(a, "text", TEXT);
   store_outbox_claim_clear(&c);
+}
+END_TEST
+
+/* The sender's claim closes nothing (close_due does, now and then) but
+ * never takes a row that close_due would close. */
+START_TEST(record_claim_passes_over_rows_to_close) {
+  /* With one attempt allowed: a row whose lease ran out on it, a row whose
+   * code expired, and a live one. */
+  int64_t tired = add(T0, T0 + 300000, TEXT, 13, 6);
+  struct store_outbox_claim c;
+  ck_assert_int_eq(store_outbox_claim(s, "gone", T0, LEASE, 1, &c, NULL),
+                   STORE_OK);
+  store_outbox_claim_clear(&c);
+  int64_t dead = add(T0 + 1, T0 + 100, TEXT, 13, 6);
+  int64_t live = add(T0 + 2, T0 + 300000, TEXT, 13, 6);
+  int64_t now = T0 + LEASE + 10;
+
+  ck_assert_int_eq(store_outbox_record_claim(s, "one", NULL, now, LEASE, 1, &c),
+                   STORE_OK);
+  ck_assert_int_eq(c.id, live);
+  store_outbox_claim_clear(&c);
+  assert_col(tired, "status", "sending");
+  assert_col(dead, "status", "queued");
+  ck_assert_int_eq(store_outbox_record_claim(s, "one", NULL, now, LEASE, 1, &c),
+                   STORE_NOT_FOUND);
+
+  int64_t closed = 0;
+  ck_assert_int_eq(store_outbox_close_due(s, now, 1, &closed), STORE_OK);
+  ck_assert_int_eq(closed, 2);
+  assert_col(tired, "status", "unknown");
+  assert_col(dead, "status", "expired");
+  assert_col(dead, "text", MASKED);
+  assert_col(live, "status", "sending");
 }
 END_TEST
 
@@ -319,6 +352,7 @@ int main(void) {
   tcase_add_test(tc, lease_expiry_hands_the_row_over);
   tcase_add_test(tc, record_and_claim_in_one_transaction);
   tcase_add_test(tc, record_claim_with_a_lost_lease);
+  tcase_add_test(tc, record_claim_passes_over_rows_to_close);
   tcase_add_test(tc, every_final_state_masks);
   tcase_add_test(tc, masking_counts_bytes_in_utf8);
   tcase_add_test(tc, expired_rows_are_closed_not_claimed);
