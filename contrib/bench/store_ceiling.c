@@ -5,16 +5,19 @@
  * functions, in a tight loop, and prints transactions per second and the
  * latency of each (lock wait included).
  *
- * usage: store-ceiling [-c CONF] [-d DIR] [-s SECONDS] [-p PROCS]
+ * usage: store-ceiling [-c CONF] [-d DIR] [-s SECONDS] [-p PROCS] [-a N]
  *
  *   -c CONF   use this configuration (its [database] path, synchronous,
- *             busy_timeout_ms); the database must exist and hold the
- *             account "ceiling-1" with phone +14035550100 (made if absent)
+ *             busy_timeout_ms); the database must exist (the accounts
+ *             "ceiling-I", phone +1 404 I, are added if absent)
  *   -d DIR    else make a throw-away configuration and database in DIR
  *             (default /tmp), synchronous=full
  *   -s N      run for N seconds (default 5)
  *   -p N      N processes at once (default 1: the ceiling; more shows how
  *             writers queue for the lock)
+ *   -a N      spread the codes over N accounts in turn (default 1000), as
+ *             the benchmark's load does: one account taking every code
+ *             would measure its growing history, not the storage
  *
  * Prints one line: "store-ceiling procs=N tx=N seconds=S tx_per_s=R
  * p50_ms=A p99_ms=B max_ms=C errors=E".
@@ -34,8 +37,7 @@
 #include "store.h"
 #include "util.h"
 
-#define PHONE "+14035550100"
-#define ACCOUNT "ceiling-1"
+#define FIRST_PHONE 14040000000LL /* accounts' numbers: +1 404 xxx xxxx */
 #define MAX_SAMPLES (1 << 20)
 
 static int cmp_double(const void *a, const void *b) {
@@ -45,7 +47,7 @@ static int cmp_double(const void *a, const void *b) {
 
 /* The statements of one successful sendOtp, in its order. */
 static enum store_rc one_send_otp(struct store *s, const char *rid,
-                                  const char *text) {
+                                  const char *phone, const char *text) {
   struct store_request prev = {0};
   struct store_account acc;
   struct store_otp otp;
@@ -61,7 +63,7 @@ static enum store_rc one_send_otp(struct store *s, const char *rid,
     store_request_clear(&prev);
     goto fail;
   }
-  if ((rc = store_account_by_phone(s, PHONE, &acc)) != STORE_OK ||
+  if ((rc = store_account_by_phone(s, phone, &acc)) != STORE_OK ||
       (rc = store_otp_count_since(s, acc.id, now - 900000, &sent)) !=
           STORE_OK ||
       (rc = store_sender_last_seen(s, &seen)) != STORE_OK)
@@ -100,8 +102,9 @@ fail:
 
 /* One process's loop; writes "tx errors" and its latencies (ms, doubles)
  * to fd. */
-static int run_loop(const struct conf *conf, double seconds, int who, int fd) {
-  char err[512], rid[64];
+static int run_loop(const struct conf *conf, double seconds, int who,
+                    long accounts, int fd) {
+  char err[512], rid[64], phone[24];
   const char *text = "Your verification code is 123456. It expires in 5 "
                      "minutes. Do not share it with anyone.\nAB12345678C";
   struct store *s = store_open(conf, false, err, sizeof err);
@@ -119,7 +122,8 @@ static int run_loop(const struct conf *conf, double seconds, int who, int fd) {
     if (t0 >= end)
       break;
     snprintf(rid, sizeof rid, "ceiling-%s-%d-%ld", tag, who, i);
-    enum store_rc rc = one_send_otp(s, rid, text);
+    snprintf(phone, sizeof phone, "+%lld", FIRST_PHONE + (i + who) % accounts);
+    enum store_rc rc = one_send_otp(s, rid, phone, text);
     double t1 = monotonic_seconds();
     if (rc != STORE_OK)
       errors++;
@@ -133,6 +137,33 @@ static int run_loop(const struct conf *conf, double seconds, int who, int fd) {
   free(lat);
   store_close(s);
   return 0;
+}
+
+/* The accounts ceiling-0 .. ceiling-(n-1), in one transaction; those
+ * there already (a second run on one database) are kept. */
+static bool add_accounts(const struct conf *conf, long n) {
+  char err[512], id[32], phone[24];
+  struct store *s = store_open(conf, false, err, sizeof err);
+  if (s == NULL) {
+    fprintf(stderr, "store-ceiling: %s\n", err);
+    return false;
+  }
+  enum store_rc rc = store_begin_write(s);
+  for (long i = 0; i < n && rc == STORE_OK; i++) {
+    snprintf(id, sizeof id, "ceiling-%ld", i);
+    snprintf(phone, sizeof phone, "+%lld", FIRST_PHONE + i);
+    rc = store_account_add(s, id, phone, "active", now_ms());
+    if (rc == STORE_EXISTS)
+      rc = STORE_OK;
+  }
+  if (rc == STORE_OK)
+    rc = store_commit(s);
+  else
+    store_rollback(s);
+  if (rc != STORE_OK)
+    fprintf(stderr, "store-ceiling: adding accounts: %s\n", store_errmsg(s));
+  store_close(s);
+  return rc == STORE_OK;
 }
 
 static bool read_all(int fd, void *buf, size_t len) {
@@ -151,20 +182,23 @@ int main(int argc, char **argv) {
   const char *conf_path = NULL, *dir = "/tmp";
   double seconds = 5;
   int procs = 1, opt;
+  long accounts = 1000;
   char err[512];
-  while ((opt = getopt(argc, argv, "c:d:s:p:")) != -1) {
+  while ((opt = getopt(argc, argv, "c:d:s:p:a:")) != -1) {
     switch (opt) {
     case 'c': conf_path = optarg; break;
     case 'd': dir = optarg; break;
     case 's': seconds = atof(optarg); break;
     case 'p': procs = atoi(optarg); break;
+    case 'a': accounts = atol(optarg); break;
     default:
       fprintf(stderr, "usage: store-ceiling [-c CONF] [-d DIR] [-s SECONDS] "
-                      "[-p PROCS]\n");
+                      "[-p PROCS] [-a ACCOUNTS]\n");
       return 2;
     }
   }
-  if (sodium_init() < 0 || procs < 1 || procs > 64 || seconds <= 0)
+  if (sodium_init() < 0 || procs < 1 || procs > 64 || seconds <= 0 ||
+      accounts < 1 || accounts > 10000000)
     return 2;
   char *tmp = NULL;
   FILE *devnull = fopen("/dev/null", "w");
@@ -183,15 +217,13 @@ int main(int argc, char **argv) {
     if (admin_main(4, init, devnull, stderr))
       return 1;
   }
-  /* The account may be there already (a second run on one database). */
-  char *add[] = {"otpgate-admin", "-c", (char *)conf_path, "account", "add",
-                 ACCOUNT, "--phone", PHONE, NULL};
-  (void)admin_main(8, add, devnull, devnull);
   struct conf *conf = conf_load(conf_path, err, sizeof err);
   if (conf == NULL) {
     fprintf(stderr, "%s\n", err);
     return 1;
   }
+  if (!add_accounts(conf, accounts))
+    return 1;
 
   int pfd[64][2];
   pid_t pids[64];
@@ -200,7 +232,7 @@ int main(int argc, char **argv) {
       return 1;
     if (pids[i] == 0) {
       close(pfd[i][0]);
-      _exit(run_loop(conf, seconds, i, pfd[i][1]));
+      _exit(run_loop(conf, seconds, i, accounts, pfd[i][1]));
     }
     close(pfd[i][1]);
   }
