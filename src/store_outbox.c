@@ -203,42 +203,16 @@ enum store_rc store_outbox_close_due(struct store *s, int64_t now,
   return rc;
 }
 
-enum store_rc store_outbox_claim(struct store *s, const char *owner,
-                                 int64_t now, int64_t lease_ms,
-                                 int64_t max_attempts,
-                                 struct store_outbox_claim *out,
-                                 int64_t *closed) {
+/* One claim transaction: the outcome of done (may be NULL) is recorded,
+ * due rows that must not be sent are closed when closed is not NULL (its
+ * count goes there), and the oldest due row is taken. */
+static enum store_rc outbox_claim_tx(struct store *s, const char *owner,
+                                     struct store_outbox_done *done,
+                                     int64_t now, int64_t lease_ms,
+                                     int64_t max_attempts,
+                                     struct store_outbox_claim *out,
+                                     int64_t *closed) {
   int64_t nclosed = 0;
-  enum store_rc rc, taken;
-
-  memset(out, 0, sizeof *out);
-  if ((rc = store_begin_write(s)) != STORE_OK)
-    return rc;
-  if ((rc = store_outbox_close_due(s, now, max_attempts, &nclosed)) !=
-      STORE_OK)
-    goto fail;
-  taken = outbox_take_due(s, owner, now, lease_ms, max_attempts, out);
-  if (taken != STORE_OK && taken != STORE_NOT_FOUND) {
-    rc = taken;
-    goto fail;
-  }
-  if ((rc = store_commit(s)) != STORE_OK) {
-    store_outbox_claim_clear(out);
-    return rc;
-  }
-  if (closed)
-    *closed = nclosed;
-  return taken;
-fail:
-  store_rollback(s);
-  return rc;
-}
-
-enum store_rc store_outbox_record_claim(struct store *s, const char *owner,
-                                        struct store_outbox_done *done,
-                                        int64_t now, int64_t lease_ms,
-                                        int64_t max_attempts,
-                                        struct store_outbox_claim *out) {
   enum store_rc rc, taken;
 
   memset(out, 0, sizeof *out);
@@ -251,6 +225,9 @@ enum store_rc store_outbox_record_claim(struct store *s, const char *owner,
       goto fail;
     }
   }
+  if (closed &&
+      (rc = store_outbox_close_due(s, now, max_attempts, &nclosed)) != STORE_OK)
+    goto fail;
   taken = outbox_take_due(s, owner, now, lease_ms, max_attempts, out);
   if (taken != STORE_OK && taken != STORE_NOT_FOUND) {
     rc = taken;
@@ -260,6 +237,8 @@ enum store_rc store_outbox_record_claim(struct store *s, const char *owner,
     store_outbox_claim_clear(out);
     goto failed;
   }
+  if (closed)
+    *closed = nclosed;
   return taken;
 fail:
   store_rollback(s);
@@ -267,6 +246,25 @@ failed:
   if (done)
     done->recorded = rc;
   return rc;
+}
+
+enum store_rc store_outbox_claim(struct store *s, const char *owner,
+                                 int64_t now, int64_t lease_ms,
+                                 int64_t max_attempts,
+                                 struct store_outbox_claim *out,
+                                 int64_t *closed) {
+  int64_t n = 0;
+  return outbox_claim_tx(s, owner, NULL, now, lease_ms, max_attempts, out,
+                         closed ? closed : &n);
+}
+
+enum store_rc store_outbox_record_claim(struct store *s, const char *owner,
+                                        struct store_outbox_done *done,
+                                        int64_t now, int64_t lease_ms,
+                                        int64_t max_attempts,
+                                        struct store_outbox_claim *out) {
+  return outbox_claim_tx(s, owner, done, now, lease_ms, max_attempts, out,
+                         NULL);
 }
 
 enum store_rc store_outbox_record(struct store *s, int64_t id,
