@@ -58,12 +58,9 @@ dd if=/dev/zero of="$T/db/filler" bs=64k 2>/dev/null
 truncate -s -512K "$T/db/filler" || die "cannot shrink the filler"
 say "filled: $(du -k "$T/db/filler" | cut -f1) KiB of filler, $(df -k --output=avail "$T/db" | tail -n 1) KiB free"
 stream_start 4
-n=0
-until grep -qs ' 503 *$' "$T"/stream.*; do
-  [ $n -ge 300 ] && die "no 503 within 30 s of load on a full disk ($(stream_count) answers: $(cat "$T"/stream.* | cut -d' ' -f2- | sort | uniq -c | tr '\n' ';'))"
-  sleep 0.1
-  n=$((n + 1))
-done
+stream_has_503() { grep -qs ' 503 *$' "$T"/stream.*; }
+wait_until 30 stream_has_503 ||
+  die "no 503 within 30 s of load on a full disk ($(stream_count) answers: $(cat "$T"/stream.* | cut -d' ' -f2- | sort | uniq -c | tr '\n' ';'))"
 full_at=$(stream_count)
 say "the disk ran full after $full_at answers"
 stream_advance 40

@@ -60,12 +60,8 @@ sender_start() {
 on_exit 'kill -KILL $SENDER_PID'
 sender_start
 # sendOtp refuses while no sender has a heartbeat: wait for the first.
-n=0
-until [ "$(sql 'SELECT count(*) FROM senders')" -ge 1 ]; do
-  [ $n -ge 100 ] && die "the sender did not start: $(cat "$T/log/sender.log")"
-  sleep 0.1
-  n=$((n + 1))
-done
+sender_seen() { [ "$(sql 'SELECT count(*) FROM senders')" -ge 1 ]; }
+wait_until 10 sender_seen || die "the sender did not start: $(cat "$T/log/sender.log")"
 
 lighttpd_start "$OTPGATE_SRCDIR/etc/lighttpd/otpgate.conf"
 WORKERS=$(worker_pids | wc -l)
@@ -103,22 +99,16 @@ stream_stop
 say "load stopped: $(stream_count) requests; $sender_kills sender kills, $worker_kills worker kills"
 
 # lighttpd brings its workers back by itself.
-n=0
-while [ "$(worker_pids | wc -l)" -lt "$WORKERS" ]; do
-  [ $n -ge 50 ] && die "lighttpd did not restart its workers: $(worker_pids | wc -l) of $WORKERS running"
-  sleep 0.1
-  n=$((n + 1))
-done
+wait_until 5 workers_at_least "$WORKERS" ||
+  die "lighttpd did not restart its workers: $(worker_pids | wc -l) of $WORKERS running"
 say "ok: lighttpd restarted its workers ($WORKERS running)"
 
 # ---- the sender finishes: leases of killed senders run out ----
-n=0
-while [ "$(sql "SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')")" != 0 ]; do
-  [ $n -ge $(((LEASE + 15) * 10)) ] &&
-    die "rows still waiting $((LEASE + 15)) s after the load: $(sql "SELECT status, count(*) FROM outbox GROUP BY status")"
-  sleep 0.1
-  n=$((n + 1))
-done
+outbox_drained() {
+  [ "$(sql "SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')")" = 0 ]
+}
+wait_until $((LEASE + 15)) outbox_drained ||
+  die "rows still waiting $((LEASE + 15)) s after the load: $(sql "SELECT status, count(*) FROM outbox GROUP BY status")"
 kill -TERM "$SENDER_PID"
 wait_gone "$SENDER_PID" 10 || die "the sender ignored SIGTERM"
 wait "$SENDER_PID"

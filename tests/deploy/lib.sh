@@ -92,25 +92,24 @@ kill_workers() {
   done
 }
 
+# Runs COMMAND every 0.1 s until it succeeds; fails after SECONDS.
+wait_until() { # SECONDS COMMAND [ARG...]
+  local tries=$(($1 * 10)) i=0
+  shift
+  until "$@"; do
+    [ $i -ge $tries ] && return 1
+    sleep 0.1
+    i=$((i + 1))
+  done
+}
+
+pidfile_live() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+workers_at_least() { [ "$(worker_pids | wc -l)" -ge "$1" ]; }
+
 # Waits until a pid file names a live process, or a pid has gone.
-wait_pidfile() { # FILE SECONDS
-  n=0
-  while [ $n -lt $(($2 * 10)) ]; do
-    [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null && return 0
-    sleep 0.1
-    n=$((n + 1))
-  done
-  return 1
-}
-wait_gone() { # PID SECONDS
-  n=0
-  while kill -0 "$1" 2>/dev/null; do
-    [ $n -ge $(($2 * 10)) ] && return 1
-    sleep 0.1
-    n=$((n + 1))
-  done
-  return 0
-}
+wait_pidfile() { wait_until "$2" pidfile_live "$1"; } # FILE SECONDS
+wait_gone() { wait_until "$2" pid_gone "$1"; }         # PID SECONDS
 # Stops the process named in a pid file: SIGNAL, then SIGKILL after 10 s.
 stop_pidfile() { # FILE SIGNAL
   [ -s "$1" ] || return 0
@@ -225,16 +224,11 @@ sql() {
 }
 
 # Waits until an HTTPS answer comes from the server on $PORT.
-wait_http() { # SECONDS
-  n=0
-  while [ $n -lt $(($1 * 10)) ]; do
-    curl -s -o /dev/null --max-time 2 --cacert "$T/tls/fullchain.pem" \
-      --resolve "$HOST:$PORT:127.0.0.1" "$BASE/" && return 0
-    sleep 0.1
-    n=$((n + 1))
-  done
-  return 1
+https_answers() {
+  curl -s -o /dev/null --max-time 2 --cacert "$T/tls/fullchain.pem" \
+    --resolve "$HOST:$PORT:127.0.0.1" "$BASE/"
 }
+wait_http() { wait_until "$1" https_answers; } # SECONDS
 
 # ---- requests ----
 
@@ -478,14 +472,10 @@ stream_start() { # CLIENTS
 stream_count() { cat "$T"/stream.* 2>/dev/null | wc -l; }
 
 # Waits until the stream has N more answers than now.
+stream_at_least() { [ "$(stream_count)" -ge "$1" ]; }
 stream_advance() { # N
-  target=$(($(stream_count) + $1))
-  n=0
-  while [ "$(stream_count)" -lt "$target" ]; do
-    [ $n -ge 300 ] && die "the stream stalled at $(stream_count) answers"
-    sleep 0.1
-    n=$((n + 1))
-  done
+  wait_until 30 stream_at_least $(($(stream_count) + $1)) ||
+    die "the stream stalled at $(stream_count) answers"
 }
 
 stream_stop() {
@@ -587,13 +577,7 @@ start_spawn_fcgi() {
   fi
   SPAWN_PID=$!
   on_exit "kill -TERM $SPAWN_PID; sleep 0.5; kill -KILL $SPAWN_PID"
-  n=0
-  while [ ! -S "$SOCKET" ] || [ "$(worker_pids | wc -l)" -lt 2 ]; do
-    kill -0 "$SPAWN_PID" 2>/dev/null || die "spawn-fcgi exited: $(cat "$T/log/workers.log")"
-    [ $n -ge 100 ] && die "no workers after 10 s"
-    sleep 0.1
-    n=$((n + 1))
-  done
+  wait_until 10 spawn_ready || die "no workers after 10 s"
   sleep 0.2
   say "workers: $(worker_pids | wc -l) running on $SOCKET"
 }
@@ -608,6 +592,13 @@ stop_spawn_fcgi() {
   say "ok: SIGTERM to multiwatch stopped every worker (status $status)"
 }
 
+# The spawn-fcgi socket is there with 2 workers or more; dies at once if
+# spawn-fcgi has exited.
+spawn_ready() {
+  kill -0 "$SPAWN_PID" 2>/dev/null || die "spawn-fcgi exited: $(cat "$T/log/workers.log")"
+  [ -S "$SOCKET" ] && workers_at_least 2
+}
+
 # SIGTERM to one worker: it finishes its request and exits, and multiwatch
 # starts another.
 term_one_worker() {
@@ -616,12 +607,7 @@ term_one_worker() {
   [ -n "$victim" ] || die "no worker to stop"
   kill -TERM "$victim"
   wait_gone "$victim" 10 || die "worker $victim ignored SIGTERM"
-  want=$(echo "$before" | wc -w)
-  n=0
-  while [ "$(worker_pids | wc -l)" -lt "$want" ]; do
-    [ $n -ge 100 ] && die "worker $victim was not replaced"
-    sleep 0.1
-    n=$((n + 1))
-  done
+  wait_until 10 workers_at_least "$(echo "$before" | wc -w)" ||
+    die "worker $victim was not replaced"
   say "worker $victim stopped on SIGTERM and was replaced (workers were: $before)"
 }

@@ -48,6 +48,25 @@ CONF
   wait_http 10 || die "lighttpd does not answer on $PORT"
 }
 
+# The checks both lighttpd set-ups pass: sendOtp on two mount points, other
+# verbs and paths, body limits, TLS, HTTP/2, 200 requests at once, and
+# clean logs.
+lighttpd_check_site() {
+  check_send_otp /integrator-base-path/e-wallets-v1/sendOtp
+  check_send_otp /v1/sendOtp
+  # lighttpd passes other verbs on: the worker answers 405.
+  check_not_post GET
+  check_not_post PUT
+  check_other_paths
+  CHUNKED_CLOSE_OK=1 check_body_limits
+  check_tls
+  check_http2
+  log_mark
+  check_parallel 200
+  check_log_clean "$T/log/lighttpd-error.log" '^$'
+  check_log_clean "$T/log/lighttpd-stderr.log" '^$'
+}
+
 # Graceful restart: lighttpd finishes the requests in hand, then reloads.
 lighttpd_graceful() {
   kill -USR1 "$LIGHTTPD_PID" || die "lighttpd is gone"

@@ -11,19 +11,7 @@ deploy_setup lighttpd-spawn
 start_spawn_fcgi
 lighttpd_start "$OTPGATE_SRCDIR/etc/lighttpd/otpgate-spawn-fcgi.conf"
 
-check_send_otp /integrator-base-path/e-wallets-v1/sendOtp
-check_send_otp /v1/sendOtp
-# lighttpd passes other verbs on: the worker answers 405.
-check_not_post GET
-check_not_post PUT
-check_other_paths
-CHUNKED_CLOSE_OK=1 check_body_limits
-check_tls
-check_http2
-log_mark
-check_parallel 200
-check_log_clean "$T/log/lighttpd-error.log" '^$'
-check_log_clean "$T/log/lighttpd-stderr.log" '^$'
+lighttpd_check_site
 check_log_clean "$T/log/workers.log" '^$'
 
 # A graceful restart of lighttpd (the workers keep running) and a SIGTERM
