@@ -415,16 +415,15 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
     if (rc == STORE_NOT_FOUND) {
       sender_close_due(s);
       next_close = monotonic_ms() + CLOSE_DUE_EVERY_MS;
-    }
-    if (rc != STORE_NOT_FOUND) {
+      if (once)
+        break;
+    } else {
       log_error("claiming a message: %s: %s", store_strerror(rc),
                 store_errmsg(s->store));
       if (once) {
         result = SENDER_ESTORE;
         break;
       }
-    } else if (once) {
-      break;
     }
     sender_wait(s, sender_wait_ms(s, next_heartbeat));
   }
