@@ -3,6 +3,7 @@
 #include "admin.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "conf.h"
 #include "secret.h"
 #include "store.h"
+#include "phone.h"
 #include "util.h"
 
 #define ADMIN_USAGE                                                            \
@@ -29,9 +31,7 @@
   "  association revoke ASSOCIATION_ID\n"                                      \
   "  association list\n"                                                       \
   "  outbox list [--status S] [--since TIME] TIME: ms since epoch, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ\n" \
-  "  outbox show ID\n"                                                         \
-  "statuses: account: active not_eligible closed closed_account_taken_over closed_fraud\n" \
-  "          outbox: queued sending sent failed expired unknown\n"
+  "  outbox show ID\n"
 
 struct admin {
   FILE *out, *err;
@@ -47,10 +47,20 @@ struct admin {
   bool phone_given, no_phone;
 };
 
+/* The usage text, with the statuses as the store spells them. */
+static void print_usage(FILE *f) {
+  char list[256];
+  fputs(ADMIN_USAGE, f);
+  fprintf(f, "statuses: account: %s\n",
+          store_vocab_list(&store_account_statuses, list, sizeof list));
+  fprintf(f, "          outbox: %s\n",
+          store_vocab_list(&store_outbox_statuses, list, sizeof list));
+}
+
 static int usage(struct admin *a, const char *why) {
   if (why)
     fprintf(a->err, "otpgate-admin: %s\n", why);
-  fputs(ADMIN_USAGE, a->err);
+  print_usage(a->err);
   return 2;
 }
 
@@ -210,19 +220,40 @@ static int cmd_init(struct admin *a) {
   return 0;
 }
 
-static bool check_account_fields(struct admin *a, const char *phone,
-                                 const char *status) {
-  if (phone && !phone_is_e164(phone)) {
-    fail(a, "bad phone number \"%s\": E.164 is '+' then 8 to 15 digits, the "
-            "first not 0",
-         phone);
+/* A status word of the vocabulary v; otherwise says so, listing them. */
+static bool parse_status(struct admin *a, const char *where,
+                         const struct store_vocab *v, const char *word,
+                         int *out) {
+  char list[256];
+  if (store_vocab_parse(v, word, out))
+    return true;
+  fail(a, "%sbad status \"%s\": one of %s", where, word,
+       store_vocab_list(v, list, sizeof list));
+  return false;
+}
+
+/* The checks of every account write (add, set, each imported row): id
+ * (NULL: not given), phone (NULL: none) and status (NULL: not given, *st
+ * untouched). where prefixes the message ("FILE:LINE: " or ""). */
+static bool check_account(struct admin *a, const char *where, const char *id,
+                          const char *phone, const char *status,
+                          enum account_status *st) {
+  int v;
+  if (id && !id_valid(id, STORE_ID_MAX)) {
+    fail(a, "%sbad account ID \"%s\": 1 to 100 of A-Z a-z 0-9 . _ : @ -",
+         where, id);
     return false;
   }
-  if (status && !store_account_status_valid(status)) {
-    fail(a, "bad status \"%s\": one of active, not_eligible, closed, "
-            "closed_account_taken_over, closed_fraud",
-         status);
+  if (phone && !phone_is_e164(phone)) {
+    fail(a, "%sbad phone number \"%s\": E.164 is '+' then 8 to 15 digits, "
+            "the first not 0",
+         where, phone);
     return false;
+  }
+  if (status) {
+    if (!parse_status(a, where, &store_account_statuses, status, &v))
+      return false;
+    *st = (enum account_status)v;
   }
   return true;
 }
@@ -246,12 +277,11 @@ static int cmd_account_add(struct admin *a) {
   if (a->nargs != 3)
     return usage(a, "account add takes one ID");
   const char *id = a->args[2];
-  const char *status = a->status ? a->status : "active";
-  if (!id_valid(id, STORE_ID_MAX))
-    return fail(a, "bad account ID \"%s\": 1 to 100 of A-Z a-z 0-9 . _ : @ -", id);
+  enum account_status status = ACCOUNT_ACTIVE;
   if (a->no_phone)
     return usage(a, "--no-phone is for account set");
-  if (!check_account_fields(a, a->phone, status) || !open_store(a))
+  if (!check_account(a, "", id, a->phone, a->status, &status) ||
+      !open_store(a))
     return 1;
   enum store_rc rc = store_account_add(a->store, id, a->phone, status, now_ms());
   if (rc == STORE_OK)
@@ -267,11 +297,13 @@ static int cmd_account_set(struct admin *a) {
     return usage(a, "--phone and --no-phone exclude each other");
   if (!a->phone_given && !a->no_phone && !a->status)
     return usage(a, "account set needs --phone, --no-phone or --status");
-  if (!check_account_fields(a, a->phone, a->status) || !open_store(a))
+  enum account_status status;
+  if (!check_account(a, "", NULL, a->phone, a->status, &status) ||
+      !open_store(a))
     return 1;
-  enum store_rc rc =
-      store_account_update(a->store, id, a->phone_given || a->no_phone,
-                           a->no_phone ? NULL : a->phone, a->status, now_ms());
+  enum store_rc rc = store_account_update(
+      a->store, id, a->phone_given || a->no_phone, a->no_phone ? NULL : a->phone,
+      a->status ? &status : NULL, now_ms());
   if (rc == STORE_OK)
     fprintf(a->out, "account %s updated\n", id);
   return report_store(a, rc, "account", id);
@@ -322,80 +354,82 @@ static bool csv_fields(char *line, char **f) {
   return n == 3;
 }
 
+/* One data line of an import: checked as `account add` checks, then
+ * added inside the import's transaction. */
+static bool import_line(struct admin *a, const char *path, long lineno,
+                        char *line, int64_t now) {
+  char where[PATH_MAX + 32], *fl[3];
+  enum account_status status = ACCOUNT_ACTIVE;
+  snprintf(where, sizeof where, "%s:%ld: ", path, lineno);
+  if (!csv_fields(line, fl)) {
+    fail(a, "%sneed three fields id,phone,status (no quotes)", where);
+    return false;
+  }
+  const char *phone = fl[1][0] ? fl[1] : NULL;
+  if (!check_account(a, where, fl[0], phone, fl[2][0] ? fl[2] : NULL, &status))
+    return false;
+  enum store_rc rc = store_account_add(a->store, fl[0], phone, status, now);
+  if (rc != STORE_OK) {
+    fail(a, "%saccount \"%s\": %s", where, fl[0],
+         rc == STORE_EXISTS ? "already exists, or its phone is taken"
+                            : store_errmsg(a->store));
+    return false;
+  }
+  return true;
+}
+
+/* Reads the whole file into the open transaction; false at the first bad
+ * line (said on stderr). */
+static bool import_file(struct admin *a, const char *path, FILE *f,
+                        long *added) {
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  long lineno = 0;
+  int64_t now = now_ms();
+  bool ok = true;
+
+  while (ok && (len = getline(&line, &cap, f)) >= 0) {
+    lineno++;
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+      line[--len] = '\0';
+    if (lineno == 1 && strcmp(line, "id,phone,status") != 0) {
+      fail(a, "%s:1: the header must be id,phone,status", path);
+      ok = false;
+    } else if (lineno > 1 && len > 0) {
+      ok = import_line(a, path, lineno, line, now);
+      if (ok)
+        (*added)++;
+    }
+  }
+  if (ok && lineno == 0) {
+    fail(a, "%s: empty file (need the header id,phone,status)", path);
+    ok = false;
+  }
+  free(line);
+  return ok;
+}
+
 static int cmd_account_import(struct admin *a) {
   if (a->nargs != 3)
     return usage(a, "account import takes one FILE");
   const char *path = a->args[2];
-  FILE *f = fopen(path, "r");
-  if (f == NULL) {
-    fprintf(a->err, "otpgate-admin: %s: %s\n", path, strerror(errno));
-    return 1;
-  }
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t len;
-  long lineno = 0, added = 0;
-  int status = 1;
-  int64_t now = now_ms();
+  long added = 0;
   enum store_rc rc;
-
+  int status = 1;
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return fail(a, "%s: %s", path, strerror(errno));
   if (!open_store(a))
     goto out;
   if ((rc = store_begin_write(a->store)) != STORE_OK) {
     report_store(a, rc, "database", a->conf->database.path);
     goto out;
   }
-  while ((len = getline(&line, &cap, f)) >= 0) {
-    char *fl[3];
-    lineno++;
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-      line[--len] = '\0';
-    if (lineno == 1) {
-      if (strcmp(line, "id,phone,status") != 0) {
-        fprintf(a->err, "otpgate-admin: %s:1: the header must be id,phone,status\n",
-                path);
-        goto rollback;
-      }
-      continue;
-    }
-    if (len == 0)
-      continue;
-    if (!csv_fields(line, fl)) {
-      fprintf(a->err, "otpgate-admin: %s:%ld: need three fields id,phone,status "
-                      "(no quotes)\n", path, lineno);
-      goto rollback;
-    }
-    const char *phone = fl[1][0] ? fl[1] : NULL;
-    const char *st = fl[2][0] ? fl[2] : "active";
-    if (!id_valid(fl[0], STORE_ID_MAX)) {
-      fprintf(a->err, "otpgate-admin: %s:%ld: bad account ID \"%s\"\n", path,
-              lineno, fl[0]);
-      goto rollback;
-    }
-    if (phone && !phone_is_e164(phone)) {
-      fprintf(a->err, "otpgate-admin: %s:%ld: bad phone number \"%s\" (E.164)\n",
-              path, lineno, phone);
-      goto rollback;
-    }
-    if (!store_account_status_valid(st)) {
-      fprintf(a->err, "otpgate-admin: %s:%ld: bad status \"%s\"\n", path,
-              lineno, st);
-      goto rollback;
-    }
-    rc = store_account_add(a->store, fl[0], phone, st, now);
-    if (rc != STORE_OK) {
-      fprintf(a->err, "otpgate-admin: %s:%ld: account \"%s\": %s\n", path,
-              lineno, fl[0],
-              rc == STORE_EXISTS ? "already exists, or its phone is taken"
-                                 : store_errmsg(a->store));
-      goto rollback;
-    }
-    added++;
-  }
-  if (lineno == 0) {
-    fprintf(a->err, "otpgate-admin: %s: empty file (need the header id,phone,status)\n",
-            path);
-    goto rollback;
+  if (!import_file(a, path, f, &added)) {
+    store_rollback(a->store);
+    fail(a, "nothing imported");
+    goto out;
   }
   if ((rc = store_commit(a->store)) != STORE_OK) {
     report_store(a, rc, "database", a->conf->database.path);
@@ -403,12 +437,7 @@ static int cmd_account_import(struct admin *a) {
   }
   fprintf(a->out, "%ld accounts imported\n", added);
   status = 0;
-  goto out;
-rollback:
-  store_rollback(a->store);
-  fprintf(a->err, "otpgate-admin: nothing imported\n");
 out:
-  free(line);
   fclose(f);
   return status;
 }
@@ -468,18 +497,21 @@ static int cmd_outbox(struct admin *a) {
   enum store_rc rc;
   if (strcmp(sub, "list") == 0) {
     int64_t since = 0;
+    int status = 0;
     if (a->nargs != 2)
       return usage(a, "outbox list takes only options");
-    if (a->status && !store_outbox_status_valid(a->status))
-      return fail(a, "bad status \"%s\": one of queued, sending, sent, failed, "
-                     "expired, unknown", a->status);
+    if (a->status &&
+        !parse_status(a, "", &store_outbox_statuses, a->status, &status))
+      return 1;
     if (a->since && !parse_time(a->since, &since))
       return fail(a, "bad --since \"%s\": ms since the epoch, YYYY-MM-DD or "
                      "YYYY-MM-DDTHH:MM:SSZ", a->since);
     if (!open_store(a))
       return 1;
     arr = json_object_new_array();
-    rc = store_outbox_list(a->store, a->status, since, collect_row, arr);
+    enum outbox_status st = (enum outbox_status)status;
+    rc = store_outbox_list(a->store, a->status ? &st : NULL, since, collect_row,
+                           arr);
     if (rc == STORE_OK)
       print_rows(a, arr, false);
     json_object_put(arr);
@@ -514,7 +546,7 @@ static int parse_options(struct admin *a, int argc, char **argv) {
     else if (strcmp(o, "--no-phone") == 0)
       a->no_phone = true;
     else if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
-      fputs(ADMIN_USAGE, a->out);
+      print_usage(a->out);
       return 0;
     } else if (strcmp(o, "-c") == 0 || strcmp(o, "--config") == 0) {
       if (!has_next)

@@ -144,7 +144,7 @@ static void handle_idempotent(struct api *api, const struct protocol_request *r,
                r->header.request_id);
       respond_error(api, resp, &err);
     }
-    store_request_clear(&prev);
+    store_request_free(&prev);
     return;
   }
   if (rc != STORE_NOT_FOUND)

@@ -47,6 +47,15 @@ static const char *const write_lock_choices[] = {"queue", "sqlite", NULL};
 static const char *const level_choices[] = {"error", "warn", "info", "debug",
                                             NULL};
 
+/* conf_set() stores an enum key's index through an int. */
+_Static_assert(sizeof(enum synchronous) == sizeof(int) &&
+                   sizeof(enum write_lock) == sizeof(int) &&
+                   sizeof(enum token_position) == sizeof(int) &&
+                   sizeof(enum transport_kind) == sizeof(int) &&
+                   sizeof(enum http_method) == sizeof(int) &&
+                   sizeof(enum log_level) == sizeof(int),
+               "enum fields are int-sized");
+
 #define OFF(field) offsetof(struct conf, field)
 #define STR(sec, key, field, def) {sec, key, K_STRING, OFF(field), 0, 0, NULL, def}
 #define LNG(sec, key, field, lo, hi, def) {sec, key, K_LONG, OFF(field), lo, hi, NULL, def}
@@ -55,8 +64,7 @@ static const char *const level_choices[] = {"error", "warn", "info", "debug",
 
 static const struct conf_key conf_keys[] = {
     STR("database", "path", database.path, OTPGATE_LOCALSTATEDIR "/lib/otpgate/otpgate.db"),
-    /* synchronous_full is a bool filled from a two-valued enum. */
-    ENUM("database", "synchronous", database.synchronous_full, sync_choices, "full"),
+    ENUM("database", "synchronous", database.synchronous, sync_choices, "full"),
     LNG("database", "busy_timeout_ms", database.busy_timeout_ms, 0, 600000, "5000"),
     ENUM("database", "write_lock", database.write_lock, write_lock_choices, "queue"),
 
@@ -180,10 +188,9 @@ static bool conf_set(struct conf *conf, const struct conf_key *k,
   case K_ENUM:
     for (int i = 0; k->choices[i]; i++)
       if (strcmp(value, k->choices[i]) == 0) {
-        if (k->offset == OFF(database.synchronous_full))
-          *(bool *)(void *)field = (i == 1);
-        else
-          *(int *)(void *)field = i;
+        /* Every enum field is int-sized (asserted below); its values are
+         * the choices' indexes. */
+        *(int *)(void *)field = i;
         return true;
       }
     {
@@ -240,33 +247,12 @@ static struct conf *conf_defaults(void) {
   return conf;
 }
 
-bool conf_status_in_list(const char *list, long code) {
+/* The one parser of status lists ("200-299,302": statuses from 100 to
+ * 599, ranges low-high, commas between). Returns whether the list is well
+ * formed; *found tells whether code is in it. */
+static bool status_list_scan(const char *list, long code, bool *found) {
   const char *p = list;
-  while (*p) {
-    char *end;
-    long lo = strtol(p, &end, 10), hi = lo;
-    if (end == p)
-      return false;
-    p = end;
-    if (*p == '-') {
-      hi = strtol(p + 1, &end, 10);
-      if (end == p + 1)
-        return false;
-      p = end;
-    }
-    if (code >= lo && code <= hi)
-      return true;
-    if (*p == ',')
-      p++;
-    else if (*p)
-      return false;
-  }
-  return false;
-}
-
-/* "200-299,302": numbers from 100 to 599, ranges low-high, commas. */
-static bool status_list_valid(const char *list) {
-  const char *p = list;
+  *found = false;
   if (*p == '\0')
     return false;
   while (*p) {
@@ -284,12 +270,24 @@ static bool status_list_valid(const char *list) {
     }
     if (lo < 100 || hi > 599 || lo > hi)
       return false;
+    if (code >= lo && code <= hi)
+      *found = true;
     if (*p == ',' && p[1] != '\0')
       p++;
     else if (*p)
       return false;
   }
   return true;
+}
+
+bool conf_status_in_list(const char *list, long code) {
+  bool found;
+  return status_list_scan(list, code, &found) && found;
+}
+
+static bool status_list_valid(const char *list) {
+  bool found;
+  return status_list_scan(list, 0, &found);
 }
 
 /* Rules that tie keys together, checked once every key is read. */
@@ -314,7 +312,7 @@ static bool conf_check(struct conf *c, const char *name, char *err,
     return false;
   }
   switch (c->sender.transport) {
-  case TRANSPORT_EXEC:
+  case TRANSPORT_KIND_EXEC:
     if (c->sender.exec_command[0] == '\0')
       FAIL("sender", "exec_command", "must be set when transport = exec");
     if (c->sender.exec_command[0] != '/')
@@ -324,11 +322,11 @@ static bool conf_check(struct conf *c, const char *name, char *err,
            "must be longer than exec_timeout_seconds (%ld)",
            c->sender.exec_timeout_seconds);
     break;
-  case TRANSPORT_SPOOL:
+  case TRANSPORT_KIND_SPOOL:
     if (c->sender.spool_dir[0] != '/')
       FAIL("sender", "spool_dir", "must be an absolute path");
     break;
-  case TRANSPORT_HTTP:
+  case TRANSPORT_KIND_HTTP:
     if (strncmp(c->sender.http_url, "http://", 7) != 0 &&
         strncmp(c->sender.http_url, "https://", 8) != 0)
       FAIL("sender", "http_url",

@@ -7,19 +7,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "log.h"
+
 enum token_position { TOKEN_FIRST, TOKEN_LAST };
-enum transport_kind { TRANSPORT_EXEC, TRANSPORT_SPOOL, TRANSPORT_HTTP };
+enum transport_kind { TRANSPORT_KIND_EXEC, TRANSPORT_KIND_SPOOL, TRANSPORT_KIND_HTTP };
 enum http_method { HTTP_GET, HTTP_POST };
 enum write_lock { WRITE_LOCK_QUEUE, WRITE_LOCK_SQLITE };
+enum synchronous { SYNCHRONOUS_NORMAL, SYNCHRONOUS_FULL };
 
 struct conf {
   char *file; /* the path it was read from */
 
   struct {
     char *path;
-    bool synchronous_full;
+    enum synchronous synchronous;
     long busy_timeout_ms;
-    int write_lock; /* enum write_lock */
+    enum write_lock write_lock;
   } database;
 
   struct {
@@ -40,16 +43,16 @@ struct conf {
 
   struct {
     char *template;
-    int token_position; /* enum token_position */
+    enum token_position token_position;
   } sms;
 
   struct {
-    int transport; /* enum transport_kind */
+    enum transport_kind transport;
     char *exec_command;
     long exec_timeout_seconds;
     char *spool_dir;
     char *http_url;
-    int http_method; /* enum http_method */
+    enum http_method http_method;
     char *http_body;
     char *http_content_type;
     long http_timeout_ms;
@@ -76,7 +79,7 @@ struct conf {
 
   struct {
     bool syslog;
-    int level; /* enum log_level */
+    enum log_level level;
   } log;
 };
 
@@ -92,7 +95,8 @@ struct conf *conf_load_string(const char *text, const char *name, char *err,
                               size_t errsz);
 void conf_free(struct conf *conf);
 
-/* Parses a status list such as "200-299,302" and tells whether code is in it. */
+/* Whether code is in a status list such as "200-299,302" (one that
+ * conf_load() accepted). */
 bool conf_status_in_list(const char *list, long code);
 
 #endif

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "store.h"
 #include "transport.h"
+#include "phone.h"
 #include "util.h"
 #include "wake.h"
 
@@ -177,21 +178,21 @@ static void sender_decide(const struct conf *conf,
                           struct store_outbox_result *out, char *why,
                           size_t whysz) {
   const char *said =
-      res->error[0] ? res->error : transport_status_name(res->status);
+      res->error[0] ? res->error : gateway_status_name(res->status);
   memset(out, 0, sizeof *out);
   out->gateway_ref = res->ref;
   snprintf(why, whysz, "%s", said);
   out->error = why;
 
   switch (res->status) {
-  case TRANSPORT_SENT:
+  case GATEWAY_SENT:
     out->outcome = STORE_OUTBOX_SENT;
     out->error = NULL; /* keep the error of an earlier attempt, if any */
     return;
-  case TRANSPORT_FAILED:
+  case GATEWAY_FAILED:
     out->outcome = STORE_OUTBOX_FAILED;
     return;
-  case TRANSPORT_UNKNOWN:
+  case GATEWAY_UNKNOWN:
     /* Sending again could deliver the code twice, unless the gateway
      * drops duplicates by message id. */
     if (!conf->sender.idempotent ||
@@ -200,7 +201,7 @@ static void sender_decide(const struct conf *conf,
       return;
     }
     break;
-  case TRANSPORT_RETRY:
+  case GATEWAY_RETRY:
     if (row->attempts >= conf->sender.max_attempts) {
       out->outcome = STORE_OUTBOX_FAILED;
       snprintf(why, whysz, "gave up after %" PRId64 " attempts: %s",
@@ -270,7 +271,7 @@ static void sender_done_log(struct sender *s, struct sender_done *d) {
             d->row.id, masked, outcome_name(o->outcome), d->row.attempts,
             d->took, o->error ? ": " : "", o->error ? o->error : "");
   }
-  store_outbox_claim_clear(&d->row);
+  store_outbox_claim_free(&d->row);
   d->pending = false;
 }
 

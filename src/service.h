@@ -9,18 +9,10 @@
 #include <stdint.h>
 
 #include "secret.h"
+#include "store_vocab.h"
 
 struct conf;
 struct store;
-
-enum otp_context {
-  OTP_CONTEXT_NONE,
-  OTP_CONTEXT_ASSOCIATION,
-  OTP_CONTEXT_MANDATE_CREATION,
-  OTP_CONTEXT_ASSOCIATION_WITH_MANDATE_CREATION,
-};
-/* The schema's spelling of a context (otps.context). */
-const char *service_context_name(enum otp_context c);
 
 struct send_otp_request {
   const char *request_id;

@@ -13,42 +13,23 @@
 #include "service.h"
 #include "sms.h"
 #include "store.h"
+#include "phone.h"
 #include "util.h"
-
-const char *service_context_name(enum otp_context c) {
-  switch (c) {
-  case OTP_CONTEXT_ASSOCIATION:
-    return "association";
-  case OTP_CONTEXT_MANDATE_CREATION:
-    return "mandate_creation";
-  case OTP_CONTEXT_ASSOCIATION_WITH_MANDATE_CREATION:
-    return "association_with_mandate_creation";
-  case OTP_CONTEXT_NONE:
-    break;
-  }
-  return "none";
-}
 
 /* What an account's status answers when it was named by associationId; by
  * phone number every status but active is NOT_ELIGIBLE. */
-static bool status_refusal(const char *status, bool by_association,
+static bool status_refusal(enum account_status status, bool by_association,
                            enum send_otp_result *out) {
-  static const struct {
-    const char *status;
-    enum send_otp_result result;
-  } table[] = {
-      {"not_eligible", SEND_OTP_NOT_ELIGIBLE},
-      {"closed", SEND_OTP_ACCOUNT_CLOSED},
-      {"closed_account_taken_over", SEND_OTP_ACCOUNT_CLOSED_ACCOUNT_TAKEN_OVER},
-      {"closed_fraud", SEND_OTP_ACCOUNT_CLOSED_FRAUD},
+  static const enum send_otp_result by_status[] = {
+      [ACCOUNT_NOT_ELIGIBLE] = SEND_OTP_NOT_ELIGIBLE,
+      [ACCOUNT_CLOSED] = SEND_OTP_ACCOUNT_CLOSED,
+      [ACCOUNT_CLOSED_ACCOUNT_TAKEN_OVER] =
+          SEND_OTP_ACCOUNT_CLOSED_ACCOUNT_TAKEN_OVER,
+      [ACCOUNT_CLOSED_FRAUD] = SEND_OTP_ACCOUNT_CLOSED_FRAUD,
   };
-  if (strcmp(status, "active") == 0)
+  if (status == ACCOUNT_ACTIVE)
     return false;
-  *out = SEND_OTP_NOT_ELIGIBLE;
-  if (by_association)
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-      if (strcmp(status, table[i].status) == 0)
-        *out = table[i].result;
+  *out = by_association ? by_status[status] : SEND_OTP_NOT_ELIGIBLE;
   return true;
 }
 
@@ -85,7 +66,7 @@ static enum service_error find_account(struct service *svc,
       return SERVICE_UNAVAILABLE;
     snprintf(out->account_id, sizeof out->account_id, "%s", acc->id);
     if (status_refusal(acc->status, false, &refusal))
-      return decline(out, refusal, acc->status);
+      return decline(out, refusal, store_vocab_name(&store_account_statuses, acc->status));
   } else {
     rc = store_association_account(svc->store, req->association_id, acc);
     if (rc == STORE_NOT_FOUND)
@@ -94,7 +75,7 @@ static enum service_error find_account(struct service *svc,
       return SERVICE_UNAVAILABLE;
     snprintf(out->account_id, sizeof out->account_id, "%s", acc->id);
     if (status_refusal(acc->status, true, &refusal))
-      return decline(out, refusal, acc->status);
+      return decline(out, refusal, store_vocab_name(&store_account_statuses, acc->status));
     if (!acc->has_phone)
       return decline(out, SEND_OTP_PHONE_NUMBER_NOT_ASSOCIATED_WITH_ACCOUNT,
                      "account has no phone");
@@ -165,7 +146,7 @@ enum service_error service_send_otp(struct service *svc,
   memset(&otp, 0, sizeof otp);
   snprintf(otp.request_id, sizeof otp.request_id, "%s", req->request_id);
   snprintf(otp.account_id, sizeof otp.account_id, "%s", acc.id);
-  otp.context = service_context_name(req->context);
+  otp.context = req->context;
   otp_code_hash(&svc->key, req->request_id, code, otp.code_hash);
   otp.created_at = now;
   otp.expires_at = now + c->otp.ttl_seconds * 1000;

@@ -1,15 +1,9 @@
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "conf.h"
 #include "store_internal.h"
@@ -71,10 +65,9 @@ struct store *store_open(const struct conf *conf, bool for_init, char *err,
                          size_t errsz) {
   struct store *s = xcalloc(1, sizeof *s);
   const char *path = conf->database.path;
-  s->lock_fd = -1;
   s->busy_timeout_ms = conf->database.busy_timeout_ms;
-  s->use_queue = conf->database.write_lock == WRITE_LOCK_QUEUE;
-  s->lock_path = xasprintf("%s-lock", path);
+  store_queue_init(&s->queue, path,
+                   conf->database.write_lock == WRITE_LOCK_QUEUE);
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
   char pragmas[256];
   mode_t old_umask;
@@ -96,7 +89,7 @@ struct store *store_open(const struct conf *conf, bool for_init, char *err,
   snprintf(pragmas, sizeof pragmas,
            "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; "
            "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;",
-           conf->database.synchronous_full ? "FULL" : "NORMAL");
+           conf->database.synchronous == SYNCHRONOUS_FULL ? "FULL" : "NORMAL");
   if (sqlite3_exec(s->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
     snprintf(err, errsz, "%s: cannot set up the database: %s", path,
              sqlite3_errmsg(s->db));
@@ -124,9 +117,7 @@ void store_close(struct store *s) {
   for (int i = 0; i < s->ncache; i++)
     sqlite3_finalize(s->cache[i].stmt);
   sqlite3_close(s->db);
-  if (s->lock_fd >= 0)
-    close(s->lock_fd);
-  free(s->lock_path);
+  store_queue_close(&s->queue);
   free(s);
 }
 
@@ -257,144 +248,18 @@ void store_column_copy(sqlite3_stmt *st, int col, char *out, size_t outsz) {
   snprintf(out, outsz, "%s", t ? t : "");
 }
 
-/* ---- the write queue ----
- *
- * SQLite's busy handler makes a writer that finds the database locked
- * sleep (1, 2, 5, 10 ... 100 ms) and try again: under load a writer can
- * lose the race again and again, and single requests wait seconds while
- * the average stays low. So writers first line up on an flock() of a lock
- * file beside the database: the kernel wakes a waiter the moment the
- * holder lets go, and BEGIN IMMEDIATE then finds SQLite's lock free.
- *
- * The queue only orders writers; SQLite's lock still guards the data, so
- * a program that does not queue (the sqlite3 shell, an older otpgate) is
- * still safe, and a lock file that cannot be opened only means waiting
- * SQLite's way. busy_timeout_ms bounds the wait in the queue as well: a
- * holder that is stopped (SIGSTOP) or stuck makes the others give up with
- * STORE_BUSY, never hang. A holder that dies releases the lock with its
- * file descriptor. */
-
-static void store_queue_wakeup(int sig) { (void)sig; }
-
-/* Opens the lock file on first use, with the database's permissions: owner
- * and group only, and owned like the database when we run as root (as
- * SQLite does for its -wal and -shm files). */
-static int store_queue_fd(struct store *s) {
-  if (s->lock_fd != -1)
-    return s->lock_fd;
-  mode_t old = umask(007);
-  int fd = open(s->lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY, 0660);
-  umask(old);
-  if (fd < 0) /* flock() works on a descriptor open for reading only */
-    fd = open(s->lock_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd >= 0 && geteuid() == 0) {
-    struct stat db, lk;
-    const char *path = sqlite3_db_filename(s->db, "main");
-    if (path && stat(path, &db) == 0 && fstat(fd, &lk) == 0 &&
-        (lk.st_uid != db.st_uid || lk.st_gid != db.st_gid) &&
-        fchown(fd, db.st_uid, db.st_gid) != 0) {
-      /* Not fatal: others may be unable to queue, and wait SQLite's way. */
-    }
-  }
-  s->lock_fd = fd >= 0 ? fd : -2;
-  return s->lock_fd;
-}
-
-/* Waits in the kernel's queue for the lock, at most timeout_ms. flock()
- * takes no timeout, so a timer aimed at this thread interrupts it: first
- * at the deadline, then every 2 ms in case the first signal came before
- * flock() started waiting. The handler does nothing; SIGALRM's previous
- * disposition and mask are restored before returning. */
-static int store_queue_wait(int fd, long timeout_ms) {
-  struct sigaction sa, old_sa;
-  sigset_t alrm, old_mask;
-  struct sigevent sev;
-  timer_t timer;
-  int rc = -1, err = 0;
-
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = store_queue_wakeup; /* no SA_RESTART: flock must return */
-  sigemptyset(&sa.sa_mask);
-  memset(&sev, 0, sizeof sev);
-  sev.sigev_notify = SIGEV_THREAD_ID;
-  sev.sigev_signo = SIGALRM;
-  sev._sigev_un._tid = gettid();
-  if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0)
-    return -1;
-  sigemptyset(&alrm);
-  sigaddset(&alrm, SIGALRM);
-  sigaction(SIGALRM, &sa, &old_sa);
-  sigprocmask(SIG_UNBLOCK, &alrm, &old_mask);
-  struct itimerspec its = {
-      .it_interval = {0, 2 * 1000 * 1000},
-      .it_value = {timeout_ms / 1000, (timeout_ms % 1000) * 1000 * 1000},
-  };
-  int64_t deadline = monotonic_ms() + timeout_ms;
-  if (timer_settime(timer, 0, &its, NULL) == 0) {
-    for (;;) {
-      if (flock(fd, LOCK_EX) == 0) {
-        rc = 0;
-        break;
-      }
-      err = errno;
-      if (err != EINTR || monotonic_ms() >= deadline)
-        break;
-    }
-  } else {
-    err = errno;
-  }
-  timer_delete(timer);
-  sigprocmask(SIG_SETMASK, &old_mask, NULL);
-  sigaction(SIGALRM, &old_sa, NULL);
-  errno = err;
-  return rc;
-}
-
-/* Takes this connection's turn in the write queue. False: the wait went
- * past busy_timeout_ms. Any other trouble with the lock file falls back to
- * SQLite's own waiting. */
-static bool store_queue_enter(struct store *s) {
-  if (!s->use_queue || s->in_queue)
-    return true;
-  int fd = store_queue_fd(s);
-  if (fd < 0)
-    return true;
-  if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-    s->in_queue = true;
-    return true;
-  }
-  if (errno != EWOULDBLOCK)
-    return true;
-  if (s->busy_timeout_ms <= 0)
-    return false;
-  int64_t started = monotonic_ms();
-  if (store_queue_wait(fd, s->busy_timeout_ms) == 0) {
-    s->in_queue = true;
-    /* What is left of the timeout is SQLite's, for BEGIN IMMEDIATE. */
-    int64_t left = s->busy_timeout_ms - (monotonic_ms() - started);
-    sqlite3_busy_timeout(s->db, left > 0 ? (int)left : 1);
-    return true;
-  }
-  return errno != EINTR;
-}
-
-static void store_queue_leave(struct store *s) {
-  if (!s->in_queue)
-    return;
-  s->in_queue = false;
-  flock(s->lock_fd, LOCK_UN);
-}
-
 enum store_rc store_begin_write(struct store *s) {
   static const char sql[] = "BEGIN IMMEDIATE";
   s->commit_failure[0] = '\0';
-  bool queued_before = s->in_queue;
-  if (!store_queue_enter(s))
+  bool queued_before = s->queue.held;
+  long left = store_queue_enter(&s->queue, s->busy_timeout_ms);
+  if (left < 0)
     return STORE_BUSY;
+  sqlite3_busy_timeout(s->db, (int)left);
   enum store_rc rc = store_exec_stmt(s, store_stmt(s, sql));
   sqlite3_busy_timeout(s->db, (int)s->busy_timeout_ms);
   if (rc != STORE_OK && !queued_before)
-    store_queue_leave(s);
+    store_queue_leave(&s->queue);
   return rc;
 }
 
@@ -406,14 +271,14 @@ enum store_rc store_commit(struct store *s) {
              sqlite3_errmsg(s->db));
     store_rollback(s);
   }
-  store_queue_leave(s);
+  store_queue_leave(&s->queue);
   return rc;
 }
 
 void store_rollback(struct store *s) {
   if (!sqlite3_get_autocommit(s->db))
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-  store_queue_leave(s);
+  store_queue_leave(&s->queue);
 }
 
 enum store_rc store_migrate(struct store *s, int *from, int *to) {

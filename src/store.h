@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "store_vocab.h"
+
 struct conf;
 struct store;
 
@@ -60,24 +62,20 @@ struct store_account {
   char id[STORE_ID_MAX + 1];
   bool has_phone;
   char phone[STORE_PHONE_MAX + 1];
-  char status[32];
+  enum account_status status;
   int64_t verify_failures;
   int64_t locked_until;
 };
 
-/* Account statuses, as the schema spells them. */
-bool store_account_status_valid(const char *status);
-
 enum store_rc store_account_add(struct store *s, const char *id,
-                                const char *phone, const char *status,
+                                const char *phone, enum account_status status,
                                 int64_t now);
 /* Changes what is given: phone (set_phone; NULL phone removes it) and/or
  * status (non-NULL). */
 enum store_rc store_account_update(struct store *s, const char *id,
                                    bool set_phone, const char *phone,
-                                   const char *status, int64_t now);
-enum store_rc store_account_get(struct store *s, const char *id,
-                                struct store_account *out);
+                                   const enum account_status *status,
+                                   int64_t now);
 enum store_rc store_account_by_phone(struct store *s, const char *phone,
                                      struct store_account *out);
 enum store_rc store_account_list(struct store *s, store_row_fn fn, void *ctx);
@@ -104,11 +102,11 @@ struct store_request {
   char method[32];
   unsigned char fingerprint[STORE_FINGERPRINT_LEN];
   int http_status;
-  char *answer; /* malloc'd; free with store_request_clear() */
+  char *answer; /* malloc'd; free with store_request_free() */
 };
 enum store_rc store_request_get(struct store *s, const char *request_id,
                                 struct store_request *out);
-void store_request_clear(struct store_request *r);
+void store_request_free(struct store_request *r);
 enum store_rc store_request_put(struct store *s, const char *request_id,
                                 const char *method,
                                 const unsigned char *fingerprint,
@@ -123,7 +121,7 @@ struct store_otp {
   int64_t id;
   char request_id[STORE_ID_MAX + 1];
   char account_id[STORE_ID_MAX + 1];
-  const char *context; /* schema spelling: none, association, ... */
+  enum otp_context context;
   unsigned char code_hash[STORE_CODE_HASH_LEN];
   int64_t created_at, expires_at;
   int64_t attempts;
@@ -164,25 +162,25 @@ struct store_outbox_new {
 enum store_rc store_outbox_insert(struct store *s,
                                   const struct store_outbox_new *row,
                                   int64_t *id);
-/* Audit listing (masked): status may be NULL, since 0 for all. */
-enum store_rc store_outbox_list(struct store *s, const char *status,
+/* Audit listing (masked): status NULL and since 0 for all. */
+enum store_rc store_outbox_list(struct store *s,
+                                const enum outbox_status *status,
                                 int64_t since, store_row_fn fn, void *ctx);
 enum store_rc store_outbox_show(struct store *s, int64_t id, store_row_fn fn,
                                 void *ctx);
-bool store_outbox_status_valid(const char *status);
 
 /* A row the sender holds a lease on. */
 #define STORE_DESTINATION_MAX 32
 struct store_outbox_claim {
   int64_t id;
   char destination[STORE_DESTINATION_MAX + 1];
-  char *text; /* malloc'd, holds the code; free with ..._claim_clear() */
+  char *text; /* malloc'd, holds the code; free with store_outbox_claim_free() */
   size_t code_offset, code_length;
   int64_t attempts;    /* counting this one */
   int64_t expires_at;  /* the code's expiry: never send after it */
   int64_t lease_until; /* the lease runs out then */
 };
-void store_outbox_claim_clear(struct store_outbox_claim *c);
+void store_outbox_claim_free(struct store_outbox_claim *c);
 
 /* Closes due rows (queued and next_attempt_at <= now, or sending with a
  * lease that ran out) that must not be sent: those whose code expired

@@ -5,19 +5,8 @@
 
 #include "store_internal.h"
 
-static const char *const account_statuses[] = {
-    "active", "not_eligible", "closed", "closed_account_taken_over",
-    "closed_fraud", NULL};
-
-bool store_account_status_valid(const char *status) {
-  for (int i = 0; account_statuses[i]; i++)
-    if (strcmp(status, account_statuses[i]) == 0)
-      return true;
-  return false;
-}
-
 enum store_rc store_account_add(struct store *s, const char *id,
-                                const char *phone, const char *status,
+                                const char *phone, enum account_status status,
                                 int64_t now) {
   static const char sql[] =
       "INSERT INTO accounts (id, phone, status, created_at, updated_at) "
@@ -27,14 +16,15 @@ enum store_rc store_account_add(struct store *s, const char *id,
     return STORE_ERROR;
   store_bind_text(st, 1, id);
   store_bind_text(st, 2, phone);
-  store_bind_text(st, 3, status);
+  store_bind_text(st, 3, store_vocab_name(&store_account_statuses, status));
   sqlite3_bind_int64(st, 4, now);
-  return store_exec_stmt(s, st);
+  return store_exec_write(s, st, NULL);
 }
 
 enum store_rc store_account_update(struct store *s, const char *id,
                                    bool set_phone, const char *phone,
-                                   const char *status, int64_t now) {
+                                   const enum account_status *status,
+                                   int64_t now) {
   static const char sql[] =
       "UPDATE accounts SET phone = CASE WHEN ?2 THEN ?3 ELSE phone END, "
       "status = coalesce(?4, status), updated_at = ?5 WHERE id = ?1";
@@ -44,24 +34,29 @@ enum store_rc store_account_update(struct store *s, const char *id,
   store_bind_text(st, 1, id);
   sqlite3_bind_int(st, 2, set_phone);
   store_bind_text(st, 3, phone);
-  store_bind_text(st, 4, status);
+  store_bind_text(st, 4,
+                  status ? store_vocab_name(&store_account_statuses, *status)
+                         : NULL);
   sqlite3_bind_int64(st, 5, now);
-  enum store_rc rc = store_exec_stmt(s, st);
-  if (rc == STORE_OK && sqlite3_changes(s->db) == 0)
-    return STORE_NOT_FOUND;
-  return rc;
+  int64_t changed;
+  enum store_rc rc = store_exec_write(s, st, &changed);
+  return rc == STORE_OK && changed == 0 ? STORE_NOT_FOUND : rc;
 }
 
 /* Reads the account columns in the order every account query selects. */
 static enum store_rc account_fetch(struct store *s, sqlite3_stmt *st,
                                    struct store_account *out) {
-  int rc = sqlite3_step(st);
+  int rc = sqlite3_step(st), status = 0;
   if (rc == SQLITE_ROW) {
     memset(out, 0, sizeof *out);
     store_column_copy(st, 0, out->id, sizeof out->id);
     out->has_phone = sqlite3_column_type(st, 1) != SQLITE_NULL;
     store_column_copy(st, 1, out->phone, sizeof out->phone);
-    store_column_copy(st, 2, out->status, sizeof out->status);
+    /* The schema's CHECK admits only the vocabulary's words. */
+    if (!store_vocab_parse(&store_account_statuses,
+                           (const char *)sqlite3_column_text(st, 2), &status))
+      rc = SQLITE_CORRUPT;
+    out->status = (enum account_status)status;
     out->verify_failures = sqlite3_column_int64(st, 3);
     out->locked_until = sqlite3_column_int64(st, 4);
   }
@@ -69,17 +64,6 @@ static enum store_rc account_fetch(struct store *s, sqlite3_stmt *st,
 }
 
 #define ACCOUNT_COLUMNS "a.id, a.phone, a.status, a.verify_failures, a.locked_until"
-
-enum store_rc store_account_get(struct store *s, const char *id,
-                                struct store_account *out) {
-  static const char sql[] =
-      "SELECT " ACCOUNT_COLUMNS " FROM accounts AS a WHERE a.id = ?1";
-  sqlite3_stmt *st = store_stmt(s, sql);
-  if (st == NULL)
-    return STORE_ERROR;
-  store_bind_text(st, 1, id);
-  return account_fetch(s, st, out);
-}
 
 enum store_rc store_account_by_phone(struct store *s, const char *phone,
                                      struct store_account *out) {
@@ -125,25 +109,19 @@ enum store_rc store_account_show(struct store *s, const char *id,
 
 enum store_rc store_association_add(struct store *s, const char *association_id,
                                     const char *account_id, int64_t now) {
-  static const char sql_account[] = "SELECT 1 FROM accounts WHERE id = ?1";
+  /* No row inserted: no such account. */
   static const char sql[] =
-      "INSERT INTO associations (id, account_id, created_at) VALUES (?1, ?2, ?3)";
-  sqlite3_stmt *st = store_stmt(s, sql_account);
+      "INSERT INTO associations (id, account_id, created_at) "
+      "SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM accounts WHERE id = ?2)";
+  sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
-    return STORE_ERROR;
-  store_bind_text(st, 1, account_id);
-  int rc = sqlite3_step(st);
-  sqlite3_reset(st);
-  if (rc == SQLITE_DONE)
-    return STORE_NOT_FOUND;
-  if (rc != SQLITE_ROW)
-    return store_rc_from(rc);
-  if ((st = store_stmt(s, sql)) == NULL)
     return STORE_ERROR;
   store_bind_text(st, 1, association_id);
   store_bind_text(st, 2, account_id);
   sqlite3_bind_int64(st, 3, now);
-  return store_exec_stmt(s, st);
+  int64_t changed;
+  enum store_rc rc = store_exec_write(s, st, &changed);
+  return rc == STORE_OK && changed == 0 ? STORE_NOT_FOUND : rc;
 }
 
 enum store_rc store_association_revoke(struct store *s,
@@ -156,10 +134,9 @@ enum store_rc store_association_revoke(struct store *s,
     return STORE_ERROR;
   store_bind_text(st, 1, association_id);
   sqlite3_bind_int64(st, 2, now);
-  enum store_rc rc = store_exec_stmt(s, st);
-  if (rc == STORE_OK && sqlite3_changes(s->db) == 0)
-    return STORE_NOT_FOUND;
-  return rc;
+  int64_t changed;
+  enum store_rc rc = store_exec_write(s, st, &changed);
+  return rc == STORE_OK && changed == 0 ? STORE_NOT_FOUND : rc;
 }
 
 enum store_rc store_association_account(struct store *s,

@@ -5,17 +5,14 @@
 #include <sqlite3.h>
 
 #include "store.h"
+#include "store_queue.h"
 
 #define STORE_STMT_CACHE 64
 
 struct store {
   sqlite3 *db;
-  /* The write queue (store.c): a lock file beside the database that
-   * writers take, in turn, around BEGIN IMMEDIATE ... COMMIT. */
-  bool use_queue;      /* [database] write_lock = queue */
-  char *lock_path;     /* path + "-lock" */
-  int lock_fd;         /* -1: not open yet; -2: cannot be opened */
-  bool in_queue;       /* this connection holds the lock */
+  /* Writers take it, in turn, around BEGIN IMMEDIATE ... COMMIT. */
+  struct store_queue queue;
   long busy_timeout_ms;
   /* Why the last COMMIT failed: the rollback that follows it replaces
    * SQLite's own message ("database or disk is full"). */

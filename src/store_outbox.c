@@ -8,16 +8,6 @@
 #include "store_internal.h"
 #include "util.h"
 
-static const char *const outbox_statuses[] = {
-    "queued", "sending", "sent", "failed", "expired", "unknown", NULL};
-
-bool store_outbox_status_valid(const char *status) {
-  for (int i = 0; outbox_statuses[i]; i++)
-    if (strcmp(status, outbox_statuses[i]) == 0)
-      return true;
-  return false;
-}
-
 enum store_rc store_outbox_insert(struct store *s,
                                   const struct store_outbox_new *row,
                                   int64_t *id) {
@@ -45,7 +35,8 @@ enum store_rc store_outbox_insert(struct store *s,
   return rc;
 }
 
-enum store_rc store_outbox_list(struct store *s, const char *status,
+enum store_rc store_outbox_list(struct store *s,
+                                const enum outbox_status *status,
                                 int64_t since, store_row_fn fn, void *ctx) {
   /* The audit view masks the destination and the code. */
   static const char sql[] =
@@ -57,7 +48,9 @@ enum store_rc store_outbox_list(struct store *s, const char *status,
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
     return STORE_ERROR;
-  store_bind_text(st, 1, status);
+  store_bind_text(st, 1,
+                  status ? store_vocab_name(&store_outbox_statuses, *status)
+                         : NULL);
   sqlite3_bind_int64(st, 2, since);
   return store_rows(s, st, fn, ctx);
 }
@@ -80,7 +73,7 @@ enum store_rc store_outbox_show(struct store *s, int64_t id, store_row_fn fn,
   "|| replace(hex(zeroblob(code_length)), '00', '*') "                         \
   "|| substr(CAST(text AS BLOB), code_offset + code_length + 1) AS TEXT)"
 
-void store_outbox_claim_clear(struct store_outbox_claim *c) {
+void store_outbox_claim_free(struct store_outbox_claim *c) {
   free(c->text);
   c->text = NULL;
 }
@@ -174,7 +167,7 @@ static enum store_rc outbox_take_due(struct store *s, const char *owner,
     /* The UPDATE is done only once the statement has run to its end. */
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE)
-      store_outbox_claim_clear(out);
+      store_outbox_claim_free(out);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? STORE_OK : store_rc_from(rc);
   }
@@ -234,7 +227,7 @@ static enum store_rc outbox_claim_tx(struct store *s, const char *owner,
     goto fail;
   }
   if ((rc = store_commit(s)) != STORE_OK) {
-    store_outbox_claim_clear(out);
+    store_outbox_claim_free(out);
     goto failed;
   }
   if (closed)
@@ -282,10 +275,10 @@ enum store_rc store_outbox_record(struct store *s, int64_t id,
       "gateway_ref = coalesce(?6, gateway_ref), "
       "last_error = coalesce(?7, last_error) "
       "WHERE id = ?1 AND status = 'sending' AND lease_owner = ?2";
-  static const char *const status[] = {
-      [STORE_OUTBOX_SENT] = "sent",       [STORE_OUTBOX_RETRY] = "queued",
-      [STORE_OUTBOX_FAILED] = "failed",   [STORE_OUTBOX_UNKNOWN] = "unknown",
-      [STORE_OUTBOX_EXPIRED] = "expired",
+  static const enum outbox_status status[] = {
+      [STORE_OUTBOX_SENT] = OUTBOX_SENT,       [STORE_OUTBOX_RETRY] = OUTBOX_QUEUED,
+      [STORE_OUTBOX_FAILED] = OUTBOX_FAILED,   [STORE_OUTBOX_UNKNOWN] = OUTBOX_UNKNOWN,
+      [STORE_OUTBOX_EXPIRED] = OUTBOX_EXPIRED,
   };
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
@@ -294,7 +287,8 @@ enum store_rc store_outbox_record(struct store *s, int64_t id,
   sqlite3_bind_int64(st, 1, id);
   store_bind_text(st, 2, owner);
   sqlite3_bind_int64(st, 3, now);
-  store_bind_text(st, 4, status[r->outcome]);
+  store_bind_text(st, 4, store_vocab_name(&store_outbox_statuses,
+                                          status[r->outcome]));
   sqlite3_bind_int64(st, 5, r->retry_at);
   store_bind_text(st, 6,
                   r->gateway_ref && *r->gateway_ref ? r->gateway_ref : NULL);

@@ -18,15 +18,15 @@ struct transport {
   void *state;
 };
 
-const char *transport_status_name(enum transport_status st) {
+const char *gateway_status_name(enum gateway_status st) {
   switch (st) {
-  case TRANSPORT_SENT:
+  case GATEWAY_SENT:
     return "sent";
-  case TRANSPORT_RETRY:
+  case GATEWAY_RETRY:
     return "retry";
-  case TRANSPORT_FAILED:
+  case GATEWAY_FAILED:
     return "failed";
-  case TRANSPORT_UNKNOWN:
+  case GATEWAY_UNKNOWN:
     return "unknown";
   }
   return "?";
@@ -36,13 +36,13 @@ struct transport *transport_open(const struct conf *conf, char *err,
                                  size_t errsz) {
   const struct transport_ops *ops;
   switch (conf->sender.transport) {
-  case TRANSPORT_EXEC:
+  case TRANSPORT_KIND_EXEC:
     ops = &transport_exec_ops;
     break;
-  case TRANSPORT_SPOOL:
+  case TRANSPORT_KIND_SPOOL:
     ops = &transport_spool_ops;
     break;
-  case TRANSPORT_HTTP:
+  case TRANSPORT_KIND_HTTP:
     ops = &transport_http_ops;
     break;
   default:
@@ -135,7 +135,7 @@ void transport_clean(const struct transport_msg *msg, const char *in,
 
 void transport_set_error(struct transport_result *res,
                          const struct transport_msg *msg,
-                         enum transport_status st, const char *fmt, ...) {
+                         enum gateway_status st, const char *fmt, ...) {
   char raw[1024];
   va_list ap;
   va_start(ap, fmt);

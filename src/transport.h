@@ -9,13 +9,13 @@
 
 struct conf;
 
-enum transport_status {
-  TRANSPORT_SENT,   /* the gateway took the message */
-  TRANSPORT_RETRY,  /* it did not, and it is worth trying again later */
-  TRANSPORT_FAILED, /* it did not, and never will */
-  TRANSPORT_UNKNOWN /* the message may or may not have gone out */
+enum gateway_status {
+  GATEWAY_SENT,   /* the gateway took the message */
+  GATEWAY_RETRY,  /* it did not, and it is worth trying again later */
+  GATEWAY_FAILED, /* it did not, and never will */
+  GATEWAY_UNKNOWN /* the message may or may not have gone out */
 };
-const char *transport_status_name(enum transport_status st);
+const char *gateway_status_name(enum gateway_status st);
 
 /* One SMS. text holds the code at code_offset, code_length bytes long. */
 struct transport_msg {
@@ -29,7 +29,7 @@ struct transport_msg {
 #define TRANSPORT_REF_MAX 128
 
 struct transport_result {
-  enum transport_status status;
+  enum gateway_status status;
   /* For last_error and the log: one line, never the code or the full
    * number (transport_set_error() sees to that). "" when there is none. */
   char error[TRANSPORT_ERROR_MAX];
@@ -69,7 +69,7 @@ void transport_clean(const struct transport_msg *msg, const char *in,
 /* res->status = st and res->error = the cleaned, formatted text. */
 void transport_set_error(struct transport_result *res,
                          const struct transport_msg *msg,
-                         enum transport_status st, const char *fmt, ...)
+                         enum gateway_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 #endif

@@ -150,14 +150,14 @@ static void exec_send(void *state, const struct transport_msg *msg,
 
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
       pipe2(errp, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) {
-    transport_set_error(res, msg, TRANSPORT_RETRY, "pipe: %s", strerror(errno));
+    transport_set_error(res, msg, GATEWAY_RETRY, "pipe: %s", strerror(errno));
     goto out;
   }
   envp = exec_environment(msg->id, idvar, sizeof idvar);
   x->argv[x->nwords] = (char *)msg->destination;
   pid = fork();
   if (pid < 0) {
-    transport_set_error(res, msg, TRANSPORT_RETRY, "fork: %s", strerror(errno));
+    transport_set_error(res, msg, GATEWAY_RETRY, "fork: %s", strerror(errno));
     goto out;
   }
   if (pid == 0)
@@ -174,7 +174,7 @@ static void exec_send(void *state, const struct transport_msg *msg,
     ;
   if (n == (ssize_t)sizeof exec_errno) {
     waitpid(pid, &status, 0);
-    transport_set_error(res, msg, TRANSPORT_RETRY, "cannot run %s: %s",
+    transport_set_error(res, msg, GATEWAY_RETRY, "cannot run %s: %s",
                         x->argv[0], strerror(exec_errno));
     goto out;
   }
@@ -245,11 +245,11 @@ static void exec_send(void *state, const struct transport_msg *msg,
     kill(-pid, SIGKILL);
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
-    transport_set_error(res, msg, TRANSPORT_UNKNOWN,
+    transport_set_error(res, msg, GATEWAY_UNKNOWN,
                         "still running after %ld s, killed%s%s",
                         x->timeout_ms / 1000, *said ? ": " : "", said);
   } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-    res->status = TRANSPORT_SENT;
+    res->status = GATEWAY_SENT;
     /* The first line it printed, if any, is the gateway's reference. */
     size_t line = 0;
     while (line < cout.len && cout.data[line] != '\n' &&
@@ -259,10 +259,10 @@ static void exec_send(void *state, const struct transport_msg *msg,
   } else if (WIFEXITED(status)) {
     int code = WEXITSTATUS(status);
     transport_set_error(
-        res, msg, code == EXEC_TEMPFAIL ? TRANSPORT_RETRY : TRANSPORT_FAILED,
+        res, msg, code == EXEC_TEMPFAIL ? GATEWAY_RETRY : GATEWAY_FAILED,
         "exit %d%s%s", code, *said ? ": " : "", said);
   } else {
-    transport_set_error(res, msg, TRANSPORT_UNKNOWN, "killed by signal %d%s%s",
+    transport_set_error(res, msg, GATEWAY_UNKNOWN, "killed by signal %d%s%s",
                         WTERMSIG(status), *said ? ": " : "", said);
   }
 

@@ -178,7 +178,7 @@ static void http_send(void *state, const struct transport_msg *msg,
     bool unsent = http_not_sent(rc) ||
                   (sent_bytes == 0 && rc == CURLE_OPERATION_TIMEDOUT);
     /* errbuf never holds the URL, but the cleaning costs nothing. */
-    transport_set_error(res, msg, unsent ? TRANSPORT_RETRY : TRANSPORT_UNKNOWN,
+    transport_set_error(res, msg, unsent ? GATEWAY_RETRY : GATEWAY_UNKNOWN,
                         "%s%s", *errbuf ? errbuf : curl_easy_strerror(rc),
                         unsent ? "" : " (after the request was sent)");
     goto out;
@@ -193,14 +193,14 @@ static void http_send(void *state, const struct transport_msg *msg,
     line++;
   transport_clean(msg, answer.data, line, said, sizeof said);
   if (conf_status_in_list(conf->sender.http_sent_statuses, status)) {
-    res->status = TRANSPORT_SENT;
+    res->status = GATEWAY_SENT;
     transport_clean(msg, answer.data, line, res->ref, sizeof res->ref);
   } else {
     transport_set_error(
         res, msg,
         conf_status_in_list(conf->sender.http_retry_statuses, status)
-            ? TRANSPORT_RETRY
-            : TRANSPORT_FAILED,
+            ? GATEWAY_RETRY
+            : GATEWAY_FAILED,
         "HTTP %ld%s%s", status, *said ? ": " : "", said);
   }
 out:

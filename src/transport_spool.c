@@ -91,14 +91,14 @@ static void spool_send(void *state, const struct transport_msg *msg,
 
   fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
   if (fd < 0) {
-    transport_set_error(res, msg, TRANSPORT_RETRY, "%s: %s", tmp,
+    transport_set_error(res, msg, GATEWAY_RETRY, "%s: %s", tmp,
                         strerror(errno));
     goto out;
   }
   /* The rename must not publish a file whose data a power cut could lose:
    * once it is in the spool, the row says 'sent'. */
   if (!spool_write_all(fd, body, strlen(body)) || fsync(fd) != 0) {
-    transport_set_error(res, msg, TRANSPORT_RETRY, "%s: %s", tmp,
+    transport_set_error(res, msg, GATEWAY_RETRY, "%s: %s", tmp,
                         strerror(errno));
     unlink(tmp);
     goto out;
@@ -106,14 +106,14 @@ static void spool_send(void *state, const struct transport_msg *msg,
   close(fd);
   fd = -1;
   if (rename(tmp, final) != 0) {
-    transport_set_error(res, msg, TRANSPORT_RETRY, "%s: %s", final,
+    transport_set_error(res, msg, GATEWAY_RETRY, "%s: %s", final,
                         strerror(errno));
     unlink(tmp);
     goto out;
   }
   if ((dfd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
     fsync(dfd);
-  res->status = TRANSPORT_SENT;
+  res->status = GATEWAY_SENT;
   snprintf(res->ref, sizeof res->ref, "otpgate-%" PRId64, msg->id);
 out:
   if (fd >= 0)

@@ -12,11 +12,6 @@ int64_t now_ms(void);
 int64_t monotonic_ms(void);
 double monotonic_seconds(void);
 
-/* '+', then 8 to 15 digits, the first not 0. */
-bool phone_is_e164(const char *s);
-/* Writes the phone masked to its last 4 digits ("+*******1234") into out. */
-void phone_mask(const char *phone, char *out, size_t outsz);
-
 /* Strict decimal parse of the whole string: no sign, no spaces, no overflow. */
 bool parse_u64(const char *s, uint64_t *out);
 /* Strict decimal parse with an optional leading '-'; bounds inclusive. */

@@ -21,7 +21,7 @@ static struct conf *load(const char *text) {
 START_TEST(defaults) {
   struct conf *c = load("");
   ck_assert_ptr_nonnull(c);
-  ck_assert(c->database.synchronous_full);
+  ck_assert(c->database.synchronous == SYNCHRONOUS_FULL);
   ck_assert_int_eq(c->database.busy_timeout_ms, 5000);
   ck_assert_int_eq(c->api.max_body_bytes, 65536);
   ck_assert_int_eq(c->api.timestamp_skew_ms, 60000);
@@ -36,7 +36,7 @@ START_TEST(defaults) {
   ck_assert_ptr_nonnull(strstr(c->database.path, "/lib/otpgate/otpgate.db"));
   ck_assert_ptr_nonnull(strstr(c->sms.template, "{otp}"));
   ck_assert_int_eq(c->sms.token_position, TOKEN_LAST);
-  ck_assert_int_eq(c->sender.transport, TRANSPORT_SPOOL);
+  ck_assert_int_eq(c->sender.transport, TRANSPORT_KIND_SPOOL);
   ck_assert_str_eq(c->sender.spool_dir, "/var/spool/sms/outgoing");
   ck_assert_int_eq(c->sender.exec_timeout_seconds, 10);
   ck_assert_int_eq(c->sender.http_method, HTTP_GET);
@@ -66,10 +66,10 @@ START_TEST(values_are_read) {
                         "[log]\nsyslog = no\n");
   ck_assert_msg(c != NULL, "%s", err);
   ck_assert_str_eq(c->database.path, "/tmp/x.db");
-  ck_assert(!c->database.synchronous_full);
+  ck_assert(c->database.synchronous == SYNCHRONOUS_NORMAL);
   ck_assert_int_eq(c->otp.length, 8);
   ck_assert_int_eq(c->sms.token_position, TOKEN_FIRST);
-  ck_assert_int_eq(c->sender.transport, TRANSPORT_EXEC);
+  ck_assert_int_eq(c->sender.transport, TRANSPORT_KIND_EXEC);
   ck_assert_str_eq(c->sender.exec_command, "/bin/true -x");
   ck_assert(!c->log.syslog);
   conf_free(c);

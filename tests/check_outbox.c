@@ -82,8 +82,8 @@ START_TEST(claims_oldest_first_and_never_twice) {
   assert_col(a, "status", "sending");
   assert_col(a, "lease_owner", "one");
   assert_col(b, "lease_owner", "two");
-  store_outbox_claim_clear(&c1);
-  store_outbox_claim_clear(&c2);
+  store_outbox_claim_free(&c1);
+  store_outbox_claim_free(&c2);
 }
 END_TEST
 
@@ -94,7 +94,7 @@ START_TEST(not_due_until_next_attempt_at) {
   struct store_outbox_result r = {
       .outcome = STORE_OUTBOX_RETRY, .retry_at = T0 + 5000, .error = "later"};
   ck_assert_int_eq(store_outbox_record(s, a, "one", &r, T0 + 1), STORE_OK);
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
   assert_col(a, "status", "queued");
   assert_col(a, "text", TEXT); /* not final: the code is still needed */
   assert_col(a, "last_error", "later");
@@ -104,7 +104,7 @@ START_TEST(not_due_until_next_attempt_at) {
   ck_assert_int_eq(claim("one", T0 + 4999, &c), STORE_NOT_FOUND);
   ck_assert_int_eq(claim("one", T0 + 5000, &c), STORE_OK);
   ck_assert_int_eq(c.attempts, 2);
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
 }
 END_TEST
 
@@ -116,7 +116,7 @@ START_TEST(record_and_claim_in_one_transaction) {
   struct store_outbox_claim c;
   ck_assert_int_eq(claim("one", T0 + 10, &c), STORE_OK);
   ck_assert_int_eq(c.id, a);
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
 
   struct store_outbox_done d = {
       .id = a, .result = {.outcome = STORE_OUTBOX_SENT, .gateway_ref = "g1"}};
@@ -130,7 +130,7 @@ START_TEST(record_and_claim_in_one_transaction) {
   assert_col(a, "gateway_ref", "g1");
   assert_col(b, "status", "sending");
   assert_col(b, "lease_owner", "one");
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
 
   /* Nothing left to claim: the outcome is recorded all the same. */
   d.id = b;
@@ -148,9 +148,9 @@ START_TEST(record_claim_with_a_lost_lease) {
   int64_t a = add(T0, T0 + 300000, TEXT, 13, 6);
   struct store_outbox_claim c;
   ck_assert_int_eq(claim("slow", T0, &c), STORE_OK);
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
   ck_assert_int_eq(claim("fast", T0 + LEASE, &c), STORE_OK);
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
   int64_t b = add(T0 + LEASE, T0 + 300000, TEXT, 13, 6);
 
   struct store_outbox_done d = {
@@ -163,7 +163,7 @@ START_TEST(record_claim_with_a_lost_lease) {
   assert_col(a, "status", "sending");
   assert_col(a, "lease_owner", "fast");
   assert_col(a, "text", TEXT);
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
 }
 END_TEST
 
@@ -176,7 +176,7 @@ START_TEST(record_claim_passes_over_rows_to_close) {
   struct store_outbox_claim c;
   ck_assert_int_eq(store_outbox_claim(s, "gone", T0, LEASE, 1, &c, NULL),
                    STORE_OK);
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
   int64_t dead = add(T0 + 1, T0 + 100, TEXT, 13, 6);
   int64_t live = add(T0 + 2, T0 + 300000, TEXT, 13, 6);
   int64_t now = T0 + LEASE + 10;
@@ -184,7 +184,7 @@ START_TEST(record_claim_passes_over_rows_to_close) {
   ck_assert_int_eq(store_outbox_record_claim(s, "one", NULL, now, LEASE, 1, &c),
                    STORE_OK);
   ck_assert_int_eq(c.id, live);
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
   assert_col(tired, "status", "sending");
   assert_col(dead, "status", "queued");
   ck_assert_int_eq(store_outbox_record_claim(s, "one", NULL, now, LEASE, 1, &c),
@@ -204,12 +204,12 @@ START_TEST(lease_expiry_hands_the_row_over) {
   int64_t a = add(T0, T0 + 300000, TEXT, 13, 6);
   struct store_outbox_claim c;
   ck_assert_int_eq(claim("dead", T0, &c), STORE_OK);
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
   ck_assert_int_eq(claim("live", T0 + LEASE - 1, &c), STORE_NOT_FOUND);
   ck_assert_int_eq(claim("live", T0 + LEASE, &c), STORE_OK);
   ck_assert_int_eq(c.id, a);
   ck_assert_int_eq(c.attempts, 2);
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
   /* The first owner comes back: its outcome no longer counts. */
   struct store_outbox_result r = {.outcome = STORE_OUTBOX_SENT};
   ck_assert_int_eq(store_outbox_record(s, a, "dead", &r, T0 + LEASE + 1),
@@ -238,7 +238,7 @@ START_TEST(every_final_state_masks) {
     struct store_outbox_result r = {
         .outcome = finals[i], .error = "why", .gateway_ref = "ref"};
     ck_assert_int_eq(store_outbox_record(s, id, "me", &r, T0 + 100), STORE_OK);
-    store_outbox_claim_clear(&c);
+    store_outbox_claim_free(&c);
     assert_col(id, "status", names[i]);
     assert_col(id, "text", MASKED);
     assert_col(id, "gateway_ref", "ref");
@@ -255,7 +255,7 @@ START_TEST(masking_counts_bytes_in_utf8) {
   ck_assert_int_eq(claim("me", T0, &c), STORE_OK);
   struct store_outbox_result r = {.outcome = STORE_OUTBOX_SENT};
   ck_assert_int_eq(store_outbox_record(s, id, "me", &r, T0 + 1), STORE_OK);
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
   assert_col(id, "text", "Код: ******** — никому");
   /* The audit view agrees with the row. */
   char *view = th_sql_text("SELECT text FROM audit_outbox");
@@ -273,7 +273,7 @@ START_TEST(expired_rows_are_closed_not_claimed) {
       store_outbox_claim(s, "me", T0 + 1000, LEASE, 5, &c, &closed), STORE_OK);
   ck_assert_int_eq(closed, 1);
   ck_assert_int_eq(c.id, b);
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
   assert_col(a, "status", "expired");
   assert_col(a, "text", MASKED);
   assert_col(a, "attempts", "0");
@@ -294,10 +294,10 @@ START_TEST(lapsed_lease_on_the_last_attempt_is_unknown) {
   int64_t closed = 0;
   ck_assert_int_eq(store_outbox_claim(s, "x", T0, LEASE, 2, &c, NULL),
                    STORE_OK);
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
   ck_assert_int_eq(store_outbox_claim(s, "y", T0 + LEASE, LEASE, 2, &c, NULL),
                    STORE_OK);
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
   ck_assert_int_eq(
       store_outbox_claim(s, "z", T0 + 2 * LEASE, LEASE, 2, &c, &closed),
       STORE_NOT_FOUND);
@@ -318,7 +318,7 @@ START_TEST(purge_keeps_live_rows) {
   struct store_outbox_result r = {.outcome = STORE_OUTBOX_FAILED};
   ck_assert_int_eq(store_outbox_record(s, c.id, "me", &r, T0 - 100 * day),
                    STORE_OK);
-  store_outbox_claim_clear(&c);
+  store_outbox_claim_free(&c);
   struct store_purge p = {.outbox_before = T0 - 90 * day};
   struct store_purge_counts n;
   ck_assert_int_eq(store_purge(s, &p, &n), STORE_OK);

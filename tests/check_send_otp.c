@@ -21,14 +21,14 @@
 #include "util.h"
 
 #define PATH "/integrator-base-path/e-wallets-v1/sendOtp"
-#define PHONE FCGI_TEST_PHONE
+#define PHONE TH_TEST_PHONE
 #define TOKEN "AB12345678C"
 
 static char sock[600];
 static int worker;
 
 static void start(const char *extra) {
-  worker = fcgi_test_worker(extra, sock, sizeof sock);
+  worker = th_test_worker(extra, sock, sizeof sock);
   ck_assert_int_gt(worker, 0);
 }
 
@@ -36,7 +36,7 @@ static void setup(void) { start(NULL); }
 
 static void teardown(void) {
   if (worker > 0)
-    ck_assert_int_eq(fcgi_worker_stop(worker), 0);
+    ck_assert_int_eq(th_worker_stop(worker), 0);
   worker = 0;
   th_cleanup();
 }
@@ -54,15 +54,15 @@ static char *request(const char *request_id, const char *id_field,
 
 static json_object *post_json(const char *path, const char *body, int *status,
                               char **raw) {
-  struct fcgi_reply r;
-  ck_assert_int_eq(fcgi_post(sock, path, body, &r), 0);
+  struct th_fcgi_reply r;
+  ck_assert_int_eq(th_fcgi_post(sock, path, body, &r), 0);
   *status = r.status;
   ck_assert_ptr_nonnull(strstr(r.headers, "Content-Type: application/json"));
   json_object *o = json_tokener_parse(r.body);
   ck_assert_msg(o != NULL, "not JSON: %s", r.body);
   if (raw)
     *raw = xstrdup(r.body);
-  fcgi_reply_free(&r);
+  th_fcgi_reply_free(&r);
   return o;
 }
 
@@ -153,7 +153,7 @@ START_TEST(seeds_example_round_trip) {
 END_TEST
 
 START_TEST(token_first_line) {
-  ck_assert_int_eq(fcgi_worker_stop(worker), 0);
+  ck_assert_int_eq(th_worker_stop(worker), 0);
   th_cleanup();
   start("[sms]\ntoken_position = first\ntemplate = Here's the OTP you requested: {otp}\n");
   ck_assert_str_eq(send_result("r1", "associationId", "assoc-1"), "SUCCESS");
@@ -279,7 +279,7 @@ START_TEST(locked_account) {
 END_TEST
 
 START_TEST(no_sender_no_promise) {
-  ck_assert_int_eq(fcgi_worker_stop(worker), 0);
+  ck_assert_int_eq(th_worker_stop(worker), 0);
   th_cleanup();
   start("[sender]\nheartbeat_max_age_seconds = 15\n");
   ck_assert_str_eq(send_result("hb-1", "associationId", "assoc-1"),
@@ -473,9 +473,9 @@ START_TEST(bad_requests) {
       buf_appends(&body, ts);
     else
       buf_append(&body, p, 1);
-  struct fcgi_reply r;
-  ck_assert_msg(fcgi_post(sock, PATH, body.data ? body.data : "", &r) == 0, "%s",
-                fcgi_last_error());
+  struct th_fcgi_reply r;
+  ck_assert_msg(th_fcgi_post(sock, PATH, body.data ? body.data : "", &r) == 0, "%s",
+                th_fcgi_last_error());
   ck_assert_msg(r.status == bad[_i].status, "status %d for %s: %s", r.status,
                 bad[_i].body, r.body);
   json_object *o = json_tokener_parse(r.body);
@@ -500,7 +500,7 @@ START_TEST(bad_requests) {
   free(before);
   free(after);
   json_object_put(o);
-  fcgi_reply_free(&r);
+  th_fcgi_reply_free(&r);
   buf_free(&body);
 }
 END_TEST
@@ -510,7 +510,7 @@ END_TEST
  * worker still serves. */
 START_TEST(hostile_bodies) {
   char *before = th_db_snapshot();
-  struct fcgi_reply r;
+  struct th_fcgi_reply r;
   char cl[48];
   /* A raw NUL byte inside a string, and one between tokens. */
   char *good = request("nul-1", "associationId", "assoc-1", TOKEN);
@@ -522,10 +522,10 @@ START_TEST(hostile_bodies) {
     snprintf(cl, sizeof cl, "CONTENT_LENGTH=%zu", len);
     const char *params[] = {"REQUEST_METHOD=POST", "SCRIPT_NAME=" PATH,
                             "CONTENT_TYPE=application/json", cl, NULL};
-    ck_assert_int_eq(fcgi_call(sock, params, hostile, len, &r), 0);
+    ck_assert_int_eq(th_fcgi_call(sock, params, hostile, len, &r), 0);
     ck_assert_int_eq(r.status, 400);
     ck_assert_ptr_nonnull(strstr(r.body, "INVALID_DECRYPTED_REQUEST"));
-    fcgi_reply_free(&r);
+    th_fcgi_reply_free(&r);
     free(hostile);
   }
   /* Nesting 10,000 deep. */
@@ -536,20 +536,20 @@ START_TEST(hostile_bodies) {
   for (int i = 0; i < 10000; i++)
     buf_appends(&deep, "]");
   buf_appends(&deep, "}");
-  ck_assert_int_eq(fcgi_post(sock, PATH, deep.data, &r), 0);
+  ck_assert_int_eq(th_fcgi_post(sock, PATH, deep.data, &r), 0);
   ck_assert_int_eq(r.status, 400);
   ck_assert_ptr_nonnull(strstr(r.body, "nesting too deep"));
-  fcgi_reply_free(&r);
+  th_fcgi_reply_free(&r);
   buf_free(&deep);
   /* requestId: 100 characters are fine, 101 are not. */
   char id[102];
   memset(id, 'x', 101);
   id[101] = '\0';
   char *body = request(id, "associationId", "assoc-1", TOKEN);
-  ck_assert_int_eq(fcgi_post(sock, PATH, body, &r), 0);
+  ck_assert_int_eq(th_fcgi_post(sock, PATH, body, &r), 0);
   ck_assert_int_eq(r.status, 400);
   ck_assert_ptr_nonnull(strstr(r.body, "requestHeader.requestId"));
-  fcgi_reply_free(&r);
+  th_fcgi_reply_free(&r);
   free(body);
   char *after = th_db_snapshot();
   ck_assert_str_eq(before, after);
@@ -562,42 +562,42 @@ START_TEST(hostile_bodies) {
 END_TEST
 
 START_TEST(http_level_errors) {
-  struct fcgi_reply r;
+  struct th_fcgi_reply r;
   char *body = request("h1", "associationId", "assoc-1", TOKEN);
   char cl[48];
   snprintf(cl, sizeof cl, "CONTENT_LENGTH=%zu", strlen(body));
   char *before = th_db_snapshot();
 
   const char *get[] = {"REQUEST_METHOD=GET", "SCRIPT_NAME=" PATH, NULL};
-  ck_assert_int_eq(fcgi_call(sock, get, "", 0, &r), 0);
+  ck_assert_int_eq(th_fcgi_call(sock, get, "", 0, &r), 0);
   ck_assert_int_eq(r.status, 405);
   ck_assert_ptr_nonnull(strstr(r.headers, "Allow: POST"));
   ck_assert_ptr_nonnull(strstr(r.body, "paymentIntegratorErrorIdentifier"));
-  fcgi_reply_free(&r);
+  th_fcgi_reply_free(&r);
 
-  ck_assert_int_eq(fcgi_post(sock, "/v1/refund", body, &r), 0);
+  ck_assert_int_eq(th_fcgi_post(sock, "/v1/refund", body, &r), 0);
   ck_assert_int_eq(r.status, 404);
-  fcgi_reply_free(&r);
+  th_fcgi_reply_free(&r);
 
   const char *xml[] = {"REQUEST_METHOD=POST", "SCRIPT_NAME=" PATH,
                        "CONTENT_TYPE=text/xml", cl, NULL};
-  ck_assert_int_eq(fcgi_call(sock, xml, body, strlen(body), &r), 0);
+  ck_assert_int_eq(th_fcgi_call(sock, xml, body, strlen(body), &r), 0);
   ck_assert_int_eq(r.status, 415);
-  fcgi_reply_free(&r);
+  th_fcgi_reply_free(&r);
 
   const char *lies_long[] = {"REQUEST_METHOD=POST", "SCRIPT_NAME=" PATH,
                              "CONTENT_TYPE=application/json", "CONTENT_LENGTH=5000", NULL};
-  ck_assert_int_eq(fcgi_call(sock, lies_long, body, strlen(body), &r), 0);
+  ck_assert_int_eq(th_fcgi_call(sock, lies_long, body, strlen(body), &r), 0);
   ck_assert_int_eq(r.status, 400);
   ck_assert_ptr_nonnull(strstr(r.body, "shorter"));
-  fcgi_reply_free(&r);
+  th_fcgi_reply_free(&r);
 
   const char *lies_short[] = {"REQUEST_METHOD=POST", "SCRIPT_NAME=" PATH,
                               "CONTENT_TYPE=application/json", "CONTENT_LENGTH=10", NULL};
-  ck_assert_int_eq(fcgi_call(sock, lies_short, body, strlen(body), &r), 0);
+  ck_assert_int_eq(th_fcgi_call(sock, lies_short, body, strlen(body), &r), 0);
   ck_assert_int_eq(r.status, 400);
   ck_assert_ptr_nonnull(strstr(r.body, "INVALID_DECRYPTED_REQUEST"));
-  fcgi_reply_free(&r);
+  th_fcgi_reply_free(&r);
 
   static const char *bad_lengths[] = {"CONTENT_LENGTH=-5", "CONTENT_LENGTH=abc",
                                       "CONTENT_LENGTH=12 ", "CONTENT_LENGTH=0x10",
@@ -605,9 +605,9 @@ START_TEST(http_level_errors) {
   for (size_t i = 0; i < 5; i++) {
     const char *p[] = {"REQUEST_METHOD=POST", "SCRIPT_NAME=" PATH,
                        "CONTENT_TYPE=application/json", bad_lengths[i], NULL};
-    ck_assert_int_eq(fcgi_call(sock, p, body, strlen(body), &r), 0);
+    ck_assert_int_eq(th_fcgi_call(sock, p, body, strlen(body), &r), 0);
     ck_assert_msg(r.status == 400, "%s: %d", bad_lengths[i], r.status);
-    fcgi_reply_free(&r);
+    th_fcgi_reply_free(&r);
   }
 
   /* Over [api] max_body_bytes (64 KiB): 413 without reading it all. */
@@ -615,9 +615,9 @@ START_TEST(http_level_errors) {
   char *huge = xmalloc(big + 1);
   memset(huge, ' ', big);
   huge[big] = '\0';
-  ck_assert_int_eq(fcgi_post(sock, PATH, huge, &r), 0);
+  ck_assert_int_eq(th_fcgi_post(sock, PATH, huge, &r), 0);
   ck_assert_int_eq(r.status, 413);
-  fcgi_reply_free(&r);
+  th_fcgi_reply_free(&r);
   free(huge);
 
   char *after = th_db_snapshot();
@@ -628,18 +628,18 @@ START_TEST(http_level_errors) {
     char rid[16];
     snprintf(rid, sizeof rid, "mount-%d", i);
     char *b = request(rid, "associationId", "assoc-1", TOKEN);
-    ck_assert_int_eq(fcgi_post(sock, paths[i], b, &r), 0);
+    ck_assert_int_eq(th_fcgi_post(sock, paths[i], b, &r), 0);
     ck_assert_int_eq(r.status, 200);
-    fcgi_reply_free(&r);
+    th_fcgi_reply_free(&r);
     free(b);
   }
   char *b = request("uri-only", "associationId", "assoc-1", TOKEN);
   snprintf(cl, sizeof cl, "CONTENT_LENGTH=%zu", strlen(b));
   const char *uri_only[] = {"REQUEST_METHOD=POST", "REQUEST_URI=/x/v1/sendOtp?a=b",
                             "CONTENT_TYPE=application/json; charset=utf-8", cl, NULL};
-  ck_assert_int_eq(fcgi_call(sock, uri_only, b, strlen(b), &r), 0);
+  ck_assert_int_eq(th_fcgi_call(sock, uri_only, b, strlen(b), &r), 0);
   ck_assert_int_eq(r.status, 200);
-  fcgi_reply_free(&r);
+  th_fcgi_reply_free(&r);
   free(b);
   free(before);
   free(after);
@@ -671,10 +671,10 @@ END_TEST
 START_TEST(concurrent_duplicates) {
   /* A second worker on its own socket, the same database. */
   char sock2[600], sock_a[600];
-  /* fcgi_worker_start names the socket after th_tmpdir(): move ours. */
+  /* th_worker_start names the socket after th_tmpdir(): move ours. */
   snprintf(sock_a, sizeof sock_a, "%s/first.sock", th_tmpdir());
   ck_assert_int_eq(rename(sock, sock_a), 0);
-  int w2 = fcgi_worker_start(th_config_path(), sock2, sizeof sock2);
+  int w2 = th_worker_start(th_config_path(), sock2, sizeof sock2);
   ck_assert_int_gt(w2, 0);
   enum { CLIENTS = 16 };
   int pipes[CLIENTS][2];
@@ -684,9 +684,9 @@ START_TEST(concurrent_duplicates) {
     ck_assert_int_eq(pipe(pipes[i]), 0);
     kids[i] = fork();
     if (kids[i] == 0) {
-      struct fcgi_reply r;
+      struct th_fcgi_reply r;
       char out[256] = "ERR";
-      if (fcgi_post(i % 2 ? sock_a : sock2, PATH, body, &r) == 0) {
+      if (th_fcgi_post(i % 2 ? sock_a : sock2, PATH, body, &r) == 0) {
         json_object *o = json_tokener_parse(r.body);
         snprintf(out, sizeof out, "%d %s %s", r.status, field(o, "result"),
                  field(o, "paymentIntegratorSendOtpId"));
@@ -710,7 +710,7 @@ START_TEST(concurrent_duplicates) {
   }
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps"), 1);
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 1);
-  ck_assert_int_eq(fcgi_worker_stop(w2), 0);
+  ck_assert_int_eq(th_worker_stop(w2), 0);
   snprintf(sock, sizeof sock, "%s", sock_a);
   free(body);
 }
@@ -729,8 +729,8 @@ START_TEST(stop_serves_what_is_queued) {
       char rid[16];
       snprintf(rid, sizeof rid, "queued-%d", i);
       char *body = request(rid, "associationId", "assoc-1", TOKEN);
-      struct fcgi_reply r;
-      int status = fcgi_post(sock, PATH, body, &r) == 0 ? r.status : -1;
+      struct th_fcgi_reply r;
+      int status = th_fcgi_post(sock, PATH, body, &r) == 0 ? r.status : -1;
       if (write(pipes[i][1], &status, sizeof status) < 0)
         _exit(1);
       _exit(0);

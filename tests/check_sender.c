@@ -214,9 +214,9 @@ START_TEST(clean_masks_code_and_number) {
   transport_clean(&m, "  \n", 3, out, sizeof out);
   ck_assert_str_eq(out, "");
   struct transport_result r;
-  transport_set_error(&r, &m, TRANSPORT_RETRY, "exit %d: %s", 75, CODE);
+  transport_set_error(&r, &m, GATEWAY_RETRY, "exit %d: %s", 75, CODE);
   ck_assert_str_eq(r.error, "exit 75: ******");
-  ck_assert_int_eq(r.status, TRANSPORT_RETRY);
+  ck_assert_int_eq(r.status, GATEWAY_RETRY);
 }
 END_TEST
 
@@ -589,16 +589,16 @@ START_TEST(housekeeping_deletes_what_is_past_retention) {
   ck_assert_int_eq(
       store_request_put(s, "new", "sendOtp", fp, 200, "{}", now - 29 * day),
       STORE_OK);
-  ck_assert_int_eq(store_account_add(s, "acct-1", PHONE, "active", now),
+  ck_assert_int_eq(store_account_add(s, "acct-1", PHONE, ACCOUNT_ACTIVE, now),
                    STORE_OK);
   struct store_otp old_otp = {.request_id = "r-old",
                               .account_id = "acct-1",
-                              .context = "none",
+                              .context = OTP_CONTEXT_NONE,
                               .created_at = now - 9 * day,
                               .expires_at = now - 8 * day};
   struct store_otp new_otp = {.request_id = "r-new",
                               .account_id = "acct-1",
-                              .context = "none",
+                              .context = OTP_CONTEXT_NONE,
                               .created_at = now - 6 * day,
                               .expires_at = now - 6 * day + 300000};
   ck_assert_int_eq(store_otp_insert(s, &old_otp), STORE_OK);
@@ -621,7 +621,7 @@ START_TEST(housekeeping_deletes_what_is_past_retention) {
     ck_assert_int_eq(store_outbox_claim(s, "x", t + 1, 1000, 5, &c, NULL),
                      STORE_OK);
     ck_assert_int_eq(store_outbox_record(s, c.id, "x", &r, t + 2), STORE_OK);
-    store_outbox_claim_clear(&c);
+    store_outbox_claim_free(&c);
   }
   ck_assert_int_eq(
       store_sender_heartbeat(s, "gone:1:x", 1, now - 3 * day, now - 2 * day),

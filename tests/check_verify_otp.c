@@ -16,14 +16,14 @@
 #include "testhelp.h"
 #include "util.h"
 
-#define PHONE FCGI_TEST_PHONE
+#define PHONE TH_TEST_PHONE
 #define TOKEN "AB12345678C"
 
 static char sock[600];
 static int worker;
 
 static void start(const char *extra) {
-  worker = fcgi_test_worker(extra, sock, sizeof sock);
+  worker = th_test_worker(extra, sock, sizeof sock);
   ck_assert_int_gt(worker, 0);
 }
 
@@ -31,7 +31,7 @@ static void setup(void) { start("[otp]\nmax_account_failures = 7\n"); }
 
 static void teardown(void) {
   if (worker > 0)
-    ck_assert_int_eq(fcgi_worker_stop(worker), 0);
+    ck_assert_int_eq(th_worker_stop(worker), 0);
   worker = 0;
   th_cleanup();
 }
@@ -64,9 +64,9 @@ static const char *get(json_object *o, const char *name) {
 /* POSTs through the worker; returns "STATUS RESULT-or-ERRORCODE". */
 static const char *call(const char *method, char *body) {
   static char out[128];
-  struct fcgi_reply r;
+  struct th_fcgi_reply r;
   char *path = xasprintf("/integrator-base-path/e-wallets-v1/%s", method);
-  ck_assert_int_eq(fcgi_post(sock, path, body, &r), 0);
+  ck_assert_int_eq(th_fcgi_post(sock, path, body, &r), 0);
   json_object *o = json_tokener_parse(r.body);
   ck_assert_ptr_nonnull(o);
   const char *res = get(o, "result");
@@ -76,7 +76,7 @@ static const char *call(const char *method, char *body) {
   if (res && strcmp(method, "verifyOtp") == 0)
     ck_assert_int_eq((int)strlen(get(o, "paymentIntegratorVerifyOtpId")), 32);
   json_object_put(o);
-  fcgi_reply_free(&r);
+  th_fcgi_reply_free(&r);
   free(path);
   free(body);
   return out;
@@ -125,7 +125,7 @@ END_TEST
 START_TEST(full_cycle_through_the_sender) {
   /* The code as the gateway got it: the real sender, the exec transport,
    * a script that keeps the SMS it was handed. */
-  ck_assert_int_eq(fcgi_worker_stop(worker), 0);
+  ck_assert_int_eq(th_worker_stop(worker), 0);
   th_cleanup();
   th_tmpdir();
   char *sms = th_path("sms.txt");

@@ -75,7 +75,7 @@ static int read_all(int fd, unsigned char *p, size_t n) {
 
 static char last_error[128];
 
-const char *fcgi_last_error(void) { return last_error; }
+const char *th_fcgi_last_error(void) { return last_error; }
 
 #define FAIL_AT(stage)                                                         \
   do {                                                                         \
@@ -83,8 +83,8 @@ const char *fcgi_last_error(void) { return last_error; }
     goto out;                                                                  \
   } while (0)
 
-int fcgi_call(const char *socket_path, const char *const *params,
-              const char *body, size_t body_len, struct fcgi_reply *out) {
+int th_fcgi_call(const char *socket_path, const char *const *params,
+              const char *body, size_t body_len, struct th_fcgi_reply *out) {
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
   struct buf req = {0}, pbuf = {0}, stdout_buf = {0};
   int rc = -1;
@@ -165,14 +165,14 @@ out:
   return rc;
 }
 
-void fcgi_reply_free(struct fcgi_reply *r) {
+void th_fcgi_reply_free(struct th_fcgi_reply *r) {
   free(r->headers);
   free(r->body);
   memset(r, 0, sizeof *r);
 }
 
-int fcgi_post(const char *socket_path, const char *path, const char *body,
-              struct fcgi_reply *out) {
+int th_fcgi_post(const char *socket_path, const char *path, const char *body,
+              struct th_fcgi_reply *out) {
   char cl[48], uri[512];
   snprintf(cl, sizeof cl, "CONTENT_LENGTH=%zu", strlen(body));
   snprintf(uri, sizeof uri, "SCRIPT_NAME=%s", path);
@@ -182,10 +182,10 @@ int fcgi_post(const char *socket_path, const char *path, const char *body,
                           uri,
                           "SERVER_PROTOCOL=HTTP/1.1",
                           NULL};
-  return fcgi_call(socket_path, params, body, strlen(body), out);
+  return th_fcgi_call(socket_path, params, body, strlen(body), out);
 }
 
-int fcgi_worker_start(const char *config_path, char *socket_out, size_t socksz) {
+int th_worker_start(const char *config_path, char *socket_out, size_t socksz) {
   snprintf(socket_out, socksz, "%s/fcgi.sock", th_tmpdir());
   unlink(socket_out);
   char *built = xasprintf("%s/src/otpgate-fcgi", th_builddir());
@@ -228,22 +228,22 @@ int fcgi_worker_start(const char *config_path, char *socket_out, size_t socksz) 
   return -1;
 }
 
-int fcgi_test_worker(const char *extra, char *socket_out, size_t socksz) {
+int th_test_worker(const char *extra, char *socket_out, size_t socksz) {
   bool hb = extra && strstr(extra, "heartbeat_max_age_seconds");
   char *conf = xasprintf("%s%s", hb ? "" : "[sender]\nheartbeat_max_age_seconds = 0\n",
                          extra ? extra : "");
   th_config(conf);
   free(conf);
   if (th_admin("init", NULL) != 0 ||
-      th_admin("account", "add", FCGI_TEST_ACCOUNT, "--phone", FCGI_TEST_PHONE,
+      th_admin("account", "add", TH_TEST_ACCOUNT, "--phone", TH_TEST_PHONE,
                NULL) != 0 ||
-      th_admin("association", "add", FCGI_TEST_ASSOCIATION, FCGI_TEST_ACCOUNT,
+      th_admin("association", "add", TH_TEST_ASSOCIATION, TH_TEST_ACCOUNT,
                NULL) != 0)
     return -1;
-  return fcgi_worker_start(th_config_path(), socket_out, socksz);
+  return th_worker_start(th_config_path(), socket_out, socksz);
 }
 
-int fcgi_worker_stop(int pid) {
+int th_worker_stop(int pid) {
   int wstatus;
   if (pid <= 0)
     return -1;

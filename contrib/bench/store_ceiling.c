@@ -60,7 +60,7 @@ static enum store_rc one_send_otp(struct store *s, const char *rid,
     return rc;
   rc = store_request_get(s, rid, &prev);
   if (rc != STORE_NOT_FOUND) {
-    store_request_clear(&prev);
+    store_request_free(&prev);
     goto fail;
   }
   if ((rc = store_account_by_phone(s, phone, &acc)) != STORE_OK ||
@@ -71,7 +71,7 @@ static enum store_rc one_send_otp(struct store *s, const char *rid,
   memset(&otp, 0, sizeof otp);
   snprintf(otp.request_id, sizeof otp.request_id, "%s", rid);
   snprintf(otp.account_id, sizeof otp.account_id, "%s", acc.id);
-  otp.context = "association";
+  otp.context = OTP_CONTEXT_ASSOCIATION;
   randombytes_buf(otp.code_hash, sizeof otp.code_hash);
   otp.created_at = now;
   otp.expires_at = now + 300000;
@@ -152,7 +152,7 @@ static bool add_accounts(const struct conf *conf, long n) {
   for (long i = 0; i < n && rc == STORE_OK; i++) {
     snprintf(id, sizeof id, "ceiling-%ld", i);
     snprintf(phone, sizeof phone, "+%lld", FIRST_PHONE + i);
-    rc = store_account_add(s, id, phone, "active", now_ms());
+    rc = store_account_add(s, id, phone, ACCOUNT_ACTIVE, now_ms());
     if (rc == STORE_EXISTS)
       rc = STORE_OK;
   }
