@@ -1,7 +1,13 @@
-/* The request pipeline between the HTTP layer and the handlers: routing,
- * HTTP-level checks, decoding, idempotency, the write transaction, and the
- * answer. It knows HTTP semantics but not FastCGI, so the worker, the
- * tests and the fuzzers all drive this same function. */
+/* The request pipeline between the HTTP layer and the handlers:
+ *
+ *   http_request -> HTTP gate -> [payload: open] -> protocol decode
+ *     -> method (idempotency, service, commit, wake the sender)
+ *     -> protocol encode -> [payload: seal] -> api_response
+ *
+ * The bracketed steps are the payload layer's seam (answer_body() and
+ * decode_body() in api.c): plain JSON passes through them unchanged. It
+ * knows HTTP semantics but not FastCGI, so the worker, the tests and the
+ * fuzzers all drive this same function. */
 #ifndef OTPGATE_API_H
 #define OTPGATE_API_H
 
@@ -9,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http_gate.h"
+#include "protocol.h"
 #include "service.h"
 #include "util.h"
 
@@ -16,20 +24,15 @@ struct conf;
 
 struct api {
   struct service svc;
+  struct http_gate gate;
+  struct protocol_limits limits; /* now_ms is set per request */
+  const char *wake_socket;       /* [sender] wake_socket; "": none */
 };
 
 /* Sets up the service: opens the store and loads the secret. err gets a
  * one-line message on failure. */
 bool api_init(struct api *api, const struct conf *conf, char *err, size_t errsz);
 void api_close(struct api *api);
-
-struct api_http_request {
-  const char *verb;         /* REQUEST_METHOD */
-  const char *path;         /* routed on its last segment */
-  const char *content_type; /* may be NULL */
-  const char *body;
-  size_t body_len;
-};
 
 struct api_response {
   int status;
@@ -41,16 +44,14 @@ struct api_response {
   char outcome[48];      /* result or errorResponseCode or HTTP reason */
   char error_id[24];     /* paymentIntegratorErrorIdentifier, errors only */
   char detail[320];      /* what decided it; never a code or a full number */
-  bool wake_sender;      /* an SMS was queued and committed */
 };
 
-void api_handle(struct api *api, const struct api_http_request *req,
+void api_handle(struct api *api, const struct http_request *req,
                 struct api_response *resp);
-/* Empties resp, ready for api_reject() (api_handle() does it itself). */
-void api_response_init(struct api_response *resp);
-/* An ErrorResponse decided by the HTTP layer (413, 400 short body, ...). */
-void api_reject(struct api *api, struct api_response *resp, int status,
-                const char *description);
+/* api_handle() for a body already in memory (tests, fuzzers). */
+void api_handle_buffer(struct api *api, const char *verb, const char *path,
+                       const char *content_type, const char *body, size_t len,
+                       struct api_response *resp);
 void api_response_free(struct api_response *resp);
 
 #endif

@@ -14,10 +14,8 @@
 
 #include <fcgiapp.h>
 
-#include "conf.h"
 #include "log.h"
 #include "util.h"
-#include "wake.h"
 
 int fcgi_worker_listen(const char *spec) {
   /* Only the owner and its group (the web server's) may connect. */
@@ -52,70 +50,30 @@ static const char *reason(int status) {
   switch (status) {
   case 200: return "OK";
   case 400: return "Bad Request";
-  case 401: return "Unauthorized";
-  case 403: return "Forbidden";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
-  case 409: return "Conflict";
   case 412: return "Precondition Failed";
   case 413: return "Payload Too Large";
   case 415: return "Unsupported Media Type";
-  case 423: return "Locked";
   case 503: return "Service Unavailable";
   default: return "Error";
   }
 }
 
-/* Reads exactly len bytes of the body; false when the stream ends early. */
-static bool read_body(FCGX_Request *req, char *buf, size_t len) {
+/* The gate's reader: up to len bytes of the FastCGI stdin stream. */
+static size_t read_stdin(void *ctx, char *buf, size_t len) {
+  FCGX_Stream *in = ctx;
   size_t got = 0;
   while (got < len) {
-    int chunk = len - got > 65536 ? 65536 : (int)(len - got);
-    int n = FCGX_GetStr(buf + got, chunk, req->in);
+    int n = FCGX_GetStr(buf + got, (int)(len - got), in);
     if (n <= 0)
-      return false;
+      break;
     got += (size_t)n;
   }
-  return true;
+  return got;
 }
 
-static void handle_one(struct api *api, FCGX_Request *req) {
-  struct api_response resp;
-  struct api_http_request hr = {0};
-  char path[1024];
-  char *body = NULL;
-  double start = monotonic_seconds();
-  const char *cl = param(req, "CONTENT_LENGTH");
-  uint64_t declared = 0;
-
-  request_path(req, path, sizeof path);
-  hr.verb = param(req, "REQUEST_METHOD");
-  hr.path = path;
-  hr.content_type = FCGX_GetParam("CONTENT_TYPE", req->envp);
-
-  if (*cl && !parse_u64(cl, &declared)) {
-    api_response_init(&resp);
-    api_reject(api, &resp, 400, "CONTENT_LENGTH is not a length");
-  } else if (declared > (uint64_t)api->svc.conf->api.max_body_bytes) {
-    /* Not read: api_handle answers 413 from the length alone. */
-    hr.body_len = (size_t)(declared > SIZE_MAX / 2 ? SIZE_MAX / 2 : declared);
-    api_handle(api, &hr, &resp);
-  } else {
-    body = xmalloc((size_t)declared + 1);
-    if (!read_body(req, body, (size_t)declared)) {
-      api_response_init(&resp);
-      api_reject(api, &resp, 400, "the body is shorter than CONTENT_LENGTH");
-    } else {
-      body[declared] = '\0';
-      hr.body = body;
-      hr.body_len = (size_t)declared;
-      api_handle(api, &hr, &resp);
-    }
-  }
-  /* The commit is done: wake the sender before the answer goes out. */
-  if (resp.wake_sender)
-    wake_notify(api->svc.conf->sender.wake_socket);
-
+static void write_response(FCGX_Request *req, const struct api_response *resp) {
   /* libfcgi's own printf lacks %zu: format the head here. */
   char head[512];
   int n = snprintf(head, sizeof head,
@@ -123,19 +81,35 @@ static void handle_one(struct api *api, FCGX_Request *req) {
                    "Content-Type: application/json; charset=utf-8\r\n"
                    "Cache-Control: no-store\r\n"
                    "Content-Length: %zu\r\n%s%s%s\r\n",
-                   resp.status, reason(resp.status), resp.body.len,
-                   resp.allow ? "Allow: " : "", resp.allow ? resp.allow : "",
-                   resp.allow ? "\r\n" : "");
+                   resp->status, reason(resp->status), resp->body.len,
+                   resp->allow ? "Allow: " : "", resp->allow ? resp->allow : "",
+                   resp->allow ? "\r\n" : "");
   FCGX_PutStr(head, n, req->out);
-  FCGX_PutStr(resp.body.data ? resp.body.data : "", (int)resp.body.len,
+  FCGX_PutStr(resp->body.data ? resp->body.data : "", (int)resp->body.len,
               req->out);
+}
 
+static void handle_one(struct api *api, FCGX_Request *req) {
+  struct api_response resp;
+  char path[1024];
+  double start = monotonic_seconds();
+
+  request_path(req, path, sizeof path);
+  struct http_request hr = {
+      .verb = param(req, "REQUEST_METHOD"),
+      .path = path,
+      .content_type = FCGX_GetParam("CONTENT_TYPE", req->envp),
+      .content_length = param(req, "CONTENT_LENGTH"),
+      .read_body = read_stdin,
+      .read_ctx = req->in,
+  };
+  api_handle(api, &hr, &resp);
+  write_response(req, &resp);
   log_info("%s requestId=%s %s status=%d %.2fms%s%s %s", resp.method,
            resp.request_id, resp.outcome, resp.status,
            (monotonic_seconds() - start) * 1000.0,
            resp.error_id[0] ? " errorId=" : "", resp.error_id, resp.detail);
   api_response_free(&resp);
-  free(body);
 }
 
 /* Stopping. libfcgi's way is FCGX_ShutdownPending(): the accept() in
@@ -186,8 +160,7 @@ int fcgi_worker_run(struct api *api, int listen_fd,
                     volatile sig_atomic_t *stop) {
   FCGX_Request req;
   struct sigaction sa = {.sa_handler = on_stop_timer}; /* no SA_RESTART */
-  /* A signal of its own: the store's write queue times its waits with
-   * SIGALRM. */
+  /* Its own signal: SIGALRM is the write queue's (store_queue.h). */
   struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN};
   if (FCGX_Init() != 0 || FCGX_InitRequest(&req, listen_fd, 0) != 0) {
     log_error("cannot set up libfcgi");

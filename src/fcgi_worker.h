@@ -1,6 +1,7 @@
 /* The worker's HTTP layer: the only code that knows FastCGI. It turns each
- * FastCGI request into an api_http_request and the api_response back into
- * a CGI response, one request at a time. */
+ * FastCGI request into an http_request (its params, and a reader of its
+ * body) and the api_response back into a CGI response, one request at a
+ * time. Every decision about the request is api_handle()'s. */
 #ifndef OTPGATE_FCGI_WORKER_H
 #define OTPGATE_FCGI_WORKER_H
 

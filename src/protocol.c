@@ -4,6 +4,7 @@
 
 #include "json_strict.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -42,9 +43,7 @@ const char *protocol_error_name(enum gsp_error e) {
       [GSP_IDEMPOTENCY_VIOLATION] = "IDEMPOTENCY_VIOLATION",
       [GSP_INVALID_FIELD_VALUE] = "INVALID_FIELD_VALUE",
       [GSP_MISSING_REQUIRED_FIELD] = "MISSING_REQUIRED_FIELD",
-      [GSP_PRECONDITION_VIOLATION] = "PRECONDITION_VIOLATION",
       [GSP_INVALID_DECRYPTED_REQUEST] = "INVALID_DECRYPTED_REQUEST",
-      [GSP_FORBIDDEN] = "FORBIDDEN",
   };
   return names[e];
 }
@@ -133,39 +132,52 @@ static bool valid_non_negative(int64_t v) { return v >= 0; }
 /* Every request starts with these; checked first, in this order, so a
  * request of another major version is told so before anything else. */
 #define HEADER_RULES                                                          \
-  {"requestHeader", R_OBJECT, true, 0, 0, 0, NULL, NULL, "an object", 0,      \
-   NOT_KEPT, 0},                                                              \
-  {"requestHeader.protocolVersion", R_OBJECT, true, 0, 0, 0, NULL, NULL,      \
-   "an object", 0, NOT_KEPT, 0},                                              \
-  {"requestHeader.protocolVersion.major", R_INT, true, 0, 0, 0, NULL,         \
-   valid_major, "1", GSP_INVALID_API_VERSION, OFF(header.major), 0},          \
-  {"requestHeader.protocolVersion.minor", R_INT, false, 0, 0, 0, NULL,        \
-   valid_non_negative, "a non-negative integer", 0, OFF(header.minor), 0},    \
-  {"requestHeader.protocolVersion.revision", R_INT, false, 0, 0, 0, NULL,     \
-   valid_non_negative, "a non-negative integer", 0, OFF(header.revision), 0}, \
-  {"requestHeader.requestId", R_STRING, true, 0, 1, 100, valid_request_id,    \
-   NULL, RID_EXPECT, 0, OFF(header.request_id), 0},                           \
-  {"requestHeader.requestTimestamp", R_DIGITS, true, 0, 1, 19, NULL, NULL,    \
-   "milliseconds since the epoch as a string of digits", 0,                   \
-   OFF(header.request_timestamp), 0}
+  {.path = "requestHeader", .type = R_OBJECT, .required = true,               \
+   .expect = "an object", .offset = NOT_KEPT},                                \
+  {.path = "requestHeader.protocolVersion", .type = R_OBJECT,                 \
+   .required = true, .expect = "an object", .offset = NOT_KEPT},              \
+  {.path = "requestHeader.protocolVersion.major", .type = R_INT,              \
+   .required = true, .valid_int = valid_major, .expect = "1",                 \
+   .bad_code = GSP_INVALID_API_VERSION, .offset = OFF(header.major)},         \
+  {.path = "requestHeader.protocolVersion.minor", .type = R_INT,              \
+   .valid_int = valid_non_negative, .expect = "a non-negative integer",       \
+   .offset = OFF(header.minor)},                                              \
+  {.path = "requestHeader.protocolVersion.revision", .type = R_INT,           \
+   .valid_int = valid_non_negative, .expect = "a non-negative integer",       \
+   .offset = OFF(header.revision)},                                           \
+  {.path = "requestHeader.requestId", .type = R_STRING, .required = true,     \
+   .min_len = 1, .max_len = 100, .valid = valid_request_id,                   \
+   .expect = RID_EXPECT, .offset = OFF(header.request_id)},                   \
+  {.path = "requestHeader.requestTimestamp", .type = R_DIGITS,                \
+   .required = true, .min_len = 1, .max_len = 19,                             \
+   .expect = "milliseconds since the epoch as a string of digits",            \
+   .offset = OFF(header.request_timestamp)}
 
 static const struct field_rule send_otp_rules[] = {
     HEADER_RULES,
-    {"accountPhoneNumber", R_STRING, false, 1, 0, 64, NULL, NULL,
-     "a string of at most 64 characters", 0, OFF(u.send_otp.account_phone_number), 0},
-    {"associationId", R_STRING, false, 1, 1, 255, valid_printable, NULL,
-     "1 to 255 printable ASCII characters", 0, OFF(u.send_otp.association_id), 0},
-    {"smsMatchingToken", R_STRING, true, 0, 11, 11, valid_printable, NULL,
-     "exactly 11 printable ASCII characters, no white space", 0,
-     OFF(u.send_otp.sms_matching_token), 0},
-    {"otpContext", R_OBJECT, false, 0, 0, 0, NULL, NULL, "an object", 0, NOT_KEPT, 0},
-    {"otpContext.association", R_EMPTY_OBJECT, false, 2, 0, 0, NULL, NULL, "{}",
-     0, OFF(u.send_otp.context), OTP_CONTEXT_ASSOCIATION},
-    {"otpContext.mandateCreation", R_EMPTY_OBJECT, false, 2, 0, 0, NULL, NULL,
-     "{}", 0, OFF(u.send_otp.context), OTP_CONTEXT_MANDATE_CREATION},
-    {"otpContext.associationWithMandateCreation", R_EMPTY_OBJECT, false, 2, 0,
-     0, NULL, NULL, "{}", 0, OFF(u.send_otp.context),
-     OTP_CONTEXT_ASSOCIATION_WITH_MANDATE_CREATION},
+    {.path = "accountPhoneNumber", .type = R_STRING, .oneof = 1, .max_len = 64,
+     .expect = "a string of at most 64 characters",
+     .offset = OFF(u.send_otp.account_phone_number)},
+    {.path = "associationId", .type = R_STRING, .oneof = 1, .min_len = 1,
+     .max_len = 255, .valid = valid_printable,
+     .expect = "1 to 255 printable ASCII characters",
+     .offset = OFF(u.send_otp.association_id)},
+    {.path = "smsMatchingToken", .type = R_STRING, .required = true,
+     .min_len = 11, .max_len = 11, .valid = valid_printable,
+     .expect = "exactly 11 printable ASCII characters, no white space",
+     .offset = OFF(u.send_otp.sms_matching_token)},
+    {.path = "otpContext", .type = R_OBJECT, .expect = "an object",
+     .offset = NOT_KEPT},
+    {.path = "otpContext.association", .type = R_EMPTY_OBJECT, .oneof = 2,
+     .expect = "{}", .offset = OFF(u.send_otp.context),
+     .value = OTP_CONTEXT_ASSOCIATION},
+    {.path = "otpContext.mandateCreation", .type = R_EMPTY_OBJECT, .oneof = 2,
+     .expect = "{}", .offset = OFF(u.send_otp.context),
+     .value = OTP_CONTEXT_MANDATE_CREATION},
+    {.path = "otpContext.associationWithMandateCreation",
+     .type = R_EMPTY_OBJECT, .oneof = 2, .expect = "{}",
+     .offset = OFF(u.send_otp.context),
+     .value = OTP_CONTEXT_ASSOCIATION_WITH_MANDATE_CREATION},
 };
 
 static const struct oneof_rule send_otp_oneofs[] = {
@@ -176,18 +188,22 @@ static const struct oneof_rule send_otp_oneofs[] = {
 
 static const struct field_rule verify_otp_rules[] = {
     HEADER_RULES,
-    {"sendOtpRequestId", R_STRING, true, 0, 1, 100, valid_request_id, NULL,
-     RID_EXPECT, 0, OFF(u.verify_otp.send_otp_request_id), 0},
-    /* Its length is checked against [otp] length after the table. */
-    {"otp", R_STRING, true, 0, 1, 32, NULL, NULL, "a string of digits", 0,
-     OFF(u.verify_otp.otp), 0},
+    {.path = "sendOtpRequestId", .type = R_STRING, .required = true,
+     .min_len = 1, .max_len = 100, .valid = valid_request_id,
+     .expect = RID_EXPECT, .offset = OFF(u.verify_otp.send_otp_request_id)},
+    /* Its length is checked against [otp] length in finish_method(). */
+    {.path = "otp", .type = R_STRING, .required = true, .min_len = 1,
+     .max_len = 32, .expect = "a string of digits",
+     .offset = OFF(u.verify_otp.otp)},
 };
 
 static const struct field_rule echo_rules[] = {
     HEADER_RULES,
-    /* 1,000 characters take at most 4,000 bytes; counted exactly below. */
-    {"clientMessage", R_STRING, true, 0, 0, 4000, NULL, NULL,
-     "a string of at most 1000 characters", 0, OFF(u.echo.client_message), 0},
+    /* 1,000 characters take at most 4,000 bytes; counted exactly in
+     * finish_method(). */
+    {.path = "clientMessage", .type = R_STRING, .required = true,
+     .max_len = 4000, .expect = "a string of at most 1000 characters",
+     .offset = OFF(u.echo.client_message)},
 };
 
 static const struct {
@@ -357,28 +373,24 @@ static bool check_rules(enum gsp_method method, json_object *root,
   return true;
 }
 
-bool protocol_decode(enum gsp_method method, const char *body, size_t len,
-                     const struct protocol_limits *limits,
-                     struct protocol_request *out, struct protocol_error *err) {
-  memset(out, 0, sizeof *out);
-  out->method = method;
-  if (len > INT32_MAX) {
-    set_error(err, 413, GSP_ERR_NONE, "the body is too large");
-    return false;
-  }
+/* Parses the body as strict JSON (json_strict.h) into an object; NULL
+ * with err set when it is not one. */
+static json_object *parse_body(const char *body, size_t len,
+                               struct protocol_error *err) {
   struct json_strict js;
+  assert(len <= INT32_MAX); /* the HTTP gate caps bodies far below */
   if (!json_strict_check(body, len, PROTOCOL_MAX_DEPTH, &js)) {
     set_error(err, 400, GSP_INVALID_DECRYPTED_REQUEST,
               "the body is not valid JSON: %s at byte %zu", js.error,
               js.error_at);
     json_strict_free(&js);
-    return false;
+    return NULL;
   }
   json_tokener *tok = json_tokener_new_ex(PROTOCOL_MAX_DEPTH + 1);
   if (tok == NULL) {
     json_strict_free(&js);
     set_error(err, 503, GSP_ERR_NONE, "out of memory");
-    return false;
+    return NULL;
   }
   json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
   json_object *root = json_tokener_parse_ex(tok, body, (int)len);
@@ -386,67 +398,78 @@ bool protocol_decode(enum gsp_method method, const char *body, size_t len,
   json_tokener_free(tok);
   bool unique = root && json_strict_no_duplicates(&js, root);
   json_strict_free(&js);
-  if (root == NULL || jerr != json_tokener_success) {
-    /* What the grammar allows but json-c refuses: invalid UTF-8. */
+  if (root == NULL || jerr != json_tokener_success)
+    /* What the grammar allows but json-c refuses. */
     set_error(err, 400, GSP_INVALID_DECRYPTED_REQUEST,
               "the body is not valid JSON: %s", json_tokener_error_desc(jerr));
-    json_object_put(root);
-    return false;
-  }
-  if (!unique) {
+  else if (!unique)
     set_error(err, 400, GSP_INVALID_DECRYPTED_REQUEST,
               "the body is not valid JSON: a key appears twice in one object");
-    json_object_put(root);
-    return false;
-  }
-  if (!json_object_is_type(root, json_type_object)) {
+  else if (!json_object_is_type(root, json_type_object))
     set_error(err, 400, GSP_INVALID_DECRYPTED_REQUEST,
               "the body must be a JSON object");
-    json_object_put(root);
+  else
+    return root;
+  json_object_put(root);
+  return NULL;
+}
+
+/* The rule that depends on this server's clock. */
+static bool check_timestamp(const struct protocol_limits *limits,
+                            const struct protocol_request *r,
+                            struct protocol_error *err) {
+  if (limits->timestamp_skew_ms <= 0)
+    return true;
+  int64_t d = r->header.request_timestamp - limits->now_ms;
+  if (d <= limits->timestamp_skew_ms && d >= -limits->timestamp_skew_ms)
+    return true;
+  set_error(err, 400, GSP_REQUEST_TIMESTAMP_OUT_OF_RANGE,
+            "requestHeader.requestTimestamp is %" PRId64
+            " ms from this server's clock; at most %" PRId64 " allowed",
+            d, limits->timestamp_skew_ms);
+  return false;
+}
+
+/* Each method's last rules, beyond the table's. */
+static bool finish_method(const struct protocol_limits *limits,
+                          struct protocol_request *r,
+                          struct protocol_error *err) {
+  switch (r->method) {
+  case GSP_SEND_OTP:
+    r->u.send_otp.request_id = r->header.request_id;
+    return true;
+  case GSP_VERIFY_OTP: {
+    const char *otp = r->u.verify_otp.otp;
+    r->u.verify_otp.request_id = r->header.request_id;
+    if (strlen(otp) == (size_t)limits->otp_length &&
+        strspn(otp, "0123456789") == strlen(otp))
+      return true;
+    set_error(err, 400, GSP_INVALID_FIELD_VALUE, "otp must be %d digits",
+              limits->otp_length);
     return false;
   }
-  out->json = root;
-  if (!check_rules(method, root, out, err))
-    goto fail;
-
-  /* Rules that depend on this server's state. */
-  if (limits->timestamp_skew_ms > 0) {
-    int64_t d = out->header.request_timestamp - limits->now_ms;
-    if (d > limits->timestamp_skew_ms || d < -limits->timestamp_skew_ms) {
-      set_error(err, 400, GSP_REQUEST_TIMESTAMP_OUT_OF_RANGE,
-                "requestHeader.requestTimestamp is %" PRId64
-                " ms from this server's clock; at most %" PRId64 " allowed",
-                d, limits->timestamp_skew_ms);
-      goto fail;
-    }
-  }
-  switch (method) {
-  case GSP_SEND_OTP:
-    out->u.send_otp.request_id = out->header.request_id;
-    break;
-  case GSP_VERIFY_OTP: {
-    const char *otp = out->u.verify_otp.otp;
-    out->u.verify_otp.request_id = out->header.request_id;
-    if (strlen(otp) != (size_t)limits->otp_length ||
-        strspn(otp, "0123456789") != strlen(otp)) {
-      set_error(err, 400, GSP_INVALID_FIELD_VALUE, "otp must be %d digits",
-                limits->otp_length);
-      goto fail;
-    }
-    break;
-  }
   case GSP_ECHO:
-    if (utf8_chars(out->u.echo.client_message) > 1000) {
-      set_error(err, 400, GSP_INVALID_FIELD_VALUE,
-                "clientMessage must be at most 1000 characters");
-      goto fail;
-    }
-    break;
+    if (utf8_chars(r->u.echo.client_message) <= 1000)
+      return true;
+    set_error(err, 400, GSP_INVALID_FIELD_VALUE,
+              "clientMessage must be at most 1000 characters");
+    return false;
   case GSP_METHOD_COUNT:
     break;
   }
-  return true;
-fail:
+  return false;
+}
+
+bool protocol_decode(enum gsp_method method, const char *body, size_t len,
+                     const struct protocol_limits *limits,
+                     struct protocol_request *out, struct protocol_error *err) {
+  memset(out, 0, sizeof *out);
+  out->method = method;
+  if ((out->json = parse_body(body, len, err)) == NULL)
+    return false;
+  if (check_rules(method, out->json, out, err) &&
+      check_timestamp(limits, out, err) && finish_method(limits, out, err))
+    return true;
   protocol_request_free(out);
   return false;
 }
@@ -543,8 +566,8 @@ void protocol_render_answer(struct buf *out, const char *fields, int64_t now_ms)
   buf_appends(out, inner);
 }
 
-void protocol_render_error(struct buf *out, const struct protocol_error *err,
-                           const char *error_id, int64_t now_ms) {
+char *protocol_encode_error(const struct protocol_error *err,
+                            const char *error_id) {
   json_object *obj = json_object_new_object();
   if (err->code != GSP_ERR_NONE)
     json_object_object_add(obj, "errorResponseCode",
@@ -553,9 +576,7 @@ void protocol_render_error(struct buf *out, const struct protocol_error *err,
                          json_object_new_string(err->description));
   json_object_object_add(obj, "paymentIntegratorErrorIdentifier",
                          json_object_new_string(error_id));
-  char *fields = to_text(obj);
-  protocol_render_answer(out, fields, now_ms);
-  free(fields);
+  return to_text(obj);
 }
 
 void protocol_error_from_service(enum service_error e, struct protocol_error *err) {

@@ -29,9 +29,7 @@ enum gsp_error {
   GSP_IDEMPOTENCY_VIOLATION,
   GSP_INVALID_FIELD_VALUE,
   GSP_MISSING_REQUIRED_FIELD,
-  GSP_PRECONDITION_VIOLATION,
   GSP_INVALID_DECRYPTED_REQUEST,
-  GSP_FORBIDDEN,
 };
 const char *protocol_error_name(enum gsp_error e);
 
@@ -89,9 +87,9 @@ char *protocol_encode_echo(const struct echo_request *req,
                            const char *server_message);
 /* The body sent: responseHeader with now_ms, then the stored fields. */
 void protocol_render_answer(struct buf *out, const char *fields, int64_t now_ms);
-/* An ErrorResponse body. */
-void protocol_render_error(struct buf *out, const struct protocol_error *err,
-                           const char *error_id, int64_t now_ms);
+/* An ErrorResponse's fields, without responseHeader, as the answers'. */
+char *protocol_encode_error(const struct protocol_error *err,
+                            const char *error_id);
 
 /* Maps a service refusal to the HTTP status, code and description. */
 void protocol_error_from_service(enum service_error e, struct protocol_error *err);

@@ -12,7 +12,7 @@
 static enum store_rc purge_batches(struct store *s, const char *sql,
                                    int64_t before, int64_t *count) {
   enum store_rc rc;
-  int changed;
+  int64_t changed;
   *count = 0;
   if (before <= 0)
     return STORE_OK;
@@ -22,9 +22,9 @@ static enum store_rc purge_batches(struct store *s, const char *sql,
       return STORE_ERROR;
     sqlite3_bind_int64(st, 1, before);
     sqlite3_bind_int(st, 2, PURGE_BATCH);
-    if ((rc = store_exec_stmt(s, st)) != STORE_OK)
+    /* Its own transaction, in the write queue like every writer. */
+    if ((rc = store_exec_write(s, st, &changed)) != STORE_OK)
       return rc;
-    changed = sqlite3_changes(s->db);
     *count += changed;
   } while (changed == PURGE_BATCH);
   return STORE_OK;

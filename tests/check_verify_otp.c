@@ -263,8 +263,8 @@ static const char *call_api(struct api *api, const char *method, char *body) {
   static char out[128];
   struct api_response resp;
   char *path = xasprintf("/v1/%s", method);
-  struct api_http_request req = {"POST", path, "application/json", body, strlen(body)};
-  api_handle(api, &req, &resp);
+  api_handle_buffer(api, "POST", path, "application/json", body, strlen(body),
+                    &resp);
   json_object *o = json_tokener_parse(resp.body.data);
   const char *res = get(o, "result");
   snprintf(out, sizeof out, "%d %s", resp.status, res ? res : get(o, "errorResponseCode"));

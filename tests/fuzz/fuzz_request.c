@@ -1,5 +1,5 @@
 /* libFuzzer harness: request bytes in, answer out, through api_handle(),
- * the same function the worker calls. The first byte picks the method. */
+ * the same pipeline the worker drives. The first byte picks the method. */
 #include "config.h"
 
 #include <stdint.h>
@@ -60,9 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   struct api_response resp;
   if (size == 0)
     return 0;
-  struct api_http_request req = {"POST", paths[data[0] % 3], "application/json",
-                                 (const char *)data + 1, size - 1};
-  api_handle(&api, &req, &resp);
+  api_handle_buffer(&api, "POST", paths[data[0] % 3], "application/json",
+                    (const char *)data + 1, size - 1, &resp);
   /* Every answer is a JSON object with a responseHeader. */
   if (resp.body.data == NULL || strncmp(resp.body.data, "{\"responseHeader\":", 18) != 0)
     abort();
