@@ -8,13 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "api.h"
 #include "conf.h"
 #include "fcgi_worker.h"
 #include "log.h"
-#include "util.h"
+#include "program.h"
 
 static volatile sig_atomic_t stop_requested;
 
@@ -79,9 +77,7 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if (!root_allowed("otpgate-fcgi", allow_root))
-    return 2;
-  /* Before the socket exists: a stop asked for during start-up is a clean
+  /* Before anything else: a stop asked for during start-up is a clean
    * stop too. */
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -91,21 +87,13 @@ int main(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  if (sodium_init() < 0) {
-    fputs("otpgate-fcgi: libsodium failed to initialise\n", stderr);
-    return 1;
-  }
-  struct conf *conf = conf_load(conf_resolve_path(config), err, sizeof err);
-  if (conf == NULL) {
-    fprintf(stderr, "otpgate-fcgi: %s\n", err);
-    return 1;
-  }
-  log_open("otpgate-fcgi", conf->log.syslog);
-  log_set_level((enum log_level)conf->log.level);
+  struct conf *conf = program_start("otpgate-fcgi", allow_root, config, &status);
+  if (conf == NULL)
+    return status;
   if (!socket_spec && !fcgi_worker_fd0_is_fastcgi()) {
     fprintf(stderr, "otpgate-fcgi: fd 0 is not a FastCGI socket: run it under "
                     "spawn-fcgi, mod_fcgid or lighttpd, or give --socket\n");
-    conf_free(conf);
+    program_end(conf);
     return 2;
   }
   /* The database is opened here, after any fork by the process manager,
@@ -113,7 +101,7 @@ int main(int argc, char **argv) {
    * through finds the worker ready. */
   if (!api_init(&api, conf, err, sizeof err)) {
     log_error("%s", err);
-    conf_free(conf);
+    program_end(conf);
     return 1;
   }
   if (socket_spec) {
@@ -121,7 +109,7 @@ int main(int argc, char **argv) {
     if (listen_fd < 0) {
       log_error("cannot listen on %s", socket_spec);
       api_close(&api);
-      conf_free(conf);
+      program_end(conf);
       return 1;
     }
   }
@@ -130,7 +118,6 @@ int main(int argc, char **argv) {
   status = stop_requested ? 0 : fcgi_worker_run(&api, listen_fd, &stop_requested);
   log_info("stopping");
   api_close(&api);
-  conf_free(conf);
-  log_close();
+  program_end(conf);
   return status;
 }

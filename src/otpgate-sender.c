@@ -9,12 +9,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "conf.h"
 #include "log.h"
+#include "program.h"
 #include "sender.h"
-#include "util.h"
 
 static void usage(FILE *f) {
   fputs("usage: otpgate-sender [-c PATH] [--once] [--allow-root]\n"
@@ -72,24 +70,14 @@ int main(int argc, char **argv) {
     usage(stderr);
     return 2;
   }
-  if (!root_allowed("otpgate-sender", allow_root))
-    return 2;
   stdio_open();
-  if (sodium_init() < 0) {
-    fputs("otpgate-sender: libsodium failed to initialise\n", stderr);
-    return 1;
-  }
-  struct conf *conf = conf_load(conf_resolve_path(cli_path), err, sizeof err);
-  if (conf == NULL) {
-    fprintf(stderr, "otpgate-sender: %s\n", err);
-    return 1;
-  }
-  log_open("otpgate-sender", conf->log.syslog);
-  log_set_level((enum log_level)conf->log.level);
+  int status;
+  struct conf *conf = program_start("otpgate-sender", allow_root, cli_path, &status);
+  if (conf == NULL)
+    return status;
   enum sender_rc rc = sender_run(conf, &opt, err, sizeof err);
   if (rc != SENDER_OK)
     log_error("%s", err);
-  log_close();
-  conf_free(conf);
+  program_end(conf);
   return rc == SENDER_OK ? 0 : 1;
 }

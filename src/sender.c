@@ -63,7 +63,7 @@ static void on_reopen(int sig) {
   reopen_requested = 1;
 }
 
-const char *sender_strerror(enum sender_rc rc) {
+static const char *sender_strerror(enum sender_rc rc) {
   switch (rc) {
   case SENDER_OK:
     return "ok";
@@ -88,7 +88,8 @@ int64_t sender_backoff_ms(long base_seconds, long max_seconds,
   return d - (int64_t)randombytes_uniform((uint32_t)(d / 2 + 1));
 }
 
-void sender_owner_id(char *out, size_t outsz) {
+/* host:pid:random, unique to this process, in out. */
+static void sender_owner_id(char *out, size_t outsz) {
   char host[64] = "localhost", rnd[9];
   if (gethostname(host, sizeof host) != 0)
     snprintf(host, sizeof host, "localhost");

@@ -19,7 +19,6 @@ enum sender_rc {
   SENDER_ETRANSPORT, /* the transport refused its configuration */
   SENDER_ESIGNALS    /* signal handlers could not be installed */
 };
-const char *sender_strerror(enum sender_rc rc);
 
 struct sender_options {
   bool once; /* send what is due now, then return */
@@ -37,8 +36,5 @@ enum sender_rc sender_run(const struct conf *conf,
  * random part between none and half is taken off, so rows that failed
  * together do not all come back together. Milliseconds. */
 int64_t sender_backoff_ms(long base_seconds, long max_seconds, int64_t attempt);
-
-/* host:pid:random, unique to this process, in out. */
-void sender_owner_id(char *out, size_t outsz);
 
 #endif

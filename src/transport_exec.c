@@ -133,20 +133,40 @@ static void exec_read(struct exec_capture *c) {
   }
 }
 
-static void exec_send(void *state, const struct transport_msg *msg,
-                      struct transport_result *res) {
-  struct exec_state *x = state;
+/* A command started for one message: its pid and our ends of its pipes
+ * (-1 once closed). */
+struct exec_run {
+  pid_t pid;
+  int in; /* its standard input */
+  struct exec_capture out, err;
+};
+
+static void exec_run_close(struct exec_run *r) {
+  if (r->in >= 0)
+    close(r->in);
+  if (r->out.fd >= 0)
+    close(r->out.fd);
+  if (r->err.fd >= 0)
+    close(r->err.fd);
+  r->in = r->out.fd = r->err.fd = -1;
+}
+
+static void close_pair(int p[2]) {
+  for (int i = 0; i < 2; i++)
+    if (p[i] >= 0)
+      close(p[i]);
+}
+
+/* Starts the command for msg with its pipes. False (res says why) when it
+ * could not be run at all. */
+static bool exec_spawn(struct exec_state *x, const struct transport_msg *msg,
+                       struct exec_run *r, struct transport_result *res) {
   int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1};
-  int report[2] = {-1, -1};
+  int report[2] = {-1, -1}, exec_errno = 0, status;
   char idvar[64];
   char **envp = NULL;
-  struct exec_capture cout = {.max = EXEC_STDOUT_MAX, .fd = -1};
-  struct exec_capture cerr = {.max = EXEC_STDERR_MAX, .fd = -1};
-  const char *text = msg->text;
-  size_t left = strlen(text);
-  int status = 0, exec_errno = 0;
-  bool exited = false;
-  pid_t pid;
+  bool started = false;
+  ssize_t n;
 
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0 ||
       pipe2(errp, O_CLOEXEC) != 0 || pipe2(report, O_CLOEXEC) != 0) {
@@ -155,107 +175,123 @@ static void exec_send(void *state, const struct transport_msg *msg,
   }
   envp = exec_environment(msg->id, idvar, sizeof idvar);
   x->argv[x->nwords] = (char *)msg->destination;
-  pid = fork();
-  if (pid < 0) {
+  r->pid = fork();
+  if (r->pid < 0) {
     transport_set_error(res, msg, GATEWAY_RETRY, "fork: %s", strerror(errno));
     goto out;
   }
-  if (pid == 0)
+  if (r->pid == 0)
     exec_child(x->argv, envp, in[0], out[1], errp[1], report[1]);
-
-  setpgid(pid, pid); /* as the child does: whichever runs first */
-  close(in[0]), close(out[1]), close(errp[1]), close(report[1]);
-  in[0] = out[1] = errp[1] = report[1] = -1;
-
+  setpgid(r->pid, r->pid); /* as the child does: whichever runs first */
+  close(report[1]);
+  report[1] = -1;
   /* The report pipe closes on a successful exec, or carries errno. */
-  ssize_t n;
   while ((n = read(report[0], &exec_errno, sizeof exec_errno)) < 0 &&
          errno == EINTR)
     ;
   if (n == (ssize_t)sizeof exec_errno) {
-    waitpid(pid, &status, 0);
+    waitpid(r->pid, &status, 0);
     transport_set_error(res, msg, GATEWAY_RETRY, "cannot run %s: %s",
                         x->argv[0], strerror(exec_errno));
     goto out;
   }
-
   fcntl(in[1], F_SETFL, O_NONBLOCK);
   fcntl(out[0], F_SETFL, O_NONBLOCK);
   fcntl(errp[0], F_SETFL, O_NONBLOCK);
-  cout.fd = out[0], cerr.fd = errp[0];
-  out[0] = errp[0] = -1;
+  r->in = in[1], r->out.fd = out[0], r->err.fd = errp[0];
+  in[1] = out[0] = errp[0] = -1;
+  started = true;
+out:
+  x->argv[x->nwords] = NULL;
+  free(envp);
+  close_pair(in), close_pair(out), close_pair(errp), close_pair(report);
+  return started;
+}
 
-  int64_t deadline = monotonic_ms() + x->timeout_ms;
+/* Writes what it can of the text to the command's input; closes it when
+ * all is written or the command stopped reading (EPIPE). */
+static void exec_feed(struct exec_run *r, const char **text, size_t *left) {
+  ssize_t w = write(r->in, *text, *left);
+  if (w > 0) {
+    *text += w;
+    *left -= (size_t)w;
+  }
+  if (*left == 0 || (w < 0 && errno != EAGAIN && errno != EINTR)) {
+    close(r->in);
+    r->in = -1;
+  }
+}
+
+/* Feeds the command the text and reads what it says, until it exits or
+ * timeout_ms pass. Returns whether it exited (*status: how). */
+static bool exec_pump(struct exec_run *r, const char *text, long timeout_ms,
+                      int *status) {
+  size_t left = strlen(text);
+  int64_t deadline = monotonic_ms() + timeout_ms;
   for (;;) {
-    struct pollfd pfd[3];
-    int nfd = 0;
-    if (in[1] >= 0)
-      pfd[nfd++] = (struct pollfd){.fd = in[1], .events = POLLOUT};
-    if (cout.fd >= 0)
-      pfd[nfd++] = (struct pollfd){.fd = cout.fd, .events = POLLIN};
-    if (cerr.fd >= 0)
-      pfd[nfd++] = (struct pollfd){.fd = cerr.fd, .events = POLLIN};
-
-    if (!exited && waitpid(pid, &status, WNOHANG) == pid)
-      exited = true;
-    if (exited) {
+    if (waitpid(r->pid, status, WNOHANG) == r->pid) {
       /* What it wrote before exiting; pipes a grandchild still holds do
        * not keep us waiting. */
-      if (cout.fd >= 0)
-        exec_read(&cout);
-      if (cerr.fd >= 0)
-        exec_read(&cerr);
-      break;
+      if (r->out.fd >= 0)
+        exec_read(&r->out);
+      if (r->err.fd >= 0)
+        exec_read(&r->err);
+      return true;
     }
+    struct pollfd pfd[3];
+    int nfd = 0;
+    if (r->in >= 0)
+      pfd[nfd++] = (struct pollfd){.fd = r->in, .events = POLLOUT};
+    if (r->out.fd >= 0)
+      pfd[nfd++] = (struct pollfd){.fd = r->out.fd, .events = POLLIN};
+    if (r->err.fd >= 0)
+      pfd[nfd++] = (struct pollfd){.fd = r->err.fd, .events = POLLIN};
     int64_t now = monotonic_ms();
     if (now >= deadline)
-      break;
+      return false;
     /* Pipes closed but no exit yet, or a grandchild holds them open:
      * look again at the child soon. */
     int64_t wait = deadline - now;
     if (wait > (nfd ? 50 : 2))
       wait = nfd ? 50 : 2;
     if (poll(pfd, (nfds_t)nfd, (int)wait) < 0 && errno != EINTR)
-      break;
+      return false;
     for (int i = 0; i < nfd; i++) {
       if (pfd[i].revents == 0)
         continue;
-      if (pfd[i].fd == in[1]) {
-        ssize_t w = write(in[1], text, left);
-        if (w > 0) {
-          text += w;
-          left -= (size_t)w;
-        }
-        /* All written, or it stopped reading (EPIPE): either way done. */
-        if (left == 0 || (w < 0 && errno != EAGAIN && errno != EINTR)) {
-          close(in[1]);
-          in[1] = -1;
-        }
-      } else if (pfd[i].fd == cout.fd) {
-        exec_read(&cout);
-      } else if (pfd[i].fd == cerr.fd) {
-        exec_read(&cerr);
-      }
+      if (pfd[i].fd == r->in)
+        exec_feed(r, &text, &left);
+      else if (pfd[i].fd == r->out.fd)
+        exec_read(&r->out);
+      else if (pfd[i].fd == r->err.fd)
+        exec_read(&r->err);
     }
   }
+}
 
+/* What the command's end means for the message: exit 0 sent (its first
+ * line of output the gateway's reference), EX_TEMPFAIL retry, another
+ * exit failed, a signal or a timeout (killed here) unknown. */
+static void exec_classify(const struct exec_state *x,
+                          const struct transport_msg *msg, struct exec_run *r,
+                          bool exited, int status,
+                          struct transport_result *res) {
   char said[TRANSPORT_ERROR_MAX];
-  transport_clean(msg, cerr.data, cerr.len, said, sizeof said);
+  transport_clean(msg, r->err.data, r->err.len, said, sizeof said);
   if (!exited) {
-    kill(-pid, SIGKILL);
-    kill(pid, SIGKILL);
-    waitpid(pid, &status, 0);
+    kill(-r->pid, SIGKILL);
+    kill(r->pid, SIGKILL);
+    waitpid(r->pid, &status, 0);
     transport_set_error(res, msg, GATEWAY_UNKNOWN,
                         "still running after %ld s, killed%s%s",
                         x->timeout_ms / 1000, *said ? ": " : "", said);
   } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
     res->status = GATEWAY_SENT;
-    /* The first line it printed, if any, is the gateway's reference. */
     size_t line = 0;
-    while (line < cout.len && cout.data[line] != '\n' &&
-           cout.data[line] != '\r')
+    while (line < r->out.len && r->out.data[line] != '\n' &&
+           r->out.data[line] != '\r')
       line++;
-    transport_clean(msg, cout.data, line, res->ref, sizeof res->ref);
+    transport_clean(msg, r->out.data, line, res->ref, sizeof res->ref);
   } else if (WIFEXITED(status)) {
     int code = WEXITSTATUS(status);
     transport_set_error(
@@ -265,24 +301,20 @@ static void exec_send(void *state, const struct transport_msg *msg,
     transport_set_error(res, msg, GATEWAY_UNKNOWN, "killed by signal %d%s%s",
                         WTERMSIG(status), *said ? ": " : "", said);
   }
+}
 
-out:
-  x->argv[x->nwords] = NULL;
-  free(envp);
-  for (int i = 0; i < 2; i++) {
-    if (in[i] >= 0)
-      close(in[i]);
-    if (out[i] >= 0)
-      close(out[i]);
-    if (errp[i] >= 0)
-      close(errp[i]);
-    if (report[i] >= 0)
-      close(report[i]);
-  }
-  if (cout.fd >= 0)
-    close(cout.fd);
-  if (cerr.fd >= 0)
-    close(cerr.fd);
+static void exec_send(void *state, const struct transport_msg *msg,
+                      struct transport_result *res) {
+  struct exec_state *x = state;
+  struct exec_run r = {.in = -1,
+                       .out = {.max = EXEC_STDOUT_MAX, .fd = -1},
+                       .err = {.max = EXEC_STDERR_MAX, .fd = -1}};
+  int status = 0;
+  if (!exec_spawn(x, msg, &r, res))
+    return;
+  bool exited = exec_pump(&r, msg->text, x->timeout_ms, &status);
+  exec_classify(x, msg, &r, exited, status, res);
+  exec_run_close(&r);
 }
 
 const struct transport_ops transport_exec_ops = {

@@ -71,16 +71,6 @@ void random_hex_id(char *out, size_t nbytes) {
   sodium_bin2hex(out, nbytes * 2 + 1, raw, nbytes);
 }
 
-bool root_allowed(const char *prog, bool allow_root) {
-  if (geteuid() != 0 || allow_root)
-    return true;
-  fprintf(stderr,
-          "%s: refusing to run as root: run it as an unprivileged user (the "
-          "web server's, or one of its own), or give --allow-root\n",
-          prog);
-  return false;
-}
-
 void *xmalloc(size_t n) {
   void *p = malloc(n ? n : 1);
   if (p == NULL)

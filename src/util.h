@@ -20,11 +20,6 @@ bool parse_long_range(const char *s, long min, long max, long *out);
 /* Random lowercase hex identifier of 2*nbytes characters (plus NUL). */
 void random_hex_id(char *out, size_t nbytes);
 
-/* The worker and the sender face the network and hold secrets: they
- * refuse to run as root unless told (--allow-root). Prints why to stderr
- * and returns false when prog must stop. */
-bool root_allowed(const char *prog, bool allow_root);
-
 /* malloc/strdup that abort on failure: these are tiny, and running on
  * without memory helps nobody. */
 void *xmalloc(size_t n);
