@@ -1,7 +1,6 @@
 /* otpgate-fcgi: the FastCGI worker. One request at a time; run several. */
 #include "config.h"
 
-#include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -22,61 +21,28 @@ static void on_stop_signal(int sig) {
   fcgi_worker_stop_accepting();
 }
 
-static void usage(FILE *f) {
-  fputs("usage: otpgate-fcgi [-c PATH] [--socket PATH|HOST:PORT] [--allow-root]\n"
-        "  -c, --config PATH  the configuration file (else $OTPGATE_CONFIG,\n"
-        "                     else " OTPGATE_SYSCONFDIR "/otpgate/otpgate.conf)\n"
-        "      --socket SPEC  listen on a unix socket PATH or on HOST:PORT;\n"
-        "                     without it the listening socket is taken on\n"
-        "                     fd 0, as spawn-fcgi, mod_fcgid and lighttpd\n"
-        "                     hand it over\n"
-        "      --allow-root   run even as root (it refuses by default)\n"
-        "  -h, --help         this text\n"
-        "  -V, --version      the version\n",
-        f);
-}
+static const char usage[] =
+    "usage: otpgate-fcgi [-c PATH] [--socket PATH|HOST:PORT] [--allow-root]\n"
+    "  -c, --config PATH  the configuration file (else $OTPGATE_CONFIG,\n"
+    "                     else " OTPGATE_SYSCONFDIR "/otpgate/otpgate.conf)\n"
+    "      --socket SPEC  listen on a unix socket PATH or on HOST:PORT;\n"
+    "                     without it the listening socket is taken on\n"
+    "                     fd 0, as spawn-fcgi, mod_fcgid and lighttpd\n"
+    "                     hand it over\n"
+    "      --allow-root   run even as root (it refuses by default)\n"
+    "  -h, --help         this text\n"
+    "  -V, --version      the version\n";
 
 int main(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"config", required_argument, NULL, 'c'},
-      {"socket", required_argument, NULL, 's'},
-      {"allow-root", no_argument, NULL, 'r'},
-      {"help", no_argument, NULL, 'h'},
-      {"version", no_argument, NULL, 'V'},
-      {NULL, 0, NULL, 0},
+  const char *socket_spec = NULL;
+  const struct program_option options[] = {
+      {"socket", &socket_spec, NULL},
+      {NULL, NULL, NULL},
   };
-  const char *config = NULL, *socket_spec = NULL;
-  bool allow_root = false;
   char err[1024];
   struct api api;
-  int listen_fd = 0, status, ch;
+  int listen_fd = 0, status;
 
-  while ((ch = getopt_long(argc, argv, "c:hV", longopts, NULL)) != -1) {
-    switch (ch) {
-    case 'c':
-      config = optarg;
-      break;
-    case 's':
-      socket_spec = optarg;
-      break;
-    case 'r':
-      allow_root = true;
-      break;
-    case 'h':
-      usage(stdout);
-      return 0;
-    case 'V':
-      puts("otpgate-fcgi " PACKAGE_VERSION);
-      return 0;
-    default:
-      usage(stderr);
-      return 2;
-    }
-  }
-  if (optind != argc) {
-    usage(stderr);
-    return 2;
-  }
   /* Before anything else: a stop asked for during start-up is a clean
    * stop too. */
   struct sigaction sa;
@@ -87,7 +53,8 @@ int main(int argc, char **argv) {
   sigaction(SIGINT, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  struct conf *conf = program_start("otpgate-fcgi", allow_root, config, &status);
+  struct conf *conf =
+      program_start(argc, argv, "otpgate-fcgi", usage, options, &status);
   if (conf == NULL)
     return status;
   if (!socket_spec && !fcgi_worker_fd0_is_fastcgi()) {

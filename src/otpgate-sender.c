@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,16 +13,14 @@
 #include "program.h"
 #include "sender.h"
 
-static void usage(FILE *f) {
-  fputs("usage: otpgate-sender [-c PATH] [--once] [--allow-root]\n"
-        "  -c, --config PATH  the configuration file (else $OTPGATE_CONFIG,\n"
-        "                     else " OTPGATE_SYSCONFDIR
-        "/otpgate/otpgate.conf)\n"
-        "      --once         send what is due now, then exit\n"
-        "      --allow-root   run even as root (it refuses by default)\n"
-        "  -h, --help         this text\n",
-        f);
-}
+static const char usage[] =
+    "usage: otpgate-sender [-c PATH] [--once] [--allow-root]\n"
+    "  -c, --config PATH  the configuration file (else $OTPGATE_CONFIG,\n"
+    "                     else " OTPGATE_SYSCONFDIR "/otpgate/otpgate.conf)\n"
+    "      --once         send what is due now, then exit\n"
+    "      --allow-root   run even as root (it refuses by default)\n"
+    "  -h, --help         this text\n"
+    "  -V, --version      the version\n";
 
 /* The transports' children inherit fds 0-2: make sure they are open, so a
  * pipe never lands on one of them. */
@@ -34,45 +31,17 @@ static void stdio_open(void) {
 }
 
 int main(int argc, char **argv) {
-  static const struct option longopts[] = {
-      {"config", required_argument, NULL, 'c'},
-      {"once", no_argument, NULL, 'o'},
-      {"allow-root", no_argument, NULL, 'r'},
-      {"help", no_argument, NULL, 'h'},
-      {NULL, 0, NULL, 0},
-  };
   struct sender_options opt = {.once = false};
-  const char *cli_path = NULL;
-  bool allow_root = false;
+  const struct program_option options[] = {
+      {"once", NULL, &opt.once},
+      {NULL, NULL, NULL},
+  };
   char err[1024];
-  int ch;
-
-  while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
-    switch (ch) {
-    case 'c':
-      cli_path = optarg;
-      break;
-    case 'o':
-      opt.once = true;
-      break;
-    case 'r':
-      allow_root = true;
-      break;
-    case 'h':
-      usage(stdout);
-      return 0;
-    default:
-      usage(stderr);
-      return 2;
-    }
-  }
-  if (optind != argc) {
-    usage(stderr);
-    return 2;
-  }
-  stdio_open();
   int status;
-  struct conf *conf = program_start("otpgate-sender", allow_root, cli_path, &status);
+
+  stdio_open();
+  struct conf *conf =
+      program_start(argc, argv, "otpgate-sender", usage, options, &status);
   if (conf == NULL)
     return status;
   enum sender_rc rc = sender_run(conf, &opt, err, sizeof err);

@@ -2,6 +2,7 @@
 
 #include "program.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -9,10 +10,67 @@
 
 #include "conf.h"
 #include "log.h"
+#include "util.h"
 
-struct conf *program_start(const char *prog, bool allow_root,
-                           const char *config_path, int *status) {
+#define PROGRAM_MAX_EXTRA 8
+
+/* The command line into *config, *allow_root and extra's slots. Returns
+ * -1 to go on, or the exit status. */
+static int program_options(int argc, char **argv, const char *prog,
+                           const char *usage,
+                           const struct program_option *extra,
+                           const char **config, bool *allow_root) {
+  struct option longopts[PROGRAM_MAX_EXTRA + 5] = {
+      {"config", required_argument, NULL, 'c'},
+      {"allow-root", no_argument, NULL, 'r'},
+      {"help", no_argument, NULL, 'h'},
+      {"version", no_argument, NULL, 'V'},
+  };
+  int n = 4, ch, index;
+  for (int i = 0; i < PROGRAM_MAX_EXTRA && extra[i].name; i++)
+    longopts[n++] = (struct option){extra[i].name,
+                                    extra[i].value ? required_argument
+                                                   : no_argument,
+                                    NULL, 1000 + i};
+  longopts[n] = (struct option){NULL, 0, NULL, 0};
+  while ((ch = getopt_long(argc, argv, "c:hV", longopts, &index)) != -1) {
+    if (ch == 'c') {
+      *config = optarg;
+    } else if (ch == 'r') {
+      *allow_root = true;
+    } else if (ch == 'h') {
+      fputs(usage, stdout);
+      return 0;
+    } else if (ch == 'V') {
+      printf("%s %s\n", prog, PACKAGE_VERSION);
+      return 0;
+    } else if (ch >= 1000) {
+      const struct program_option *o = &extra[ch - 1000];
+      if (o->value)
+        *o->value = optarg;
+      else
+        *o->flag = true;
+    } else {
+      fputs(usage, stderr);
+      return 2;
+    }
+  }
+  if (optind != argc) {
+    fputs(usage, stderr);
+    return 2;
+  }
+  return -1;
+}
+
+struct conf *program_start(int argc, char **argv, const char *prog,
+                           const char *usage,
+                           const struct program_option *extra, int *status) {
   char err[1024];
+  const char *config = NULL;
+  bool allow_root = false;
+  if ((*status = program_options(argc, argv, prog, usage, extra, &config,
+                                 &allow_root)) >= 0)
+    return NULL;
   if (geteuid() == 0 && !allow_root) {
     fprintf(stderr,
             "%s: refusing to run as root: run it as an unprivileged user (the "
@@ -26,7 +84,7 @@ struct conf *program_start(const char *prog, bool allow_root,
     fprintf(stderr, "%s: libsodium failed to initialise\n", prog);
     return NULL;
   }
-  struct conf *conf = conf_load(conf_resolve_path(config_path), err, sizeof err);
+  struct conf *conf = conf_load(conf_resolve_path(config), err, sizeof err);
   if (conf == NULL) {
     fprintf(stderr, "%s: %s\n", prog, err);
     return NULL;

@@ -1,4 +1,5 @@
-/* The start-up that otpgate-fcgi and otpgate-sender share. */
+/* The start-up that otpgate-fcgi and otpgate-sender share: the common
+ * options, the root policy, libsodium, the configuration and the log. */
 #ifndef OTPGATE_PROGRAM_H
 #define OTPGATE_PROGRAM_H
 
@@ -6,13 +7,24 @@
 
 struct conf;
 
-/* Refuses root unless allow_root (the worker and the sender face the
- * network and hold secrets), initialises libsodium, loads the
- * configuration (conf_resolve_path(config_path)) and opens the log under
- * prog's name at the configured level. On failure says why on stderr,
- * sets *status to the exit code and returns NULL. */
-struct conf *program_start(const char *prog, bool allow_root,
-                           const char *config_path, int *status);
+/* An option of one program beyond the common ones (-c/--config PATH,
+ * --allow-root, -h/--help, -V/--version): --name with a value (stored in
+ * *value) or a flag (sets *flag). The list ends with a NULL name. */
+struct program_option {
+  const char *name;
+  const char **value;
+  bool *flag;
+};
+
+/* Reads the command line; refuses root unless --allow-root (the worker
+ * and the sender face the network and hold secrets); initialises
+ * libsodium; loads the configuration (conf_resolve_path() of -c) and opens
+ * the log under prog's name at the configured level. Returns NULL when
+ * the program is to exit with *status: after --help or --version (0), a
+ * bad command line (2, usage on stderr), or a failure said on stderr. */
+struct conf *program_start(int argc, char **argv, const char *prog,
+                           const char *usage,
+                           const struct program_option *extra, int *status);
 /* Closes the log and frees the configuration. */
 void program_end(struct conf *conf);
 

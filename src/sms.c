@@ -47,41 +47,41 @@ static bool in_table(const uint16_t *t, size_t n, uint32_t cp) {
   return false;
 }
 
-int sms_gsm7_septets(const char *text) {
+/* The sum of cost() over the text's characters; -1 when the text is not
+ * valid UTF-8 or cost() says a character cannot be sent (-1). */
+static int utf8_sum(const char *text, int (*cost)(uint32_t cp)) {
   const unsigned char *p = (const unsigned char *)text;
   int n = 0;
   while (*p) {
     uint32_t cp;
     size_t len = utf8_decode(p, &cp);
-    if (len == 0)
+    int c = len ? cost(cp) : -1;
+    if (c < 0)
       return -1;
-    if ((cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z') ||
-        (cp >= '0' && cp <= '9') ||
-        in_table(gsm7_basic, sizeof gsm7_basic / sizeof gsm7_basic[0], cp))
-      n += 1;
-    else if (in_table(gsm7_extension,
-                      sizeof gsm7_extension / sizeof gsm7_extension[0], cp))
-      n += 2;
-    else
-      return -1;
+    n += c;
     p += len;
   }
   return n;
 }
 
-int sms_ucs2_units(const char *text) {
-  const unsigned char *p = (const unsigned char *)text;
-  int n = 0;
-  while (*p) {
-    uint32_t cp;
-    size_t len = utf8_decode(p, &cp);
-    if (len == 0)
-      return -1;
-    n += cp >= 0x10000 ? 2 : 1;
-    p += len;
-  }
-  return n;
+/* Septets in GSM-7: 1 in the basic table, 2 in the extension table. */
+static int gsm7_cost(uint32_t cp) {
+  if ((cp >= 'A' && cp <= 'Z') || (cp >= 'a' && cp <= 'z') ||
+      (cp >= '0' && cp <= '9') ||
+      in_table(gsm7_basic, sizeof gsm7_basic / sizeof gsm7_basic[0], cp))
+    return 1;
+  if (in_table(gsm7_extension, sizeof gsm7_extension / sizeof gsm7_extension[0],
+               cp))
+    return 2;
+  return -1;
 }
+
+/* UTF-16 code units: a surrogate pair above the BMP. */
+static int ucs2_cost(uint32_t cp) { return cp >= 0x10000 ? 2 : 1; }
+
+int sms_gsm7_septets(const char *text) { return utf8_sum(text, gsm7_cost); }
+
+int sms_ucs2_units(const char *text) { return utf8_sum(text, ucs2_cost); }
 
 bool sms_fits(const char *text, char *why, size_t whysz) {
   int septets = sms_gsm7_septets(text);

@@ -180,6 +180,12 @@ enum store_rc store_exec_write(struct store *s, sqlite3_stmt *st,
   return rc;
 }
 
+enum store_rc store_write_row(struct store *s, sqlite3_stmt *st) {
+  int64_t changed;
+  enum store_rc rc = store_exec_write(s, st, &changed);
+  return rc == STORE_OK && changed == 0 ? STORE_NOT_FOUND : rc;
+}
+
 enum store_rc store_rows(struct store *s, sqlite3_stmt *st, store_row_fn fn,
                          void *ctx) {
   int rc;

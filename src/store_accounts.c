@@ -38,9 +38,7 @@ enum store_rc store_account_update(struct store *s, const char *id,
                   status ? store_vocab_name(&store_account_statuses, *status)
                          : NULL);
   sqlite3_bind_int64(st, 5, now);
-  int64_t changed;
-  enum store_rc rc = store_exec_write(s, st, &changed);
-  return rc == STORE_OK && changed == 0 ? STORE_NOT_FOUND : rc;
+  return store_write_row(s, st);
 }
 
 /* Reads the account columns in the order every account query selects. */
@@ -119,9 +117,7 @@ enum store_rc store_association_add(struct store *s, const char *association_id,
   store_bind_text(st, 1, association_id);
   store_bind_text(st, 2, account_id);
   sqlite3_bind_int64(st, 3, now);
-  int64_t changed;
-  enum store_rc rc = store_exec_write(s, st, &changed);
-  return rc == STORE_OK && changed == 0 ? STORE_NOT_FOUND : rc;
+  return store_write_row(s, st);
 }
 
 enum store_rc store_association_revoke(struct store *s,
@@ -134,9 +130,7 @@ enum store_rc store_association_revoke(struct store *s,
     return STORE_ERROR;
   store_bind_text(st, 1, association_id);
   sqlite3_bind_int64(st, 2, now);
-  int64_t changed;
-  enum store_rc rc = store_exec_write(s, st, &changed);
-  return rc == STORE_OK && changed == 0 ? STORE_NOT_FOUND : rc;
+  return store_write_row(s, st);
 }
 
 enum store_rc store_association_account(struct store *s,

@@ -37,6 +37,9 @@ enum store_rc store_exec_stmt(struct store *s, sqlite3_stmt *st);
  * NULL) gets the rows it changed. */
 enum store_rc store_exec_write(struct store *s, sqlite3_stmt *st,
                                int64_t *changes);
+/* store_exec_write() of a statement that must change a row:
+ * STORE_NOT_FOUND when it changed none. */
+enum store_rc store_write_row(struct store *s, sqlite3_stmt *st);
 /* Runs each row of a prepared statement through fn as text. */
 enum store_rc store_rows(struct store *s, sqlite3_stmt *st, store_row_fn fn,
                          void *ctx);

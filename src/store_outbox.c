@@ -293,11 +293,7 @@ enum store_rc store_outbox_record(struct store *s, int64_t id,
   store_bind_text(st, 6,
                   r->gateway_ref && *r->gateway_ref ? r->gateway_ref : NULL);
   store_bind_text(st, 7, r->error);
-  int64_t changed;
-  enum store_rc rc = store_exec_write(s, st, &changed);
-  if (rc == STORE_OK && changed == 0)
-    return STORE_NOT_FOUND;
-  return rc;
+  return store_write_row(s, st);
 }
 
 enum store_rc store_outbox_next_due(struct store *s, int64_t *when) {
