@@ -1,7 +1,8 @@
 /* Strict JSON (RFC 8259) checking, for what json-c's strict mode lets
  * through: single quotes, NaN and Infinity, "1.", raw control characters
- * in strings, lone surrogates, and duplicate keys. Google's echo probes
- * test exactly this. */
+ * in strings, lone surrogates, duplicate keys, and UTF-8 that RFC 3629
+ * forbids (overlong forms, encoded surrogates, past U+10FFFF). Google's
+ * echo probes test exactly this. */
 #ifndef OTPGATE_JSON_STRICT_H
 #define OTPGATE_JSON_STRICT_H
 

@@ -388,6 +388,31 @@ static const struct {
     {"{\"a\":1.}", 400, "INVALID_DECRYPTED_REQUEST", "JSON"},
     {"{\"a\":\"x\ny\"}", 400, "INVALID_DECRYPTED_REQUEST", "control character"},
     {"{\"a\":\"\\ud800\"}", 400, "INVALID_DECRYPTED_REQUEST", "surrogate"},
+    /* Invalid UTF-8 (RFC 3629), refused at the first byte of the bad
+     * sequence, in strings or not. */
+    {"{\"a\":\"\xc0\xaf\"}", 400, "INVALID_DECRYPTED_REQUEST", "invalid UTF-8 at byte 6"},
+    {"{\"a\":\"\xe0\x80\xaf\"}", 400, "INVALID_DECRYPTED_REQUEST", "invalid UTF-8 at byte 6"},
+    {"{\"a\":\"\xf0\x8f\xbf\xbf\"}", 400, "INVALID_DECRYPTED_REQUEST", "invalid UTF-8 at byte 6"},
+    {"{\"a\":\"\xed\xa0\x80\"}", 400, "INVALID_DECRYPTED_REQUEST", "invalid UTF-8 at byte 6"},
+    {"{\"a\":\"\xed\xbf\xbf\"}", 400, "INVALID_DECRYPTED_REQUEST", "invalid UTF-8 at byte 6"},
+    {"{\"a\":\"\xf4\x90\x80\x80\"}", 400, "INVALID_DECRYPTED_REQUEST", "invalid UTF-8 at byte 6"},
+    {"{\"a\":\"\xf5\x80\x80\x80\"}", 400, "INVALID_DECRYPTED_REQUEST", "invalid UTF-8 at byte 6"},
+    {"{\"a\":\"\x80\"}", 400, "INVALID_DECRYPTED_REQUEST", "invalid UTF-8 at byte 6"},
+    {"{\"a\":\"\xc3\xa9\xbf\"}", 400, "INVALID_DECRYPTED_REQUEST", "invalid UTF-8 at byte 8"},
+    {"{\"a\":\"\xe2\x82\"}", 400, "INVALID_DECRYPTED_REQUEST", "invalid UTF-8 at byte 6"},
+    {"{\"a\":\"x\"}\xe2\x82", 400, "INVALID_DECRYPTED_REQUEST", "invalid UTF-8 at byte 9"},
+    {"{\"a\"\xc0\xaf:1}", 400, "INVALID_DECRYPTED_REQUEST", "invalid UTF-8 at byte 4"},
+    {"{\"\xed\xa0\x80\":1}", 400, "INVALID_DECRYPTED_REQUEST", "invalid UTF-8 at byte 2"},
+    /* Surrogate escapes that are not a high-low pair, refused at the
+     * backslash of the lone one. */
+    {"{\"a\":\"\\udc00\"}", 400, "INVALID_DECRYPTED_REQUEST", "lone low surrogate at byte 6"},
+    {"{\"a\":\"\\ude00\\ud83d\"}", 400, "INVALID_DECRYPTED_REQUEST",
+     "lone low surrogate at byte 6"},
+    {"{\"a\":\"\\ud800x\"}", 400, "INVALID_DECRYPTED_REQUEST", "lone high surrogate at byte 6"},
+    {"{\"a\":\"\\ud800\\u0041\"}", 400, "INVALID_DECRYPTED_REQUEST",
+     "lone high surrogate at byte 6"},
+    {"{\"a\":\"\\ud83d\\ud83d\\ude00\"}", 400, "INVALID_DECRYPTED_REQUEST",
+     "lone high surrogate at byte 6"},
     {"{\"a\":1,}", 400, "INVALID_DECRYPTED_REQUEST", "JSON"},
     {"{\"a\":/*c*/1}", 400, "INVALID_DECRYPTED_REQUEST", "JSON"},
     {GOOD_HDR ",\"associationId\":\"assoc-1\",\"associationId\":\"assoc-1\","
@@ -668,6 +693,74 @@ START_TEST(echo_answers) {
 }
 END_TEST
 
+/* Echo sends clientMessage back as charset=utf-8, so what it lets in it
+ * hands on. Each of these sits in clientMessage after "ok ". */
+static const char *const echo_bad_utf8[] = {
+    "\xc0\xaf",         /* '/' in two bytes: overlong */
+    "\xe0\x80\xaf",     /* '/' in three bytes: overlong */
+    "\xed\xa0\x80",     /* U+D800, a surrogate, encoded */
+    "\xf4\x90\x80\x80", /* U+110000, past the last code point */
+    "\xf5\x80\x80\x80", /* a first byte RFC 3629 never allows */
+    "\x80",             /* a continuation byte with nothing before it */
+    "\xe2\x82",         /* cut short by the closing quote */
+};
+
+static char *echo_body(const char *rid, const char *message, size_t *at) {
+  char *head = xasprintf(HDR("\"requestId\":\"%s\",\"requestTimestamp\":\"%" PRId64
+                             "\"},\"clientMessage\":\"ok "), rid, now_ms());
+  char *body = xasprintf("%s%s\"}", head, message);
+  if (at)
+    *at = strlen(head);
+  free(head);
+  return body;
+}
+
+START_TEST(echo_refuses_bad_utf8) {
+  int status;
+  size_t at;
+  char *body = echo_body("u8-bad", echo_bad_utf8[_i], &at);
+  json_object *o = post_json("/v1/echo", body, &status, NULL);
+  char *says = xasprintf("invalid UTF-8 at byte %zu", at);
+  ck_assert_msg(status == 400, "row %d: status %d", _i, status);
+  ck_assert_str_eq(field(o, "errorResponseCode"), "INVALID_DECRYPTED_REQUEST");
+  ck_assert_msg(strstr(field(o, "errorDescription"), says) != NULL, "row %d: '%s' lacks '%s'",
+                _i, field(o, "errorDescription"), says);
+  free(says);
+  json_object_put(o);
+  free(body);
+}
+END_TEST
+
+/* What is valid comes back byte for byte: each edge of the RFC 3629 table,
+ * and a surrogate pair escape as the one character it stands for. */
+static const struct {
+  const char *sent, *echoed;
+} echo_good_utf8[] = {
+    {"\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80"}, /* U+1F600 */
+    {"\\ud83d\\ude00", "\xf0\x9f\x98\x80"},   /* U+1F600 as an escaped pair */
+    {"\\udbff\\udfff", "\xf4\x8f\xbf\xbf"},   /* U+10FFFF as an escaped pair */
+    {"\xc2\x80\xdf\xbf", "\xc2\x80\xdf\xbf"}, /* U+0080, U+07FF */
+    {"\xe0\xa0\x80\xed\x9f\xbf", "\xe0\xa0\x80\xed\x9f\xbf"}, /* U+0800, U+D7FF */
+    {"\xee\x80\x80\xef\xbf\xbf", "\xee\x80\x80\xef\xbf\xbf"}, /* U+E000, U+FFFF */
+    /* U+10000, U+10FFFF */
+    {"\xf0\x90\x80\x80\xf4\x8f\xbf\xbf", "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf"},
+};
+
+START_TEST(echo_keeps_good_utf8) {
+  int status;
+  char *raw;
+  char *body = echo_body("u8-good", echo_good_utf8[_i].sent, NULL);
+  json_object *o = post_json("/v1/echo", body, &status, &raw);
+  ck_assert_msg(status == 200, "row %d: status %d: %s", _i, status, raw);
+  char *want = xasprintf("\"clientMessage\":\"ok %s\"", echo_good_utf8[_i].echoed);
+  ck_assert_msg(strstr(raw, want) != NULL, "row %d: %s", _i, raw);
+  free(want);
+  free(raw);
+  json_object_put(o);
+  free(body);
+}
+END_TEST
+
 START_TEST(concurrent_duplicates) {
   /* A second worker on its own socket, the same database. */
   char sock2[600], sock_a[600];
@@ -772,6 +865,10 @@ int main(void) {
   tcase_add_test(tc, hostile_bodies);
   tcase_add_test(tc, http_level_errors);
   tcase_add_test(tc, echo_answers);
+  tcase_add_loop_test(tc, echo_refuses_bad_utf8, 0,
+                      sizeof echo_bad_utf8 / sizeof echo_bad_utf8[0]);
+  tcase_add_loop_test(tc, echo_keeps_good_utf8, 0,
+                      sizeof echo_good_utf8 / sizeof echo_good_utf8[0]);
   tcase_add_test(tc, concurrent_duplicates);
   /* About the signal path, not memory: valgrind delivers signals late,
    * so the valgrind pass leaves it to the plain and sanitizer passes. */
