@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /* GSM 03.38 default alphabet, as Unicode code points. */
 static const uint16_t gsm7_basic[] = {
     '@', 0xA3, '$', 0xA5, 0xE8, 0xE9, 0xF9, 0xEC, 0xF2, 0xC7, '\n', 0xD8,
@@ -18,28 +20,6 @@ static const uint16_t gsm7_basic[] = {
 static const uint16_t gsm7_extension[] = {'^', '{', '}', '\\', '[', '~',
                                           ']', '|', 0x20AC, '\f'};
 
-/* Decodes one UTF-8 sequence; returns its length, or 0 when invalid. */
-static size_t utf8_decode(const unsigned char *s, uint32_t *cp) {
-  if (s[0] < 0x80)
-    return *cp = s[0], 1;
-  if ((s[0] & 0xE0) == 0xC0 && (s[1] & 0xC0) == 0x80) {
-    *cp = ((uint32_t)(s[0] & 0x1F) << 6) | (s[1] & 0x3F);
-    return *cp >= 0x80 ? 2 : 0;
-  }
-  if ((s[0] & 0xF0) == 0xE0 && (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80) {
-    *cp = ((uint32_t)(s[0] & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) |
-          (s[2] & 0x3F);
-    return (*cp >= 0x800 && (*cp < 0xD800 || *cp > 0xDFFF)) ? 3 : 0;
-  }
-  if ((s[0] & 0xF8) == 0xF0 && (s[1] & 0xC0) == 0x80 &&
-      (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80) {
-    *cp = ((uint32_t)(s[0] & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
-          ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
-    return (*cp >= 0x10000 && *cp <= 0x10FFFF) ? 4 : 0;
-  }
-  return 0;
-}
-
 static bool in_table(const uint16_t *t, size_t n, uint32_t cp) {
   for (size_t i = 0; i < n; i++)
     if (t[i] == cp)
@@ -51,10 +31,11 @@ static bool in_table(const uint16_t *t, size_t n, uint32_t cp) {
  * valid UTF-8 or cost() says a character cannot be sent (-1). */
 static int utf8_sum(const char *text, int (*cost)(uint32_t cp)) {
   const unsigned char *p = (const unsigned char *)text;
+  const unsigned char *end = p + strlen(text);
   int n = 0;
-  while (*p) {
+  while (p < end) {
     uint32_t cp;
-    size_t len = utf8_decode(p, &cp);
+    size_t len = utf8_decode(p, end, &cp);
     int c = len ? cost(cp) : -1;
     if (c < 0)
       return -1;
