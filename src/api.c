@@ -23,7 +23,7 @@ bool api_init(struct api *api, const struct conf *conf, char *err,
   api->limits.timestamp_skew_ms = conf->api.timestamp_skew_ms;
   api->limits.otp_length = (int)conf->otp.length;
   api->wake_socket = conf->sender.wake_socket;
-  if (!secret_load(conf->otp.secret_file, &api->svc.key, why, sizeof why)) {
+  if (!secret_load(conf->otp.secret_file, &api->svc.keys, why, sizeof why)) {
     snprintf(err, errsz, "%s: [otp] secret_file: %s", conf->file, why);
     return false;
   }
@@ -34,7 +34,7 @@ bool api_init(struct api *api, const struct conf *conf, char *err,
 void api_close(struct api *api) {
   store_close(api->svc.store);
   api->svc.store = NULL;
-  sodium_memzero(&api->svc.key, sizeof api->svc.key);
+  secret_free(&api->svc.keys);
 }
 
 void api_response_free(struct api_response *resp) { buf_free(&resp->body); }
@@ -81,121 +81,170 @@ static void response_init(struct api_response *resp) {
   snprintf(resp->request_id, sizeof resp->request_id, "-");
 }
 
-/* ---- the stateful methods: one adapter each ---- */
+/* ---- the methods: one adapter each ---- */
 
-/* Runs one method: *fields gets the answer's fields, *queued_sms whether
- * the commit will have queued an SMS. */
+/* What a method decided. */
+struct method_out {
+  char *fields;    /* the answer's fields (malloc'd) */
+  bool queued_sms; /* the commit queues an SMS: wake the sender */
+  bool transient;  /* a result Google may retry for a fresh answer: the
+                      answer is not recorded for replay */
+};
+
 typedef enum service_error (*method_fn)(struct api *api,
                                         const struct protocol_request *r,
-                                        char **fields, bool *queued_sms,
+                                        struct method_out *out,
                                         struct api_response *resp);
 
 static enum service_error run_send_otp(struct api *api,
                                        const struct protocol_request *r,
-                                       char **fields, bool *queued_sms,
+                                       struct method_out *out,
                                        struct api_response *resp) {
   struct send_otp_outcome o;
   enum service_error e = service_send_otp(&api->svc, &r->u.send_otp, &o);
   if (e != SERVICE_OK)
     return e;
-  *fields = protocol_encode_send_otp(&o);
+  out->fields = protocol_encode_send_otp(&o);
+  out->queued_sms = o.queued_sms;
+  out->transient = o.result == SEND_OTP_MESSAGE_UNABLE_TO_BE_SENT;
   snprintf(resp->outcome, sizeof resp->outcome, "%s",
            protocol_send_otp_result_name(o.result));
   snprintf(resp->detail, sizeof resp->detail, "account=%s %s",
            o.account_id[0] ? o.account_id : "-", o.why);
-  *queued_sms = o.queued_sms;
   return SERVICE_OK;
 }
 
 static enum service_error run_verify_otp(struct api *api,
                                          const struct protocol_request *r,
-                                         char **fields, bool *queued_sms,
+                                         struct method_out *out,
                                          struct api_response *resp) {
   struct verify_otp_outcome o;
   enum service_error e = service_verify_otp(&api->svc, &r->u.verify_otp, &o);
-  *queued_sms = false;
   if (e != SERVICE_OK)
     return e;
-  *fields = protocol_encode_verify_otp(&o);
+  out->fields = protocol_encode_verify_otp(&o);
   snprintf(resp->outcome, sizeof resp->outcome, "%s",
            protocol_verify_otp_result_name(o.result));
   snprintf(resp->detail, sizeof resp->detail, "%s", o.why);
   return SERVICE_OK;
 }
 
-/* Runs a method under idempotency: inside one write transaction, answer a
- * retry from the record, refuse a reused requestId, or process the request
- * and record its answer with everything it wrote. Right after a commit
- * that queued an SMS, the sender is woken. */
-static void handle_idempotent(struct api *api, const struct protocol_request *r,
-                              method_fn run, struct api_response *resp) {
-  struct store *s = api->svc.store;
-  struct protocol_error err;
-  struct store_request prev = {0};
-  unsigned char fp[SECRET_HASH_LEN];
-  char *fields = NULL;
-  bool queued_sms = false;
-  enum service_error e = SERVICE_UNAVAILABLE;
-  const char *method = protocol_method_name(r->method);
+static enum service_error run_echo(struct api *api,
+                                   const struct protocol_request *r,
+                                   struct method_out *out,
+                                   struct api_response *resp) {
+  (void)api;
+  out->fields = protocol_encode_echo(&r->u.echo, "otpgate " PACKAGE_VERSION);
+  snprintf(resp->outcome, sizeof resp->outcome, "SUCCESS");
+  return SERVICE_OK;
+}
 
-  protocol_fingerprint(&api->svc.key, r, fp);
-  enum store_rc rc = store_begin_write(s);
-  if (rc != STORE_OK)
-    goto unavailable;
-  rc = store_request_get(s, r->header.request_id, &prev);
-  if (rc == STORE_OK) {
-    store_rollback(s);
-    if (strcmp(prev.method, method) == 0 &&
-        sodium_memcmp(prev.fingerprint, fp, sizeof fp) == 0) {
-      answer_body(api, resp, prev.http_status, prev.answer);
-      snprintf(resp->outcome, sizeof resp->outcome, "REPLAYED");
-      snprintf(resp->detail, sizeof resp->detail, "retry answered from the record");
-    } else {
-      err.status = 412;
-      err.code = GSP_IDEMPOTENCY_VIOLATION;
-      snprintf(err.description, sizeof err.description,
-               "requestId %s was already used for a different request",
-               r->header.request_id);
-      respond_error(api, resp, &err);
-    }
-    store_request_free(&prev);
-    return;
-  }
-  if (rc != STORE_NOT_FOUND)
-    goto unavailable;
-  e = run(api, r, &fields, &queued_sms, resp);
-  if (e != SERVICE_OK)
-    goto refuse;
-  rc = store_request_put(s, r->header.request_id, method, fp, 200, fields,
-                         api->svc.now());
-  if (rc == STORE_OK)
-    rc = store_commit(s);
-  if (rc != STORE_OK) {
-    /* Say why, not what the method had decided: nothing was queued. */
-    e = SERVICE_UNAVAILABLE;
-    goto unavailable;
-  }
-  if (queued_sms)
-    wake_notify(api->wake_socket);
-  answer_body(api, resp, 200, fields);
-  free(fields);
-  return;
-unavailable:
-  snprintf(resp->detail, sizeof resp->detail, "store: %s (%s)",
-           store_strerror(rc), store_errmsg(s));
-refuse:
-  store_rollback(s);
-  free(fields);
-  protocol_error_from_service(e, &err);
+/* 503: the database failed or stayed busy; the log line says why. */
+static void respond_unavailable(struct api *api, struct api_response *resp,
+                                const char *why) {
+  struct protocol_error err;
+  snprintf(resp->detail, sizeof resp->detail, "store: %s", why);
+  protocol_error_from_service(SERVICE_UNAVAILABLE, &err);
   respond_error(api, resp, &err);
 }
 
-static void handle_echo(struct api *api, const struct protocol_request *r,
-                        struct api_response *resp) {
-  char *fields = protocol_encode_echo(&r->u.echo, "otpgate " PACKAGE_VERSION);
-  answer_body(api, resp, 200, fields);
-  snprintf(resp->outcome, sizeof resp->outcome, "SUCCESS");
-  free(fields);
+/* There is a record for this (method, requestId): a retry of the same
+ * request is answered from it; another request under the same id is
+ * refused (412). The fingerprint is keyed with the record's own secret. */
+static void answer_from_record(struct api *api,
+                               const struct protocol_request *r,
+                               const struct store_request *prev,
+                               struct api_response *resp) {
+  struct protocol_error err;
+  unsigned char fp[SECRET_HASH_LEN];
+  const struct secret_key *key = service_key(&api->svc, prev->key_id);
+  if (key == NULL) {
+    char why[96];
+    snprintf(why, sizeof why,
+             "the record's secret %lld is no longer in the secret file",
+             (long long)prev->key_id);
+    respond_unavailable(api, resp, why);
+    return;
+  }
+  protocol_fingerprint(key, r, fp);
+  if (sodium_memcmp(prev->fingerprint, fp, sizeof fp) == 0) {
+    answer_body(api, resp, prev->http_status, prev->answer);
+    snprintf(resp->outcome, sizeof resp->outcome, "REPLAYED");
+    snprintf(resp->detail, sizeof resp->detail, "retry answered from the record");
+    return;
+  }
+  err.status = 412;
+  err.code = GSP_IDEMPOTENCY_VIOLATION;
+  snprintf(err.description, sizeof err.description,
+           "requestId %s was already used for a different %s request",
+           r->header.request_id, protocol_method_name(r->method));
+  respond_error(api, resp, &err);
+}
+
+/* Runs the method and, in the same transaction, records its answer
+ * (unless transient) with everything it wrote. Right after a commit that
+ * queued an SMS, the sender is woken. */
+static void run_and_record(struct api *api, const struct protocol_request *r,
+                           method_fn run, struct api_response *resp) {
+  struct store *s = api->svc.store;
+  struct method_out out = {0};
+  struct protocol_error err;
+  const struct secret_key *key = secret_newest(&api->svc.keys);
+  struct store_request rec = {.key_id = key->id, .http_status = 200};
+  enum store_rc rc = STORE_OK;
+
+  enum service_error e = run(api, r, &out, resp);
+  if (e == SERVICE_OK && !out.transient) {
+    protocol_fingerprint(key, r, rec.fingerprint);
+    rec.answer = out.fields;
+    rc = store_request_put(s, protocol_method_name(r->method),
+                           r->header.request_id, &rec, api->svc.now());
+  }
+  if (e == SERVICE_OK && rc == STORE_OK)
+    rc = store_commit(s);
+  if (e == SERVICE_OK && rc == STORE_OK) {
+    if (out.queued_sms)
+      wake_notify(api->wake_socket);
+    answer_body(api, resp, 200, out.fields);
+  } else if (e == SERVICE_OK || e == SERVICE_UNAVAILABLE) {
+    /* Say why, not what the method had decided: nothing was queued. */
+    char why[200];
+    snprintf(why, sizeof why, "%s (%s)", store_strerror(rc ? rc : STORE_ERROR),
+             store_errmsg(s));
+    store_rollback(s);
+    respond_unavailable(api, resp, why);
+  } else {
+    store_rollback(s);
+    protocol_error_from_service(e, &err);
+    respond_error(api, resp, &err);
+  }
+  free(out.fields);
+}
+
+/* Runs a method under idempotency, inside one write transaction: answer a
+ * retry from its record, refuse a reused requestId, or run the method. */
+static void handle_idempotent(struct api *api, const struct protocol_request *r,
+                              method_fn run, struct api_response *resp) {
+  struct store *s = api->svc.store;
+  struct store_request prev = {0};
+  char why[200];
+  enum store_rc rc = store_begin_write(s);
+  if (rc == STORE_OK)
+    rc = store_request_get(s, protocol_method_name(r->method),
+                           r->header.request_id, &prev);
+  if (rc == STORE_NOT_FOUND) {
+    run_and_record(api, r, run, resp);
+    return;
+  }
+  if (rc == STORE_OK) {
+    store_rollback(s);
+    answer_from_record(api, r, &prev, resp);
+    store_request_free(&prev);
+    return;
+  }
+  snprintf(why, sizeof why, "%s (%s)", store_strerror(rc), store_errmsg(s));
+  store_rollback(s);
+  respond_unavailable(api, resp, why);
 }
 
 /* Every body that comes in goes through here: the payload layer's seam
@@ -216,19 +265,12 @@ static void handle_method(struct api *api, enum gsp_method method,
     return;
   }
   snprintf(resp->request_id, sizeof resp->request_id, "%s", r.header.request_id);
-  switch (method) {
-  case GSP_SEND_OTP:
-    handle_idempotent(api, &r, run_send_otp, resp);
-    break;
-  case GSP_VERIFY_OTP:
-    handle_idempotent(api, &r, run_verify_otp, resp);
-    break;
-  case GSP_ECHO:
-    handle_echo(api, &r, resp);
-    break;
-  case GSP_METHOD_COUNT:
-    break;
-  }
+  static const method_fn runs[GSP_METHOD_COUNT] = {
+      [GSP_SEND_OTP] = run_send_otp,
+      [GSP_VERIFY_OTP] = run_verify_otp,
+      [GSP_ECHO] = run_echo,
+  };
+  handle_idempotent(api, &r, runs[method], resp);
   protocol_request_free(&r);
 }
 

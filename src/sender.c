@@ -25,9 +25,11 @@
 
 #include "conf.h"
 #include "log.h"
+#include "otp.h"
 #include "store.h"
 #include "transport.h"
 #include "phone.h"
+#include "secret.h"
 #include "util.h"
 #include "wake.h"
 
@@ -43,6 +45,7 @@
 struct sender {
   const struct conf *conf;
   struct store *store;
+  struct secret_keys keys; /* open the sealed codes */
   struct transport *transport;
   char owner[OWNER_MAX];
   int64_t started_at;
@@ -71,6 +74,8 @@ static const char *sender_strerror(enum sender_rc rc) {
     return "database error";
   case SENDER_ETRANSPORT:
     return "transport error";
+  case SENDER_ESECRET:
+    return "cannot read the secret file";
   case SENDER_ESIGNALS:
     return "cannot install signal handlers";
   }
@@ -325,31 +330,68 @@ static void sender_close_due(struct sender *s) {
     log_info("%" PRId64 " message(s) expired or out of attempts", closed);
 }
 
+/* The SMS as it goes out: the row's masked text with its sealed code
+ * opened into place. NULL (why says so) when the code does not open. */
+static char *sender_open_text(struct sender *s,
+                              const struct store_outbox_claim *row,
+                              const char **why) {
+  char code[OTP_MAX_LENGTH + 1];
+  const struct secret_key *key = secret_find_or_reload(
+      &s->keys, s->conf->otp.secret_file, row->key_id);
+  if (key == NULL) {
+    *why = "the code was sealed with a secret no longer in the secret file";
+    return NULL;
+  }
+  if (!otp_open_code(key, row->sealed, row->sealed_len, code) ||
+      strlen(code) != row->code_length ||
+      row->code_offset + row->code_length > strlen(row->text)) {
+    *why = "the sealed code does not open";
+    return NULL;
+  }
+  char *text = xstrdup(row->text);
+  memcpy(text + row->code_offset, code, row->code_length);
+  sodium_memzero(code, sizeof code);
+  return text;
+}
+
+/* What happened to a row that never reached the transport. */
+static void sender_not_sent(struct store_outbox_result *outcome,
+                            enum store_outbox_outcome what, const char *why) {
+  memset(outcome, 0, sizeof *outcome);
+  outcome->outcome = what;
+  outcome->error = why;
+}
+
 /* Sends a claimed row (unless its code expired meanwhile) and keeps the
  * outcome in d for the next claim to record. */
 static void sender_send(struct sender *s, struct sender_done *d) {
   const struct store_outbox_claim *row = &d->row;
   struct store_outbox_result *outcome = &d->done.result;
+  const char *why = NULL;
+  char *text = NULL;
 
   d->done.id = row->id;
   d->pending = true;
-  struct transport_msg msg = {
-      .id = row->id,
-      .destination = row->destination,
-      .text = row->text,
-      .code_offset = row->code_offset,
-      .code_length = row->code_length,
-  };
   int64_t started = monotonic_ms();
   if (now_ms() >= row->expires_at) {
     /* It expired between the claim and now: never send a dead code. */
-    memset(outcome, 0, sizeof *outcome);
-    outcome->outcome = STORE_OUTBOX_EXPIRED;
-    outcome->error = "the code expired before it could be sent";
+    sender_not_sent(outcome, STORE_OUTBOX_EXPIRED,
+                    "the code expired before it could be sent");
+  } else if ((text = sender_open_text(s, row, &why)) == NULL) {
+    sender_not_sent(outcome, STORE_OUTBOX_FAILED, why);
   } else {
+    struct transport_msg msg = {
+        .id = row->id,
+        .destination = row->destination,
+        .text = text,
+        .code_offset = row->code_offset,
+        .code_length = row->code_length,
+    };
     transport_send(s->transport, &msg, &d->res);
     sender_decide(s->conf, row, &d->res, now_ms(), outcome, d->why,
                   sizeof d->why);
+    sodium_memzero(text, strlen(text));
+    free(text);
   }
   d->took = monotonic_ms() - started;
 }
@@ -442,8 +484,15 @@ enum sender_rc sender_run(const struct conf *conf,
 
   s.started_at = now_ms();
   sender_owner_id(s.owner, sizeof s.owner);
-  if ((s.store = store_open(conf, false, err, errsz)) == NULL)
+  char why[512];
+  if (!secret_load(conf->otp.secret_file, &s.keys, why, sizeof why)) {
+    snprintf(err, errsz, "%s: [otp] secret_file: %s", conf->file, why);
+    return SENDER_ESECRET;
+  }
+  if ((s.store = store_open(conf, false, err, errsz)) == NULL) {
+    secret_free(&s.keys);
     return SENDER_ESTORE;
+  }
   if ((s.transport = transport_open(conf, err, errsz)) == NULL) {
     rc = SENDER_ETRANSPORT;
     goto out;
@@ -472,5 +521,6 @@ out:
     close(s.wake_fd);
   transport_close(s.transport);
   store_close(s.store);
+  secret_free(&s.keys);
   return rc;
 }

@@ -17,6 +17,7 @@ enum sender_rc {
   SENDER_OK = 0,
   SENDER_ESTORE,     /* the database could not be opened or written */
   SENDER_ETRANSPORT, /* the transport refused its configuration */
+  SENDER_ESECRET,    /* the secret file could not be read */
   SENDER_ESIGNALS    /* signal handlers could not be installed */
 };
 

@@ -76,13 +76,17 @@ struct verify_otp_outcome {
   char why[96];
 };
 
-/* What every handler needs: configuration, store, key, clock. */
+/* What every handler needs: configuration, store, secrets, clock. */
 struct service {
   const struct conf *conf;
   struct store *store;
-  struct secret_key key;
-  int64_t (*now)(void); /* now_ms, or a test's clock */
+  struct secret_keys keys; /* [otp] secret_file */
+  int64_t (*now)(void);    /* now_ms, or a test's clock */
 };
+
+/* The secret with that id (read again from the file when another process
+ * added it since), or NULL when the file no longer holds it. */
+const struct secret_key *service_key(struct service *svc, int64_t id);
 
 enum service_error service_send_otp(struct service *svc,
                                     const struct send_otp_request *req,

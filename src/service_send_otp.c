@@ -136,6 +136,8 @@ enum service_error service_send_otp(struct service *svc,
   if ((e = check_limits(svc, &acc, now, out, &decided)) != SERVICE_OK || decided)
     return e;
 
+  const struct secret_key *key = secret_newest(&svc->keys);
+  unsigned char sealed[OTP_SEALED_MAX];
   otp_generate_code(code, (int)c->otp.length);
   if (!sms_compose(c->sms.template, code, minutes, req->sms_matching_token,
                    c->sms.token_position == TOKEN_FIRST, &text, &code_offset,
@@ -143,11 +145,18 @@ enum service_error service_send_otp(struct service *svc,
     e = SERVICE_TOKEN_DOES_NOT_FIT;
     goto out;
   }
+  /* The code leaves this process only hashed, sealed, and masked in the
+   * text the audit keeps. */
+  size_t sealed_len = otp_seal_code(key, code, sealed);
+  memset(text.data + code_offset, '*', strlen(code));
+  random_hex_id(out->send_otp_id, SERVICE_ID_LEN / 2);
   memset(&otp, 0, sizeof otp);
   snprintf(otp.request_id, sizeof otp.request_id, "%s", req->request_id);
+  snprintf(otp.send_otp_id, sizeof otp.send_otp_id, "%s", out->send_otp_id);
   snprintf(otp.account_id, sizeof otp.account_id, "%s", acc.id);
   otp.context = req->context;
-  otp_code_hash(&svc->key, req->request_id, code, otp.code_hash);
+  otp.key_id = key->id;
+  otp_code_hash(key, req->request_id, code, otp.code_hash);
   otp.created_at = now;
   otp.expires_at = now + c->otp.ttl_seconds * 1000;
   if (store_otp_insert(svc->store, &otp) != STORE_OK) {
@@ -161,6 +170,9 @@ enum service_error service_send_otp(struct service *svc,
       .text = text.data,
       .code_offset = code_offset,
       .code_length = strlen(code),
+      .sealed = sealed,
+      .sealed_len = sealed_len,
+      .key_id = key->id,
       .created_at = now,
       .expires_at = otp.expires_at,
   };
@@ -170,10 +182,11 @@ enum service_error service_send_otp(struct service *svc,
   }
   out->result = SEND_OTP_SUCCESS;
   out->queued_sms = true;
-  random_hex_id(out->send_otp_id, SERVICE_ID_LEN / 2);
   snprintf(out->why, sizeof out->why, "queued");
   e = SERVICE_OK;
 out:
+  if (e != SERVICE_OK)
+    out->send_otp_id[0] = '\0';
   sodium_memzero(code, sizeof code);
   if (text.data)
     sodium_memzero(text.data, text.len);

@@ -28,11 +28,17 @@ enum service_error service_verify_code(struct service *svc,
     return SERVICE_UNAVAILABLE;
   bool known = rc == STORE_OK;
   /* Hash and compare whether or not the id is known, so that the time
-   * taken does not tell the two apart. */
+   * taken does not tell the two apart. A code whose secret was retired
+   * from the file is hashed with the newest and cannot match. */
   if (!known)
     memset(otp.code_hash, 0, sizeof otp.code_hash);
-  otp_code_hash(&svc->key, send_otp_request_id, code, given);
-  bool match = sodium_memcmp(given, otp.code_hash, sizeof given) == 0;
+  const struct secret_key *key = known ? service_key(svc, otp.key_id) : NULL;
+  bool retired = known && key == NULL;
+  if (key == NULL)
+    key = secret_newest(&svc->keys);
+  otp_code_hash(key, send_otp_request_id, code, given);
+  bool match = sodium_memcmp(given, otp.code_hash, sizeof given) == 0 &&
+               !retired;
   sodium_memzero(given, sizeof given);
   if (!known) {
     /* The same statements a wrong guess runs, matching no row. */
@@ -49,7 +55,9 @@ enum service_error service_verify_code(struct service *svc,
     return SERVICE_OK;
   }
   const char *refusal = NULL;
-  if (!match)
+  if (retired)
+    refusal = "its secret is no longer in the secret file";
+  else if (!match)
     refusal = "wrong code";
   else if (otp.attempts >= c->otp.max_verify_attempts)
     refusal = "right code, but its attempts were used up";
@@ -67,7 +75,7 @@ enum service_error service_verify_code(struct service *svc,
     return SERVICE_OK;
   }
   /* Only wrong guesses count against the code and the account. */
-  if (!match && !otp.used_at &&
+  if (!match && !retired && !otp.used_at &&
       store_otp_record_failure(svc->store, otp.id, otp.account_id, now,
                                c->otp.max_account_failures,
                                c->otp.lockout_seconds * 1000) != STORE_OK)

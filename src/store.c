@@ -88,7 +88,8 @@ struct store *store_open(const struct conf *conf, bool for_init, char *err,
   sqlite3_busy_timeout(s->db, (int)conf->database.busy_timeout_ms);
   snprintf(pragmas, sizeof pragmas,
            "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; "
-           "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF;",
+           "PRAGMA foreign_keys=ON; PRAGMA trusted_schema=OFF; "
+           "PRAGMA secure_delete=ON;",
            conf->database.synchronous == SYNCHRONOUS_FULL ? "FULL" : "NORMAL");
   if (sqlite3_exec(s->db, pragmas, NULL, NULL, NULL) != SQLITE_OK) {
     snprintf(err, errsz, "%s: cannot set up the database: %s", path,
@@ -287,7 +288,23 @@ void store_rollback(struct store *s) {
   store_queue_leave(&s->queue);
 }
 
-enum store_rc store_migrate(struct store *s, int *from, int *to) {
+/* Whether PRAGMA foreign_key_check finds no violation. */
+static bool store_foreign_keys_hold(struct store *s) {
+  sqlite3_stmt *st;
+  if (sqlite3_prepare_v2(s->db, "PRAGMA foreign_key_check", -1, &st, NULL) !=
+      SQLITE_OK)
+    return false;
+  bool ok = sqlite3_step(st) == SQLITE_DONE;
+  sqlite3_finalize(st);
+  return ok;
+}
+
+/* Applies the migrations newer than the file's version, in one
+ * transaction. Foreign keys are off meanwhile (a migration may rebuild a
+ * table others refer to, as SQLite's procedure for changing a table's
+ * definition does) and checked before the commit. */
+static enum store_rc store_apply_migrations(struct store *s, int *from,
+                                            int *to) {
   enum store_rc rc = store_begin_write(s);
   if (rc != STORE_OK)
     return rc;
@@ -296,11 +313,10 @@ enum store_rc store_migrate(struct store *s, int *from, int *to) {
     store_rollback(s);
     return STORE_ERROR;
   }
-  *from = v;
+  *from = *to = v;
   if (v > store_schema_version_latest()) {
     /* A newer program made this file: leave it alone. */
     store_rollback(s);
-    *to = v;
     return STORE_ERROR;
   }
   for (const struct store_migration *m = store_migrations; m->sql; m++) {
@@ -314,13 +330,26 @@ enum store_rc store_migrate(struct store *s, int *from, int *to) {
       goto fail;
     v = m->version;
   }
+  if (!store_foreign_keys_hold(s)) {
+    snprintf(s->commit_failure, sizeof s->commit_failure,
+             "a foreign key does not hold after the migration");
+    store_rollback(s);
+    return STORE_ERROR;
+  }
   *to = v;
   return store_commit(s);
 fail:
-  {
-    /* Keep SQLite's message across the rollback. */
-    enum store_rc r = store_rc_from(sqlite3_errcode(s->db));
-    store_rollback(s);
-    return r == STORE_OK ? STORE_ERROR : r;
-  }
+  /* Keep SQLite's message across the rollback. */
+  snprintf(s->commit_failure, sizeof s->commit_failure, "%s",
+           sqlite3_errmsg(s->db));
+  rc = store_rc_from(sqlite3_errcode(s->db));
+  store_rollback(s);
+  return rc == STORE_OK ? STORE_ERROR : rc;
+}
+
+enum store_rc store_migrate(struct store *s, int *from, int *to) {
+  sqlite3_exec(s->db, "PRAGMA foreign_keys=OFF", NULL, NULL, NULL);
+  enum store_rc rc = store_apply_migrations(s, from, to);
+  sqlite3_exec(s->db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
+  return rc;
 }

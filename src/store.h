@@ -98,20 +98,20 @@ enum store_rc store_association_list(struct store *s, store_row_fn fn,
 
 #define STORE_FINGERPRINT_LEN 32
 
+/* What was answered to a request, keyed by (method, requestId). */
 struct store_request {
-  char method[32];
+  int64_t key_id; /* the secret that keyed the fingerprint */
   unsigned char fingerprint[STORE_FINGERPRINT_LEN];
   int http_status;
   char *answer; /* malloc'd; free with store_request_free() */
 };
-enum store_rc store_request_get(struct store *s, const char *request_id,
+enum store_rc store_request_get(struct store *s, const char *method,
+                                const char *request_id,
                                 struct store_request *out);
 void store_request_free(struct store_request *r);
-enum store_rc store_request_put(struct store *s, const char *request_id,
-                                const char *method,
-                                const unsigned char *fingerprint,
-                                int http_status, const char *answer,
-                                int64_t now);
+enum store_rc store_request_put(struct store *s, const char *method,
+                                const char *request_id,
+                                const struct store_request *r, int64_t now);
 
 /* ---- OTPs ---- */
 
@@ -120,6 +120,8 @@ enum store_rc store_request_put(struct store *s, const char *request_id,
 struct store_otp {
   int64_t id;
   char request_id[STORE_ID_MAX + 1];
+  char send_otp_id[STORE_ID_MAX + 1]; /* paymentIntegratorSendOtpId */
+  int64_t key_id; /* the secret that keyed code_hash */
   char account_id[STORE_ID_MAX + 1];
   enum otp_context context;
   unsigned char code_hash[STORE_CODE_HASH_LEN];
@@ -132,8 +134,13 @@ struct store_otp {
 /* Codes created for the account at or after since. */
 enum store_rc store_otp_count_since(struct store *s, const char *account_id,
                                     int64_t since, int64_t *count);
-/* Inserts the code and supersedes the account's older unused codes. */
+/* Inserts the code and supersedes the account's older codes
+ * (store_otps_supersede()). */
 enum store_rc store_otp_insert(struct store *s, struct store_otp *otp);
+/* Makes the account's live codes (unused, unexpired) superseded at now,
+ * and their SMS still queued final as 'superseded': never sent. */
+enum store_rc store_otps_supersede(struct store *s, const char *account_id,
+                                   int64_t now);
 
 /* The code sent for a sendOtp requestId. */
 enum store_rc store_otp_get(struct store *s, const char *request_id,
@@ -151,12 +158,19 @@ enum store_rc store_otp_mark_used(struct store *s, int64_t otp_id,
 
 /* ---- outbox ---- */
 
+#define STORE_SEALED_MAX 64
+
+/* A new SMS. text has its code masked ('*'); the code itself travels only
+ * sealed (otp_seal_code() with secret key_id). */
 struct store_outbox_new {
   int64_t otp_id;
   const char *account_id;
   const char *destination;
   const char *text;
   size_t code_offset, code_length;
+  const unsigned char *sealed;
+  size_t sealed_len;
+  int64_t key_id;
   int64_t created_at, expires_at;
 };
 enum store_rc store_outbox_insert(struct store *s,
@@ -174,8 +188,11 @@ enum store_rc store_outbox_show(struct store *s, int64_t id, store_row_fn fn,
 struct store_outbox_claim {
   int64_t id;
   char destination[STORE_DESTINATION_MAX + 1];
-  char *text; /* malloc'd, holds the code; free with store_outbox_claim_free() */
+  char *text; /* malloc'd, code masked; free with store_outbox_claim_free() */
   size_t code_offset, code_length;
+  unsigned char sealed[STORE_SEALED_MAX]; /* the code, sealed */
+  size_t sealed_len;
+  int64_t key_id;
   int64_t attempts;    /* counting this one */
   int64_t expires_at;  /* the code's expiry: never send after it */
   int64_t lease_until; /* the lease runs out then */
@@ -216,7 +233,7 @@ struct store_outbox_result {
 };
 /* Records the outcome only while the row is still 'sending' and leased to
  * owner; STORE_NOT_FOUND when the lease was lost (another sender took the
- * row). A final outcome masks the code in the same statement. */
+ * row). A final outcome drops the sealed code in the same statement. */
 enum store_rc store_outbox_record(struct store *s, int64_t id,
                                   const char *owner,
                                   const struct store_outbox_result *r,

@@ -16,7 +16,7 @@ struct store {
   long busy_timeout_ms;
   /* Why the last COMMIT failed: the rollback that follows it replaces
    * SQLite's own message ("database or disk is full"). */
-  char commit_failure[160];
+  char commit_failure[256];
   struct {
     const char *sql; /* the literal's address is the key */
     sqlite3_stmt *stmt;

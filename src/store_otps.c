@@ -22,22 +22,43 @@ enum store_rc store_otp_count_since(struct store *s, const char *account_id,
   return rc == SQLITE_ROW ? STORE_OK : store_rc_from(rc);
 }
 
-enum store_rc store_otp_insert(struct store *s, struct store_otp *otp) {
-  static const char sql_supersede[] =
+enum store_rc store_otps_supersede(struct store *s, const char *account_id,
+                                   int64_t now) {
+  static const char sql_otps[] =
       "UPDATE otps SET superseded_at = ?2 WHERE account_id = ?1 "
       "AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ?2";
-  static const char sql[] =
-      "INSERT INTO otps (request_id, account_id, context, code_hash, "
-      "created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
-  sqlite3_stmt *st = store_stmt(s, sql_supersede);
+  /* Their SMS not yet handed to a gateway must not go out: a user who got
+   * a newer code would be sent a dead one. */
+  static const char sql_outbox[] =
+      "UPDATE outbox SET status = 'superseded', sealed_code = NULL, "
+      "last_error = 'a newer code was sent, or the account closed, "
+      "before this one went out', updated_at = ?2 "
+      "WHERE status = 'queued' AND account_id = ?1";
+  sqlite3_stmt *st = store_stmt(s, sql_otps);
   if (st == NULL)
     return STORE_ERROR;
-  store_bind_text(st, 1, otp->account_id);
-  sqlite3_bind_int64(st, 2, otp->created_at);
+  store_bind_text(st, 1, account_id);
+  sqlite3_bind_int64(st, 2, now);
   enum store_rc rc = store_exec_stmt(s, st);
   if (rc != STORE_OK)
     return rc;
-  if ((st = store_stmt(s, sql)) == NULL)
+  if ((st = store_stmt(s, sql_outbox)) == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, account_id);
+  sqlite3_bind_int64(st, 2, now);
+  return store_exec_stmt(s, st);
+}
+
+enum store_rc store_otp_insert(struct store *s, struct store_otp *otp) {
+  static const char sql[] =
+      "INSERT INTO otps (request_id, account_id, context, code_hash, "
+      "created_at, expires_at, key_id, send_otp_id) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+  enum store_rc rc = store_otps_supersede(s, otp->account_id, otp->created_at);
+  if (rc != STORE_OK)
+    return rc;
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
     return STORE_ERROR;
   store_bind_text(st, 1, otp->request_id);
   store_bind_text(st, 2, otp->account_id);
@@ -45,6 +66,8 @@ enum store_rc store_otp_insert(struct store *s, struct store_otp *otp) {
   sqlite3_bind_blob(st, 4, otp->code_hash, STORE_CODE_HASH_LEN, SQLITE_STATIC);
   sqlite3_bind_int64(st, 5, otp->created_at);
   sqlite3_bind_int64(st, 6, otp->expires_at);
+  sqlite3_bind_int64(st, 7, otp->key_id);
+  store_bind_text(st, 8, otp->send_otp_id[0] ? otp->send_otp_id : NULL);
   rc = store_exec_stmt(s, st);
   if (rc == STORE_OK)
     otp->id = sqlite3_last_insert_rowid(s->db);
@@ -55,8 +78,8 @@ enum store_rc store_otp_get(struct store *s, const char *request_id,
                             struct store_otp *out) {
   static const char sql[] =
       "SELECT id, request_id, account_id, code_hash, created_at, expires_at, "
-      "attempts, coalesce(used_at, 0), coalesce(superseded_at, 0) "
-      "FROM otps WHERE request_id = ?1";
+      "attempts, coalesce(used_at, 0), coalesce(superseded_at, 0), key_id, "
+      "send_otp_id FROM otps WHERE request_id = ?1";
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
     return STORE_ERROR;
@@ -73,6 +96,8 @@ enum store_rc store_otp_get(struct store *s, const char *request_id,
     out->attempts = sqlite3_column_int64(st, 6);
     out->used_at = sqlite3_column_int64(st, 7);
     out->superseded_at = sqlite3_column_int64(st, 8);
+    out->key_id = sqlite3_column_int64(st, 9);
+    store_column_copy(st, 10, out->send_otp_id, sizeof out->send_otp_id);
   }
   return store_one_row_rc(st, rc);
 }

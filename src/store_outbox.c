@@ -14,7 +14,8 @@ enum store_rc store_outbox_insert(struct store *s,
   static const char sql[] =
       "INSERT INTO outbox (otp_id, account_id, destination, text, "
       "code_offset, code_length, next_attempt_at, expires_at, created_at, "
-      "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?7)";
+      "updated_at, sealed_code, key_id) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?7, ?7, ?9, ?10)";
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
     return STORE_ERROR;
@@ -29,6 +30,8 @@ enum store_rc store_outbox_insert(struct store *s,
   sqlite3_bind_int64(st, 6, (sqlite3_int64)row->code_length);
   sqlite3_bind_int64(st, 7, row->created_at);
   sqlite3_bind_int64(st, 8, row->expires_at);
+  sqlite3_bind_blob(st, 9, row->sealed, (int)row->sealed_len, SQLITE_STATIC);
+  sqlite3_bind_int64(st, 10, row->key_id);
   enum store_rc rc = store_exec_stmt(s, st);
   if (rc == STORE_OK && id)
     *id = sqlite3_last_insert_rowid(s->db);
@@ -65,14 +68,6 @@ enum store_rc store_outbox_show(struct store *s, int64_t id, store_row_fn fn,
   return store_rows_at_least_one(s, st, fn, ctx);
 }
 
-/* The row's text with the code_length bytes at code_offset replaced by '*'.
- * The code is ASCII digits, so cutting the text as bytes keeps it valid
- * UTF-8 and the same length; masking twice changes nothing. */
-#define MASKED_TEXT                                                            \
-  "CAST(substr(CAST(text AS BLOB), 1, code_offset) "                           \
-  "|| replace(hex(zeroblob(code_length)), '00', '*') "                         \
-  "|| substr(CAST(text AS BLOB), code_offset + code_length + 1) AS TEXT)"
-
 void store_outbox_claim_free(struct store_outbox_claim *c) {
   free(c->text);
   c->text = NULL;
@@ -91,7 +86,7 @@ static enum store_rc outbox_exec_counting(struct store *s, sqlite3_stmt *st,
 static enum store_rc outbox_expire_due(struct store *s, int64_t now,
                                        int64_t *closed) {
   static const char sql[] =
-      "UPDATE outbox SET status = 'expired', text = " MASKED_TEXT ", "
+      "UPDATE outbox SET status = 'expired', sealed_code = NULL, "
       "last_error = 'the code expired before it could be sent'"
       " || coalesce('; before that: ' || last_error, ''), updated_at = ?1 "
       "WHERE status IN ('queued', 'sending') AND next_attempt_at <= ?1 "
@@ -115,7 +110,7 @@ static enum store_rc outbox_give_up_due(struct store *s, int64_t now,
       "last_error = CASE status WHEN 'sending' "
       "THEN 'the sender died or stalled during the last attempt' "
       "ELSE coalesce(last_error, 'no attempts left') END, "
-      "text = " MASKED_TEXT ", updated_at = ?1 "
+      "sealed_code = NULL, updated_at = ?1 "
       "WHERE status IN ('queued', 'sending') AND next_attempt_at <= ?1 "
       "AND attempts >= ?2";
   sqlite3_stmt *st = store_stmt(s, sql);
@@ -145,7 +140,7 @@ static enum store_rc outbox_take_due(struct store *s, const char *owner,
       "AND next_attempt_at <= ?1 AND expires_at > ?1 AND attempts < ?4 "
       "ORDER BY next_attempt_at LIMIT 1)) "
       "RETURNING id, destination, text, code_offset, code_length, attempts, "
-      "expires_at, next_attempt_at";
+      "expires_at, next_attempt_at, sealed_code, key_id";
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
     return STORE_ERROR;
@@ -164,6 +159,12 @@ static enum store_rc outbox_take_due(struct store *s, const char *owner,
     out->attempts = sqlite3_column_int64(st, 5);
     out->expires_at = sqlite3_column_int64(st, 6);
     out->lease_until = sqlite3_column_int64(st, 7);
+    out->sealed_len = (size_t)sqlite3_column_bytes(st, 8);
+    if (out->sealed_len > sizeof out->sealed)
+      out->sealed_len = 0; /* cannot open: the sender says so */
+    if (out->sealed_len)
+      memcpy(out->sealed, sqlite3_column_blob(st, 8), out->sealed_len);
+    out->key_id = sqlite3_column_int64(st, 9);
     /* The UPDATE is done only once the statement has run to its end. */
     rc = sqlite3_step(st);
     if (rc != SQLITE_DONE)
@@ -265,13 +266,13 @@ enum store_rc store_outbox_record(struct store *s, int64_t id,
                                   const struct store_outbox_result *r,
                                   int64_t now) {
   /* One statement for every outcome: ?4 is the new status. Anything but
-   * 'queued' is final and masks the code. */
+   * 'queued' is final and drops the sealed code. */
   static const char sql[] =
       "UPDATE outbox SET status = ?4, updated_at = ?3, "
       "next_attempt_at = CASE ?4 WHEN 'queued' THEN ?5 "
       "ELSE next_attempt_at END, "
       "sent_at = CASE ?4 WHEN 'sent' THEN ?3 ELSE sent_at END, "
-      "text = CASE ?4 WHEN 'queued' THEN text ELSE " MASKED_TEXT " END, "
+      "sealed_code = CASE ?4 WHEN 'queued' THEN sealed_code ELSE NULL END, "
       "gateway_ref = coalesce(?6, gateway_ref), "
       "last_error = coalesce(?7, last_error) "
       "WHERE id = ?1 AND status = 'sending' AND lease_owner = ?2";

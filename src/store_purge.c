@@ -33,8 +33,9 @@ static enum store_rc purge_batches(struct store *s, const char *sql,
 enum store_rc store_purge(struct store *s, const struct store_purge *p,
                           struct store_purge_counts *n) {
   static const char sql_requests[] =
-      "DELETE FROM requests WHERE rowid IN (SELECT rowid FROM requests "
-      "WHERE created_at < ?1 LIMIT ?2)";
+      "DELETE FROM requests WHERE (method, request_id) IN "
+      "(SELECT method, request_id FROM requests WHERE created_at < ?1 "
+      "LIMIT ?2)";
   /* outbox.otp_id is ON DELETE SET NULL: the audit rows outlive the OTP. */
   static const char sql_otps[] =
       "DELETE FROM otps WHERE id IN (SELECT id FROM otps "
@@ -42,7 +43,8 @@ enum store_rc store_purge(struct store *s, const struct store_purge *p,
   static const char sql_outbox[] =
       "DELETE FROM outbox WHERE id IN (SELECT id FROM outbox "
       "WHERE created_at < ?1 "
-      "AND status IN ('sent', 'failed', 'expired', 'unknown') LIMIT ?2)";
+      "AND status IN ('sent', 'failed', 'expired', 'unknown', 'superseded') "
+      "LIMIT ?2)";
   static const char sql_senders[] =
       "DELETE FROM senders WHERE rowid IN (SELECT rowid FROM senders "
       "WHERE seen_at < ?1 LIMIT ?2)";

@@ -1,4 +1,4 @@
-/* The spellings of the schema's vocabularies. sql/001-initial.sql's CHECK
+/* The spellings of the schema's vocabularies. the schema's CHECK
  * constraints hold the same words: keep the two in step. */
 #include "config.h"
 
@@ -23,6 +23,7 @@ static const char *const outbox_status_names[] = {
     [OUTBOX_QUEUED] = "queued",   [OUTBOX_SENDING] = "sending",
     [OUTBOX_SENT] = "sent",       [OUTBOX_FAILED] = "failed",
     [OUTBOX_EXPIRED] = "expired", [OUTBOX_UNKNOWN] = "unknown",
+    [OUTBOX_SUPERSEDED] = "superseded",
 };
 const struct store_vocab store_outbox_statuses = VOCAB(outbox_status_names);
 

@@ -24,6 +24,7 @@ enum outbox_status {
   OUTBOX_FAILED,
   OUTBOX_EXPIRED,
   OUTBOX_UNKNOWN,
+  OUTBOX_SUPERSEDED, /* a newer code was sent before this one went out */
 };
 
 enum otp_context {

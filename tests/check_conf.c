@@ -10,6 +10,7 @@
 #include "conf.h"
 #include "secret.h"
 #include "testhelp.h"
+#include "util.h"
 
 static char err[512];
 
@@ -206,7 +207,7 @@ END_TEST
 START_TEST(secret_file_rules) {
   const char *dir = th_tmpdir();
   char path[700];
-  struct secret_key k1, k2;
+  struct secret_keys k1, k2;
   bool created;
   snprintf(path, sizeof path, "%s/key", dir);
   ck_assert(!secret_load(path, &k1, err, sizeof err));
@@ -217,10 +218,12 @@ START_TEST(secret_file_rules) {
   ck_assert_int_eq(stat(path, &sb), 0);
   ck_assert_int_eq(sb.st_mode & 0777, 0600);
   ck_assert_msg(secret_load(path, &k1, err, sizeof err), "%s", err);
+  ck_assert_int_eq(k1.n, 1);
+  ck_assert_int_eq(secret_newest(&k1)->id, 1);
   ck_assert(secret_create(path, &created, err, sizeof err));
   ck_assert(!created);
   ck_assert(secret_load(path, &k2, err, sizeof err));
-  ck_assert_mem_eq(k1.bytes, k2.bytes, sizeof k1.bytes);
+  ck_assert_mem_eq(k1.keys[0].bytes, k2.keys[0].bytes, SECRET_KEY_LEN);
   chmod(path, 0644);
   ck_assert(!secret_load(path, &k1, err, sizeof err));
   ck_assert_ptr_nonnull(strstr(err, "others"));
@@ -235,6 +238,65 @@ START_TEST(secret_file_rules) {
 }
 END_TEST
 
+/* Secrets with ids: a file without ids (as earlier versions made it) is
+ * secret 1 with the same key; rotation adds the next id, keeps the older
+ * ones, the file's mode, and the material of each. */
+START_TEST(secret_rotation) {
+  char *path = th_path("key");
+  const char *legacy =
+      "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+  char *legacy_nl = xasprintf("%s\n", legacy);
+  struct secret_keys old, with_id, rotated;
+  int64_t id;
+  free(th_write_file("key", legacy_nl, 0640));
+  ck_assert_msg(secret_load(path, &old, err, sizeof err), "%s", err);
+  ck_assert_int_eq(old.n, 1);
+  ck_assert_int_eq(old.keys[0].id, 1);
+  free(th_write_file("key", "# a comment\n\n1:" "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", 0600));
+  ck_assert_msg(secret_load(path, &with_id, err, sizeof err), "%s", err);
+  ck_assert_mem_eq(old.keys[0].bytes, with_id.keys[0].bytes, SECRET_KEY_LEN);
+  ck_assert_mem_eq(old.keys[0].seal, with_id.keys[0].seal, SECRET_KEY_LEN);
+
+  free(th_write_file("key", legacy_nl, 0640));
+  ck_assert_msg(secret_rotate(path, &id, err, sizeof err), "%s", err);
+  ck_assert_int_eq(id, 2);
+  ck_assert_msg(secret_rotate(path, &id, err, sizeof err), "%s", err);
+  ck_assert_int_eq(id, 3);
+  struct stat sb;
+  ck_assert_int_eq(stat(path, &sb), 0);
+  ck_assert_int_eq(sb.st_mode & 0777, 0640);
+  ck_assert_msg(secret_load(path, &rotated, err, sizeof err), "%s", err);
+  ck_assert_int_eq(rotated.n, 3);
+  ck_assert_int_eq(secret_newest(&rotated)->id, 3);
+  ck_assert_mem_eq(secret_find(&rotated, 1)->bytes, old.keys[0].bytes,
+                   SECRET_KEY_LEN);
+  ck_assert(memcmp(secret_find(&rotated, 2)->bytes, old.keys[0].bytes,
+                   SECRET_KEY_LEN) != 0);
+  ck_assert_ptr_null(secret_find(&rotated, 4));
+  char *text = th_read_file(path);
+  ck_assert_int_eq(strncmp(text, "1:", 2), 0);
+  ck_assert_ptr_nonnull(strstr(text, legacy));
+  free(text);
+
+  /* Bad files, each named in the message. */
+  static const char *const bad_files[][2] = {
+      {"1:0123456789abcdef0123456789abcdef\nx:0123456789abcdef0123456789abcdef\n", "line 2"},
+      {"2:0123456789abcdef0123456789abcdef\n1:0123456789abcdef0123456789abcdef\n", "ids must grow"},
+      {"1:short\n", "too short"},
+      {"# only a comment\n1:\n", "too short"},
+  };
+  for (size_t i = 0; i < sizeof bad_files / sizeof bad_files[0]; i++) {
+    free(th_write_file("key", bad_files[i][0], 0600));
+    ck_assert(!secret_load(path, &rotated, err, sizeof err));
+    ck_assert_msg(strstr(err, bad_files[i][1]) && strstr(err, path), "%zu: %s",
+                  i, err);
+  }
+  free(legacy_nl);
+  free(path);
+  th_cleanup();
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("conf");
   TCase *tc = tcase_create("conf");
@@ -243,6 +305,7 @@ int main(void) {
   tcase_add_loop_test(tc, bad_values, 0, sizeof bad / sizeof bad[0]);
   tcase_add_test(tc, status_lists);
   tcase_add_test(tc, file_and_path_resolution);
+  tcase_add_test(tc, secret_rotation);
   tcase_add_test(tc, the_shipped_file_is_valid_and_all_defaults);
   tcase_add_test(tc, secret_file_rules);
   suite_add_tcase(s, tc);

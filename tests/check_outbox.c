@@ -1,4 +1,4 @@
-/* The outbox in the store: claims, leases, outcomes, masking, purging.
+/* The outbox in the store: claims, leases, outcomes, seals, purging.
  * In-process against a database made by `otpgate-admin init`, with the
  * clock passed in, so every lease edge is exact. */
 #include "config.h"
@@ -14,8 +14,10 @@
 
 #define T0 1700000000000LL
 #define LEASE 2000
-#define TEXT "Your code is 123456. Bye"
-#define MASKED "Your code is ******. Bye"
+/* What a worker writes: the text with its code masked, the code sealed
+ * (the store neither seals nor opens: these bytes stand for a seal). */
+#define TEXT "Your code is ******. Bye"
+#define SEALED "sealed-code-stand-in-bytes"
 
 static struct store *s;
 
@@ -37,6 +39,9 @@ static int64_t add(int64_t created, int64_t expires, const char *text,
                                  .text = text,
                                  .code_offset = off,
                                  .code_length = len,
+                                 .sealed = (const unsigned char *)SEALED,
+                                 .sealed_len = sizeof SEALED - 1,
+                                 .key_id = 7,
                                  .created_at = created,
                                  .expires_at = expires};
   int64_t id;
@@ -57,6 +62,16 @@ static void assert_col(int64_t id, const char *column, const char *want) {
   ck_assert_msg(strcmp(v, want) == 0, "row %lld %s: '%s', not '%s'",
                 (long long)id, column, v, want);
   free(v);
+}
+
+/* Whether the row still holds its sealed code: live rows do, final rows
+ * must not. */
+static void assert_sealed(int64_t id, bool sealed) {
+  char *sql = xasprintf("SELECT sealed_code IS NOT NULL FROM outbox WHERE id = %lld",
+                        (long long)id);
+  ck_assert_msg(th_sql_int(sql) == sealed, "row %lld: sealed code %s",
+                (long long)id, sealed ? "gone" : "kept");
+  free(sql);
 }
 
 static enum store_rc claim(const char *owner, int64_t now,
@@ -96,7 +111,7 @@ START_TEST(not_due_until_next_attempt_at) {
   ck_assert_int_eq(store_outbox_record(s, a, "one", &r, T0 + 1), STORE_OK);
   store_outbox_claim_free(&c);
   assert_col(a, "status", "queued");
-  assert_col(a, "text", TEXT); /* not final: the code is still needed */
+  assert_sealed(a, true); /* not final: the code is still needed */
   assert_col(a, "last_error", "later");
   int64_t when;
   ck_assert_int_eq(store_outbox_next_due(s, &when), STORE_OK);
@@ -126,7 +141,7 @@ START_TEST(record_and_claim_in_one_transaction) {
   ck_assert_int_eq(d.recorded, STORE_OK);
   ck_assert_int_eq(c.id, b);
   assert_col(a, "status", "sent");
-  assert_col(a, "text", MASKED);
+  assert_sealed(a, false);
   assert_col(a, "gateway_ref", "g1");
   assert_col(b, "status", "sending");
   assert_col(b, "lease_owner", "one");
@@ -162,7 +177,7 @@ START_TEST(record_claim_with_a_lost_lease) {
   ck_assert_int_eq(c.id, b);
   assert_col(a, "status", "sending");
   assert_col(a, "lease_owner", "fast");
-  assert_col(a, "text", TEXT);
+  assert_sealed(a, true);
   store_outbox_claim_free(&c);
 }
 END_TEST
@@ -195,7 +210,7 @@ START_TEST(record_claim_passes_over_rows_to_close) {
   ck_assert_int_eq(closed, 2);
   assert_col(tired, "status", "unknown");
   assert_col(dead, "status", "expired");
-  assert_col(dead, "text", MASKED);
+  assert_sealed(dead, false);
   assert_col(live, "status", "sending");
 }
 END_TEST
@@ -219,13 +234,13 @@ START_TEST(lease_expiry_hands_the_row_over) {
   ck_assert_int_eq(store_outbox_record(s, a, "live", &r, T0 + LEASE + 2),
                    STORE_OK);
   assert_col(a, "status", "sent");
-  assert_col(a, "text", MASKED);
+  assert_sealed(a, false);
   ck_assert_int_eq(store_outbox_record(s, a, "live", &r, T0 + LEASE + 3),
                    STORE_NOT_FOUND);
 }
 END_TEST
 
-START_TEST(every_final_state_masks) {
+START_TEST(every_final_state_drops_the_seal) {
   static const enum store_outbox_outcome finals[] = {
       STORE_OUTBOX_SENT, STORE_OUTBOX_FAILED, STORE_OUTBOX_UNKNOWN,
       STORE_OUTBOX_EXPIRED};
@@ -240,26 +255,31 @@ START_TEST(every_final_state_masks) {
     ck_assert_int_eq(store_outbox_record(s, id, "me", &r, T0 + 100), STORE_OK);
     store_outbox_claim_free(&c);
     assert_col(id, "status", names[i]);
-    assert_col(id, "text", MASKED);
+    assert_sealed(id, false);
     assert_col(id, "gateway_ref", "ref");
     assert_col(id, "sent_at", i == 0 ? "1700000000100" : "(null)");
   }
 }
 END_TEST
 
-START_TEST(masking_counts_bytes_in_utf8) {
+START_TEST(claims_hand_over_the_sealed_code) {
   /* Cyrillic letters are two bytes each: the offset counts bytes. */
-  const char text[] = "Код: 98765432 — никому";
+  const char text[] = "Код: ******** — никому";
   int64_t id = add(T0, T0 + 300000, text, strlen("Код: "), 8);
   struct store_outbox_claim c;
   ck_assert_int_eq(claim("me", T0, &c), STORE_OK);
+  ck_assert_int_eq(c.sealed_len, sizeof SEALED - 1);
+  ck_assert_mem_eq(c.sealed, SEALED, sizeof SEALED - 1);
+  ck_assert_int_eq(c.key_id, 7);
+  ck_assert_int_eq(c.code_offset, strlen("Код: "));
   struct store_outbox_result r = {.outcome = STORE_OUTBOX_SENT};
   ck_assert_int_eq(store_outbox_record(s, id, "me", &r, T0 + 1), STORE_OK);
   store_outbox_claim_free(&c);
-  assert_col(id, "text", "Код: ******** — никому");
+  assert_sealed(id, false);
+  assert_col(id, "text", text);
   /* The audit view agrees with the row. */
   char *view = th_sql_text("SELECT text FROM audit_outbox");
-  ck_assert_str_eq(view, "Код: ******** — никому");
+  ck_assert_str_eq(view, text);
   free(view);
 }
 END_TEST
@@ -275,7 +295,7 @@ START_TEST(expired_rows_are_closed_not_claimed) {
   ck_assert_int_eq(c.id, b);
   store_outbox_claim_free(&c);
   assert_col(a, "status", "expired");
-  assert_col(a, "text", MASKED);
+  assert_sealed(a, false);
   assert_col(a, "attempts", "0");
   assert_col(a, "last_error", "the code expired before it could be sent");
   /* A leased row whose code expires meanwhile: expired once the lease
@@ -304,7 +324,7 @@ START_TEST(lapsed_lease_on_the_last_attempt_is_unknown) {
   ck_assert_int_eq(closed, 1);
   assert_col(a, "status", "unknown");
   assert_col(a, "attempts", "2");
-  assert_col(a, "text", MASKED);
+  assert_sealed(a, false);
 }
 END_TEST
 
@@ -327,13 +347,12 @@ START_TEST(purge_keeps_live_rows) {
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 1);
   assert_col(old_queued, "status", "queued");
   /* Batches: more than one of them. */
-  unsigned char fp[STORE_FINGERPRINT_LEN] = {0};
+  struct store_request rec = {.key_id = 1, .http_status = 200, .answer = "{}"};
   ck_assert_int_eq(store_begin_write(s), STORE_OK);
   for (int i = 0; i < 1234; i++) {
     char id[32];
     snprintf(id, sizeof id, "r%d", i);
-    ck_assert_int_eq(store_request_put(s, id, "m", fp, 200, "{}", T0 - i),
-                     STORE_OK);
+    ck_assert_int_eq(store_request_put(s, "m", id, &rec, T0 - i), STORE_OK);
   }
   ck_assert_int_eq(store_commit(s), STORE_OK);
   struct store_purge p2 = {.requests_before = T0 - 9};
@@ -353,8 +372,8 @@ int main(void) {
   tcase_add_test(tc, record_and_claim_in_one_transaction);
   tcase_add_test(tc, record_claim_with_a_lost_lease);
   tcase_add_test(tc, record_claim_passes_over_rows_to_close);
-  tcase_add_test(tc, every_final_state_masks);
-  tcase_add_test(tc, masking_counts_bytes_in_utf8);
+  tcase_add_test(tc, every_final_state_drops_the_seal);
+  tcase_add_test(tc, claims_hand_over_the_sealed_code);
   tcase_add_test(tc, expired_rows_are_closed_not_claimed);
   tcase_add_test(tc, lapsed_lease_on_the_last_attempt_is_unknown);
   tcase_add_test(tc, purge_keeps_live_rows);

@@ -113,9 +113,14 @@ START_TEST(seeds_example_round_trip) {
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests WHERE "
                               "request_id='0123434-otp-abc' AND method='sendOtp' "
                               "AND http_status=200"), 1);
-  /* The SMS: the template with the code, the token alone on the last line. */
-  char *text = th_sql_text("SELECT text FROM outbox");
+  /* The SMS: the template with the code, the token alone on the last line.
+   * The row keeps it with the code masked, and the code only sealed. */
+  char *stored = th_sql_text("SELECT text FROM outbox");
+  char *text = th_sms_text(0);
   int64_t off = th_sql_int("SELECT code_offset FROM outbox");
+  ck_assert_ptr_nonnull(text);
+  ck_assert_str_eq(stored + off + 6, text + off + 6);
+  ck_assert_int_eq(strncmp(stored + off, "******", 6), 0);
   ck_assert_ptr_nonnull(strstr(text, "\n" TOKEN));
   ck_assert_str_eq(text + strlen(text) - 12, "\n" TOKEN);
   ck_assert_int_eq(strncmp(text, "Your verification code is ", 26), 0);
@@ -124,12 +129,12 @@ START_TEST(seeds_example_round_trip) {
   code[6] = '\0';
   ck_assert_int_eq((int)strspn(code, "0123456789"), 6);
   /* The row keeps only the keyed hash of exactly that code. */
-  struct secret_key key;
+  struct secret_keys keys;
   char err[256];
   char *keyfile = xasprintf("%s/otp.key", th_tmpdir());
-  ck_assert(secret_load(keyfile, &key, err, sizeof err));
+  ck_assert(secret_load(keyfile, &keys, err, sizeof err));
   unsigned char want[SECRET_HASH_LEN];
-  otp_code_hash(&key, "0123434-otp-abc", code, want);
+  otp_code_hash(secret_newest(&keys), "0123434-otp-abc", code, want);
   char *hex = th_sql_text("SELECT hex(code_hash) FROM otps");
   char want_hex[2 * SECRET_HASH_LEN + 1];
   for (int i = 0; i < SECRET_HASH_LEN; i++)
@@ -147,6 +152,7 @@ START_TEST(seeds_example_round_trip) {
   free(hex);
   free(keyfile);
   free(text);
+  free(stored);
   free(body);
   json_object_put(o);
 }
@@ -157,7 +163,7 @@ START_TEST(token_first_line) {
   th_cleanup();
   start("[sms]\ntoken_position = first\ntemplate = Here's the OTP you requested: {otp}\n");
   ck_assert_str_eq(send_result("r1", "associationId", "assoc-1"), "SUCCESS");
-  char *text = th_sql_text("SELECT text FROM outbox");
+  char *text = th_sms_text(0);
   ck_assert_int_eq(strncmp(text, TOKEN "\nHere's the OTP you requested: ", 42), 0);
   ck_assert_int_eq((int)strlen(text), 42 + 6);
   free(text);

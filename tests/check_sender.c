@@ -166,6 +166,9 @@ static void assert_final_and_masked(int64_t id, const char *status) {
   char *text = qs("SELECT text FROM outbox WHERE id = %lld", (long long)id);
   ck_assert_str_eq(st, status);
   ck_assert_str_eq(text, MASKED);
+  /* The sealed code is gone with the row's last state. */
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE id = %lld AND "
+                     "sealed_code IS NULL", (long long)id), 1);
   free(st);
   free(text);
 }
@@ -250,11 +253,11 @@ START_TEST(transient_then_queued_then_sent) {
   int64_t id = add_row(5 * MINUTE_MS);
   ck_assert_int_eq(th_sender_once(), 0);
   /* Back in the queue, later, with the gateway's complaint kept (masked)
-   * and the code still in the text: it has yet to go out. */
+   * and the code still sealed in the row: it has yet to go out. */
   char *st = qs("SELECT status FROM outbox WHERE id = %lld", (long long)id);
   char *err =
       qs("SELECT last_error FROM outbox WHERE id = %lld", (long long)id);
-  char *text = qs("SELECT text FROM outbox WHERE id = %lld", (long long)id);
+  char *text = th_sms_text(id);
   ck_assert_str_eq(st, "queued");
   ck_assert_str_eq(text, TEXT);
   ck_assert_str_eq(err, "exit 75: gateway refused +*********5678: "
@@ -582,13 +585,11 @@ START_TEST(housekeeping_deletes_what_is_past_retention) {
   setup_exec("ok\n", FAST);
   struct store *s = th_store_open();
   int64_t now = now_ms(), day = 86400000;
-  unsigned char fp[STORE_FINGERPRINT_LEN] = {0};
-  ck_assert_int_eq(
-      store_request_put(s, "old", "sendOtp", fp, 200, "{}", now - 31 * day),
-      STORE_OK);
-  ck_assert_int_eq(
-      store_request_put(s, "new", "sendOtp", fp, 200, "{}", now - 29 * day),
-      STORE_OK);
+  struct store_request rec = {.key_id = 1, .http_status = 200, .answer = "{}"};
+  ck_assert_int_eq(store_request_put(s, "sendOtp", "old", &rec, now - 31 * day),
+                   STORE_OK);
+  ck_assert_int_eq(store_request_put(s, "sendOtp", "new", &rec, now - 29 * day),
+                   STORE_OK);
   ck_assert_int_eq(store_account_add(s, "acct-1", PHONE, ACCOUNT_ACTIVE, now),
                    STORE_OK);
   struct store_otp old_otp = {.request_id = "r-old",
@@ -730,7 +731,7 @@ START_TEST(spool_retries_while_the_directory_is_gone) {
                         1, 5000));
   char *err = qs("SELECT last_error FROM outbox");
   ck_assert_ptr_nonnull(strstr(err, "No such file or directory"));
-  char *text = qs("SELECT text FROM outbox");
+  char *text = th_sms_text(id);
   ck_assert_str_eq(text, TEXT);
   /* Made by the test (perhaps root) for the sender (perhaps nobody). */
   mkdir(dir, 0777);

@@ -110,6 +110,10 @@ START_TEST(constraints_hold) {
       "INSERT INTO outbox (account_id, destination, text, code_offset, code_length, "
       "status, next_attempt_at, expires_at, created_at, updated_at) "
       "VALUES ('a','+1','x',0,0,'lost',0,0,0,0)",
+      /* A final row keeps no sealed code. */
+      "INSERT INTO outbox (account_id, destination, text, code_offset, code_length, "
+      "status, next_attempt_at, expires_at, created_at, updated_at, sealed_code) "
+      "VALUES ('a','+1','x',0,0,'sent',0,0,0,0,x'00')",
       "INSERT INTO associations VALUES ('x','no-such-account',1,NULL)",
   };
   sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL);
@@ -128,9 +132,21 @@ START_TEST(audit_view_masks) {
   ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", "+14035551111", NULL), 0);
   struct store *s = store_open(c, false, err, sizeof err);
   ck_assert_msg(s != NULL, "%s", err);
-  const char *text = "Your code is 123456.\nAB12345678C";
-  struct store_outbox_new row = {0, "acct-1", "+14035551111", text, 13, 6,
-                                 1700000000000, 1700000300000};
+  /* The worker writes the text masked and the code sealed. */
+  const char *text = "Your code is ******.\nAB12345678C";
+  unsigned char sealed[40] = {1, 2, 3};
+  struct store_outbox_new row = {
+      .account_id = "acct-1",
+      .destination = "+14035551111",
+      .text = text,
+      .code_offset = 13,
+      .code_length = 6,
+      .sealed = sealed,
+      .sealed_len = sizeof sealed,
+      .key_id = 1,
+      .created_at = 1700000000000,
+      .expires_at = 1700000300000,
+  };
   int64_t id;
   ck_assert_int_eq(store_outbox_insert(s, &row, &id), STORE_OK);
   store_close(s);

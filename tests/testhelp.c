@@ -22,6 +22,7 @@
 
 #include "admin.h"
 #include "conf.h"
+#include "otp.h"
 #include "store.h"
 #include "util.h"
 
@@ -242,7 +243,7 @@ char *th_db_snapshot(void) {
   struct buf b = {0};
   sqlite3 *db = th_open();
   for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
-    char *sql = xasprintf("SELECT * FROM %s ORDER BY rowid", tables[t]);
+    char *sql = xasprintf("SELECT * FROM %s ORDER BY 1, 2", tables[t]);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
       abort();
@@ -291,17 +292,41 @@ void th_store_close(struct store *s) {
   th_store_conf = NULL;
 }
 
+/* The test's secrets (DIR/otp.key, as otpgate-admin init made it). */
+static void th_keys(struct secret_keys *keys) {
+  char err[512];
+  char *path = th_path("otp.key");
+  if (!secret_load(path, keys, err, sizeof err)) {
+    fprintf(stderr, "th_keys: %s\n", err);
+    abort();
+  }
+  free(path);
+}
+
 int64_t th_outbox_add(int n, const char *destination, const char *text,
                       size_t code_offset, size_t code_length,
                       int64_t expires_in_ms) {
   struct store *s = th_store_open();
   int64_t now = now_ms(), first = 0, id;
+  struct secret_keys keys;
+  unsigned char sealed[OTP_SEALED_MAX];
+  char code[OTP_MAX_LENGTH + 1] = "";
+  char *masked = xstrdup(text);
+  th_keys(&keys);
+  if (code_length > OTP_MAX_LENGTH || code_offset + code_length > strlen(text))
+    abort();
+  memcpy(code, text + code_offset, code_length);
+  code[code_length] = '\0';
+  memset(masked + code_offset, '*', code_length);
   struct store_outbox_new row = {
       .account_id = "acct-1",
       .destination = destination,
-      .text = text,
+      .text = masked,
       .code_offset = code_offset,
       .code_length = code_length,
+      .sealed = sealed,
+      .sealed_len = otp_seal_code(secret_newest(&keys), code, sealed),
+      .key_id = secret_newest(&keys)->id,
       .created_at = now,
       .expires_at = now + expires_in_ms,
   };
@@ -318,7 +343,34 @@ int64_t th_outbox_add(int n, const char *destination, const char *text,
   if (store_commit(s) != STORE_OK)
     abort();
   th_store_close(s);
+  free(masked);
   return first;
+}
+
+char *th_sms_text(int64_t id) {
+  struct secret_keys keys;
+  char code[OTP_MAX_LENGTH + 1];
+  sqlite3 *db = th_open();
+  sqlite3_stmt *st;
+  char *text = NULL;
+  th_keys(&keys);
+  const char *sql = "SELECT text, code_offset, code_length, sealed_code, key_id "
+                    "FROM outbox WHERE id = ?1 OR ?1 = 0 ORDER BY id DESC LIMIT 1";
+  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+    abort();
+  sqlite3_bind_int64(st, 1, id);
+  if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 3) > 0) {
+    const struct secret_key *key = secret_find(&keys, sqlite3_column_int64(st, 4));
+    size_t off = (size_t)sqlite3_column_int64(st, 1);
+    if (key && otp_open_code(key, sqlite3_column_blob(st, 3),
+                             (size_t)sqlite3_column_bytes(st, 3), code)) {
+      text = xstrdup((const char *)sqlite3_column_text(st, 0));
+      memcpy(text + off, code, strlen(code));
+    }
+  }
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return text;
 }
 
 char *th_path(const char *name) { return xasprintf("%s/%s", th_tmpdir(), name); }

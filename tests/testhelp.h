@@ -51,6 +51,11 @@ int64_t th_outbox_add(int n, const char *destination, const char *text,
                       size_t code_offset, size_t code_length,
                       int64_t expires_in_ms);
 
+/* The SMS of outbox row id (0: the newest row) as the sender will send
+ * it: its masked text with the sealed code opened into place (malloc'd;
+ * NULL when the row holds no sealed code, as once it is final). */
+char *th_sms_text(int64_t id);
+
 /* Starts a program in the background with stdout and stderr appended to
  * DIR/<log>. It is killed if the test process dies first, so a failed
  * assertion never leaves a daemon behind. argv ends with NULL. */

@@ -49,16 +49,22 @@ static int cmp_double(const void *a, const void *b) {
 static enum store_rc one_send_otp(struct store *s, const char *rid,
                                   const char *phone, const char *text) {
   struct store_request prev = {0};
+  struct store_request rec = {
+      .key_id = 1,
+      .http_status = 200,
+      .answer = "{\"sendOtpResultCode\":{\"success\":{}}}",
+  };
   struct store_account acc;
   struct store_otp otp;
-  unsigned char fp[STORE_FINGERPRINT_LEN];
+  unsigned char sealed[40];
   int64_t now = now_ms(), sent, seen;
   enum store_rc rc;
 
-  randombytes_buf(fp, sizeof fp);
+  randombytes_buf(rec.fingerprint, sizeof rec.fingerprint);
+  randombytes_buf(sealed, sizeof sealed);
   if ((rc = store_begin_write(s)) != STORE_OK)
     return rc;
-  rc = store_request_get(s, rid, &prev);
+  rc = store_request_get(s, "sendOtp", rid, &prev);
   if (rc != STORE_NOT_FOUND) {
     store_request_free(&prev);
     goto fail;
@@ -72,7 +78,9 @@ static enum store_rc one_send_otp(struct store *s, const char *rid,
   snprintf(otp.request_id, sizeof otp.request_id, "%s", rid);
   snprintf(otp.account_id, sizeof otp.account_id, "%s", acc.id);
   otp.context = OTP_CONTEXT_ASSOCIATION;
+  otp.key_id = 1;
   randombytes_buf(otp.code_hash, sizeof otp.code_hash);
+  sodium_bin2hex(otp.send_otp_id, sizeof otp.send_otp_id, sealed, 16);
   otp.created_at = now;
   otp.expires_at = now + 300000;
   if ((rc = store_otp_insert(s, &otp)) != STORE_OK)
@@ -84,13 +92,15 @@ static enum store_rc one_send_otp(struct store *s, const char *rid,
       .text = text,
       .code_offset = 26,
       .code_length = 6,
+      .sealed = sealed,
+      .sealed_len = sizeof sealed,
+      .key_id = 1,
       .created_at = now,
       .expires_at = otp.expires_at,
   };
   if ((rc = store_outbox_insert(s, &row, NULL)) != STORE_OK)
     goto fail;
-  rc = store_request_put(s, rid, "sendOtp", fp, 200,
-                         "{\"sendOtpResultCode\":{\"success\":{}}}", now);
+  rc = store_request_put(s, "sendOtp", rid, &rec, now);
   if (rc == STORE_OK)
     rc = store_commit(s);
   if (rc == STORE_OK)
@@ -105,7 +115,7 @@ fail:
 static int run_loop(const struct conf *conf, double seconds, int who,
                     long accounts, int fd) {
   char err[512], rid[64], phone[24];
-  const char *text = "Your verification code is 123456. It expires in 5 "
+  const char *text = "Your verification code is ******. It expires in 5 "
                      "minutes. Do not share it with anyone.\nAB12345678C";
   struct store *s = store_open(conf, false, err, sizeof err);
   if (s == NULL) {
