@@ -31,7 +31,11 @@
   "  association revoke ASSOCIATION_ID\n"                                      \
   "  association list\n"                                                       \
   "  outbox list [--status S] [--since TIME] TIME: ms since epoch, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ\n" \
-  "  outbox show ID\n"
+  "  outbox show ID\n"                                                         \
+  "  otp show SEND_ID|REQUEST_ID             a send by its paymentIntegratorSendOtpId or\n" \
+  "                                          sendOtp requestId: the code's row and its SMS\n" \
+  "  otp list --account ID [--since TIME]\n"                                   \
+  "  secret rotate                           add a new secret; older ones still verify\n"
 
 struct admin {
   FILE *out, *err;
@@ -43,7 +47,7 @@ struct admin {
   int nargs;
   char **args;
   /* Command options. */
-  const char *phone, *status, *since;
+  const char *phone, *status, *since, *account;
   bool phone_given, no_phone;
 };
 
@@ -186,6 +190,16 @@ static void print_rows(struct admin *a, json_object *arr, bool single) {
   free(w);
 }
 
+/* Collects a listing's rows and prints them (one row as a record when
+ * single). Returns the store's answer. */
+static enum store_rc print_listing(struct admin *a, enum store_rc rc,
+                                   json_object *arr, bool single) {
+  if (rc == STORE_OK)
+    print_rows(a, arr, single);
+  json_object_put(arr);
+  return rc;
+}
+
 /* ---- commands ---- */
 
 static int cmd_init(struct admin *a) {
@@ -315,10 +329,8 @@ static int cmd_account_show(struct admin *a) {
   if (!open_store(a))
     return 1;
   json_object *arr = json_object_new_array();
-  enum store_rc rc = store_account_show(a->store, a->args[2], collect_row, arr);
-  if (rc == STORE_OK)
-    print_rows(a, arr, true);
-  json_object_put(arr);
+  enum store_rc rc = print_listing(
+      a, store_account_show(a->store, a->args[2], collect_row, arr), arr, true);
   return report_store(a, rc, "account", a->args[2]);
 }
 
@@ -329,10 +341,7 @@ static int list_with(struct admin *a,
   if (!open_store(a))
     return 1;
   json_object *arr = json_object_new_array();
-  enum store_rc rc = fn(a->store, collect_row, arr);
-  if (rc == STORE_OK)
-    print_rows(a, arr, false);
-  json_object_put(arr);
+  enum store_rc rc = print_listing(a, fn(a->store, collect_row, arr), arr, false);
   return report_store(a, rc, "listing", "");
 }
 
@@ -510,11 +519,10 @@ static int cmd_outbox(struct admin *a) {
       return 1;
     arr = json_object_new_array();
     enum outbox_status st = (enum outbox_status)status;
-    rc = store_outbox_list(a->store, a->status ? &st : NULL, since, collect_row,
-                           arr);
-    if (rc == STORE_OK)
-      print_rows(a, arr, false);
-    json_object_put(arr);
+    rc = print_listing(a,
+                       store_outbox_list(a->store, a->status ? &st : NULL,
+                                         since, collect_row, arr),
+                       arr, false);
     return report_store(a, rc, "listing", "outbox");
   }
   if (strcmp(sub, "show") == 0) {
@@ -526,13 +534,81 @@ static int cmd_outbox(struct admin *a) {
     if (!open_store(a))
       return 1;
     arr = json_object_new_array();
-    rc = store_outbox_show(a->store, (int64_t)id, collect_row, arr);
-    if (rc == STORE_OK)
-      print_rows(a, arr, true);
-    json_object_put(arr);
+    rc = print_listing(
+        a, store_outbox_show(a->store, (int64_t)id, collect_row, arr), arr,
+        true);
     return report_store(a, rc, "outbox row", a->args[2]);
   }
   return usage(a, "outbox: list or show");
+}
+
+/* otp show: the code's row, then its SMS rows (JSON: {"otp", "sms"}). */
+static int cmd_otp_show(struct admin *a) {
+  if (a->nargs != 3)
+    return usage(a, "otp show takes one SEND_ID or REQUEST_ID");
+  if (!open_store(a))
+    return 1;
+  const char *id = a->args[2];
+  json_object *otp = json_object_new_array(), *sms = json_object_new_array();
+  enum store_rc rc = store_otp_show(a->store, id, collect_row, otp);
+  if (rc == STORE_OK)
+    rc = store_outbox_of_send(a->store, id, collect_row, sms);
+  if (rc == STORE_OK && a->json) {
+    json_object *both = json_object_new_object();
+    json_object_object_add(both, "otp",
+                           json_object_get(json_object_array_get_idx(otp, 0)));
+    json_object_object_add(both, "sms", json_object_get(sms));
+    fprintf(a->out, "%s\n",
+            json_object_to_json_string_ext(both, JSON_C_TO_STRING_PRETTY |
+                                                     JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(both);
+  } else if (rc == STORE_OK) {
+    print_rows(a, otp, true);
+    fprintf(a->out, "\nsms:\n");
+    print_rows(a, sms, false);
+  }
+  json_object_put(otp);
+  json_object_put(sms);
+  return report_store(a, rc, "send", id);
+}
+
+static int cmd_otp(struct admin *a) {
+  const char *sub = a->nargs > 1 ? a->args[1] : "";
+  if (strcmp(sub, "show") == 0)
+    return cmd_otp_show(a);
+  if (strcmp(sub, "list") == 0) {
+    int64_t since = 0;
+    if (a->nargs != 2 || a->account == NULL)
+      return usage(a, "otp list takes --account ID");
+    if (a->since && !parse_time(a->since, &since))
+      return fail(a, "bad --since \"%s\": ms since the epoch, YYYY-MM-DD or "
+                     "YYYY-MM-DDTHH:MM:SSZ", a->since);
+    if (!open_store(a))
+      return 1;
+    json_object *arr = json_object_new_array();
+    enum store_rc rc = print_listing(
+        a, store_otp_list(a->store, a->account, since, collect_row, arr), arr,
+        false);
+    return report_store(a, rc, "listing", "otps");
+  }
+  return usage(a, "otp: show or list");
+}
+
+/* secret rotate: a new secret takes over new codes and records. */
+static int cmd_secret(struct admin *a) {
+  char err[512];
+  int64_t id;
+  if (a->nargs != 2 || strcmp(a->args[1], "rotate") != 0)
+    return usage(a, "secret: rotate");
+  if (!secret_rotate(a->conf->otp.secret_file, &id, err, sizeof err))
+    return fail(a, "%s", err);
+  fprintf(a->out,
+          "secret %s: secret %lld added; new codes and records use it once "
+          "the workers and the sender reload (older secrets still verify and "
+          "replay what they keyed; remove a line only after [retention] "
+          "requests_days)\n",
+          a->conf->otp.secret_file, (long long)id);
+  return 0;
 }
 
 /* Takes the options out of argv, wherever they stand, leaving the words. */
@@ -561,6 +637,10 @@ static int parse_options(struct admin *a, int argc, char **argv) {
       if (!has_next)
         return usage(a, "--status needs a status");
       a->status = argv[++i];
+    } else if (strcmp(o, "--account") == 0) {
+      if (!has_next)
+        return usage(a, "--account needs an ID");
+      a->account = argv[++i];
     } else if (strcmp(o, "--since") == 0) {
       if (!has_next)
         return usage(a, "--since needs a TIME");
@@ -600,6 +680,10 @@ int admin_main(int argc, char **argv, FILE *out, FILE *err) {
     status = cmd_association(&a);
   else if (strcmp(cmd, "outbox") == 0)
     status = cmd_outbox(&a);
+  else if (strcmp(cmd, "otp") == 0)
+    status = cmd_otp(&a);
+  else if (strcmp(cmd, "secret") == 0)
+    status = cmd_secret(&a);
   else
     status = usage(&a, "unknown command");
 out:

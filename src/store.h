@@ -145,6 +145,16 @@ enum store_rc store_otps_supersede(struct store *s, const char *account_id,
 /* The code sent for a sendOtp requestId. */
 enum store_rc store_otp_get(struct store *s, const char *request_id,
                             struct store_otp *out);
+/* The audit row (audit_otps) of the code a sendOtp sent, found by its
+ * paymentIntegratorSendOtpId or its requestId; STORE_NOT_FOUND when none. */
+enum store_rc store_otp_show(struct store *s, const char *id, store_row_fn fn,
+                             void *ctx);
+/* The audit rows of an account's codes created at or after since. */
+enum store_rc store_otp_list(struct store *s, const char *account_id,
+                             int64_t since, store_row_fn fn, void *ctx);
+/* The audit rows (audit_outbox) of the SMS of the send so found. */
+enum store_rc store_outbox_of_send(struct store *s, const char *id,
+                                   store_row_fn fn, void *ctx);
 /* A wrong guess: the code's attempts and the account's consecutive
  * failures go up; at max_account_failures the account is locked until
  * now + lockout_ms and its count starts again. */

@@ -74,6 +74,31 @@ enum store_rc store_otp_insert(struct store *s, struct store_otp *otp) {
   return rc;
 }
 
+enum store_rc store_otp_show(struct store *s, const char *id, store_row_fn fn,
+                             void *ctx) {
+  static const char sql[] =
+      "SELECT * FROM audit_otps WHERE send_otp_id = ?1 OR request_id = ?1 "
+      "ORDER BY id";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, id);
+  return store_rows_at_least_one(s, st, fn, ctx);
+}
+
+enum store_rc store_otp_list(struct store *s, const char *account_id,
+                             int64_t since, store_row_fn fn, void *ctx) {
+  static const char sql[] =
+      "SELECT v.* FROM audit_otps AS v JOIN otps AS o ON o.id = v.id "
+      "WHERE o.account_id = ?1 AND o.created_at >= ?2 ORDER BY o.id";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, account_id);
+  sqlite3_bind_int64(st, 2, since);
+  return store_rows(s, st, fn, ctx);
+}
+
 enum store_rc store_otp_get(struct store *s, const char *request_id,
                             struct store_otp *out) {
   static const char sql[] =

@@ -68,6 +68,18 @@ enum store_rc store_outbox_show(struct store *s, int64_t id, store_row_fn fn,
   return store_rows_at_least_one(s, st, fn, ctx);
 }
 
+enum store_rc store_outbox_of_send(struct store *s, const char *id,
+                                   store_row_fn fn, void *ctx) {
+  static const char sql[] =
+      "SELECT * FROM audit_outbox WHERE send_otp_id = ?1 "
+      "OR send_otp_request_id = ?1 ORDER BY id";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  store_bind_text(st, 1, id);
+  return store_rows(s, st, fn, ctx);
+}
+
 void store_outbox_claim_free(struct store_outbox_claim *c) {
   free(c->text);
   c->text = NULL;

@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "store.h"
 #include "testhelp.h"
 #include "util.h"
 
@@ -170,6 +171,63 @@ START_TEST(bad_config_stops_with_key) {
 }
 END_TEST
 
+/* Support staff quote a paymentIntegratorSendOtpId (or the requestId):
+ * otp show finds the code's row and its SMS, otp list an account's codes. */
+START_TEST(otp_show_and_list) {
+  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", "+14035551111", NULL), 0);
+  struct store *s = th_store_open();
+  int64_t now = now_ms();
+  struct store_otp otp = {.request_id = "req-1", .send_otp_id = "0123abcd0123abcd",
+                          .account_id = "acct-1", .key_id = 1,
+                          .created_at = now, .expires_at = now + 300000};
+  ck_assert_int_eq(store_otp_insert(s, &otp), STORE_OK);
+  struct store_outbox_new row = {.otp_id = otp.id, .account_id = "acct-1",
+                                 .destination = "+14035551111",
+                                 .text = "code ******", .code_offset = 5,
+                                 .code_length = 6, .key_id = 1,
+                                 .created_at = now, .expires_at = now + 300000};
+  ck_assert_int_eq(store_outbox_insert(s, &row, NULL), STORE_OK);
+  th_store_close(s);
+  const char *ids[] = {"0123abcd0123abcd", "req-1"};
+  for (int i = 0; i < 2; i++) {
+    ck_assert_int_eq(th_admin("otp", "show", ids[i], NULL), 0);
+    ck_assert_ptr_nonnull(strstr(th_admin_out(), "req-1"));
+    ck_assert_ptr_nonnull(strstr(th_admin_out(), "0123abcd0123abcd"));
+    ck_assert_ptr_nonnull(strstr(th_admin_out(), "+*******1111"));
+    ck_assert_ptr_nonnull(strstr(th_admin_out(), "queued"));
+  }
+  ck_assert_int_eq(th_admin("--json", "otp", "show", "0123abcd0123abcd", NULL), 0);
+  json_object *o = json_tokener_parse(th_admin_out()), *otp_o, *sms, *v;
+  ck_assert_ptr_nonnull(o);
+  ck_assert(json_object_object_get_ex(o, "otp", &otp_o));
+  ck_assert(json_object_object_get_ex(otp_o, "request_id", &v));
+  ck_assert_str_eq(json_object_get_string(v), "req-1");
+  ck_assert(json_object_object_get_ex(o, "sms", &sms));
+  ck_assert_int_eq(json_object_array_length(sms), 1);
+  json_object_put(o);
+  ck_assert_int_eq(th_admin("otp", "show", "nope", NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "no send \"nope\""));
+  ck_assert_int_eq(th_admin("otp", "list", "--account", "acct-1", NULL), 0);
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "req-1"));
+  ck_assert_int_eq(th_admin("otp", "list", "--account", "acct-2", NULL), 0);
+  ck_assert_ptr_null(strstr(th_admin_out(), "req-1"));
+  ck_assert_int_eq(th_admin("otp", "list", NULL), 2);
+}
+END_TEST
+
+START_TEST(secret_rotate_command) {
+  char *key = th_path("otp.key");
+  ck_assert_int_eq(th_admin("secret", "rotate", NULL), 0);
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "secret 2 added"));
+  char *text = th_read_file(key);
+  ck_assert_int_eq(strncmp(text, "1:", 2), 0);
+  ck_assert_ptr_nonnull(strstr(text, "\n2:"));
+  free(text);
+  ck_assert_int_eq(th_admin("secret", "spin", NULL), 2);
+  free(key);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("admin");
   TCase *tc = tcase_create("admin");
@@ -180,6 +238,8 @@ int main(void) {
   tcase_add_test(tc, associations);
   tcase_add_test(tc, import_all_or_nothing);
   tcase_add_test(tc, bad_config_stops_with_key);
+  tcase_add_test(tc, otp_show_and_list);
+  tcase_add_test(tc, secret_rotate_command);
   suite_add_tcase(s, tc);
   return th_run_suite(s);
 }
