@@ -3,10 +3,12 @@
 #include "admin.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <json-c/json.h>
@@ -178,10 +180,58 @@ static void print_rows(struct admin *a, json_object *arr, bool single) {
 
 /* ---- commands ---- */
 
+static const char *group_name(gid_t gid, char *buf, size_t size) {
+  const struct group *gr = getgrgid(gid);
+  if (gr)
+    return gr->gr_name;
+  snprintf(buf, size, "%u", (unsigned)gid);
+  return buf;
+}
+
+/* The README's layout: the workers run as the web server's user, the
+ * sender as otpgate, and they share the database through a group. Each
+ * writes the database, and whichever opens it first makes its -wal and
+ * -shm files beside it, with the database's mode: the directory must let
+ * the group make files (g+wx) and give them its group (setgid), and the
+ * database must be group-writable (init makes a new one 0660). One user
+ * alone needs none of this, so these are warnings, not refusals. */
+static void init_check_sharing(struct admin *a, bool existed,
+                               mode_t old_mode) {
+  const char *path = a->conf->database.path;
+  const char *slash = strrchr(path, '/');
+  char *dir = slash == NULL ? xstrdup(".")
+              : slash == path ? xstrdup("/")
+                              : xasprintf("%.*s", (int)(slash - path), path);
+  char gbuf[16];
+  struct stat sb;
+  if (stat(dir, &sb) == 0 && (sb.st_mode & (S_ISGID | S_IWGRP | S_IXGRP)) !=
+                                 (S_ISGID | S_IWGRP | S_IXGRP))
+    fprintf(a->err,
+            "otpgate-admin: warning: %s: mode %04o, group %s: workers and a "
+            "sender running as two users of that group cannot share the "
+            "database (SQLite makes its -wal and -shm files here, under the "
+            "directory's group only when it is setgid); for that layout: "
+            "chmod 2770 %s\n",
+            dir, (unsigned)(sb.st_mode & 07777),
+            group_name(sb.st_gid, gbuf, sizeof gbuf), dir);
+  if (existed && (old_mode & (S_IRGRP | S_IWGRP)) != (S_IRGRP | S_IWGRP) &&
+      stat(path, &sb) == 0)
+    fprintf(a->err,
+            "otpgate-admin: warning: %s: mode %04o, group %s: the group "
+            "cannot write it, so workers and a sender running as two users "
+            "of that group cannot share it (sendOtp answers 503); for that "
+            "layout: chmod 0660 %s (and its -wal and -shm files, if any)\n",
+            path, (unsigned)(old_mode & 07777),
+            group_name(sb.st_gid, gbuf, sizeof gbuf), path);
+  free(dir);
+}
+
 static int cmd_init(struct admin *a) {
   char err[512];
   int from, to;
   bool created;
+  struct stat old;
+  bool existed = stat(a->conf->database.path, &old) == 0;
   a->store = store_open(a->conf, true, err, sizeof err);
   if (a->store == NULL) {
     fprintf(a->err, "otpgate-admin: %s\n", err);
@@ -207,6 +257,7 @@ static int cmd_init(struct admin *a) {
             a->conf->database.path, from, to);
   fprintf(a->out, "secret %s: %s\n", a->conf->otp.secret_file,
           created ? "created" : "exists");
+  init_check_sharing(a, existed, existed ? old.st_mode : 0);
   return 0;
 }
 
