@@ -193,8 +193,10 @@ static const char *group_name(gid_t gid, char *buf, size_t size) {
  * writes the database, and whichever opens it first makes its -wal and
  * -shm files beside it, with the database's mode: the directory must let
  * the group make files (g+wx) and give them its group (setgid), and the
- * database must be group-writable (init makes a new one 0660). One user
- * alone needs none of this, so these are warnings, not refusals. */
+ * database must be group-writable (init makes a new one 0660). The workers
+ * read the secret, which init makes 0640 and the database's group's: an
+ * existing one must be readable by that group too. One user alone needs
+ * none of this, so these are warnings, not refusals. */
 static void init_check_sharing(struct admin *a, bool existed,
                                mode_t old_mode) {
   const char *path = a->conf->database.path;
@@ -223,6 +225,19 @@ static void init_check_sharing(struct admin *a, bool existed,
             "layout: chmod 0660 %s (and its -wal and -shm files, if any)\n",
             path, (unsigned)(old_mode & 07777),
             group_name(sb.st_gid, gbuf, sizeof gbuf), path);
+  const char *key = a->conf->otp.secret_file;
+  struct stat ks;
+  if (stat(path, &sb) == 0 && stat(key, &ks) == 0 &&
+      (ks.st_gid != sb.st_gid || !(ks.st_mode & S_IRGRP))) {
+    char kbuf[16];
+    const char *g = group_name(sb.st_gid, gbuf, sizeof gbuf);
+    fprintf(a->err,
+            "otpgate-admin: warning: %s: mode %04o, group %s: workers "
+            "running as another user of the database's group (%s) cannot "
+            "read it; for that layout: chgrp %s %s && chmod 0640 %s\n",
+            key, (unsigned)(ks.st_mode & 07777),
+            group_name(ks.st_gid, kbuf, sizeof kbuf), g, g, key, key);
+  }
   free(dir);
 }
 
@@ -245,7 +260,11 @@ static int cmd_init(struct admin *a) {
                                                  : store_errmsg(a->store));
     return 1;
   }
-  if (!secret_create(a->conf->otp.secret_file, &created, err, sizeof err)) {
+  /* The secret goes to the database's group: the workers read it. */
+  struct stat db;
+  gid_t group = stat(a->conf->database.path, &db) == 0 ? db.st_gid : (gid_t)-1;
+  if (!secret_create(a->conf->otp.secret_file, group, &created, err,
+                     sizeof err)) {
     fprintf(a->err, "otpgate-admin: %s\n", err);
     return 1;
   }
@@ -255,8 +274,15 @@ static int cmd_init(struct admin *a) {
   else
     fprintf(a->out, "database %s: schema version %d -> %d\n",
             a->conf->database.path, from, to);
-  fprintf(a->out, "secret %s: %s\n", a->conf->otp.secret_file,
-          created ? "created" : "exists");
+  struct stat ks;
+  char gbuf[16];
+  if (created && stat(a->conf->otp.secret_file, &ks) == 0)
+    fprintf(a->out, "secret %s: created, mode %04o, group %s\n",
+            a->conf->otp.secret_file, (unsigned)(ks.st_mode & 07777),
+            group_name(ks.st_gid, gbuf, sizeof gbuf));
+  else
+    fprintf(a->out, "secret %s: %s\n", a->conf->otp.secret_file,
+            created ? "created" : "exists");
   init_check_sharing(a, existed, existed ? old.st_mode : 0);
   return 0;
 }

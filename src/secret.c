@@ -56,7 +56,8 @@ out:
   return ok;
 }
 
-bool secret_create(const char *path, bool *created, char *err, size_t errsz) {
+bool secret_create(const char *path, gid_t group, bool *created, char *err,
+                   size_t errsz) {
   unsigned char raw[32];
   char hex[2 * sizeof raw + 2];
   *created = false;
@@ -71,6 +72,9 @@ bool secret_create(const char *path, bool *created, char *err, size_t errsz) {
   sodium_bin2hex(hex, sizeof hex, raw, sizeof raw);
   size_t len = strlen(hex);
   hex[len++] = '\n';
+  /* Still 0600 if the group cannot be given: the caller sees the mode. */
+  if (group != (gid_t)-1 && fchown(fd, (uid_t)-1, group) == 0)
+    (void)fchmod(fd, 0640);
   bool ok = write(fd, hex, len) == (ssize_t)len && fsync(fd) == 0;
   if (!ok)
     snprintf(err, errsz, "%s: cannot write: %s", path, strerror(errno));

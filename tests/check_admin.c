@@ -167,14 +167,19 @@ END_TEST
 
 /* The README's layout: the workers (the web server's user) and the sender
  * (otpgate) write one database through their shared group. init makes it
- * 0660 whatever the umask, and SQLite gives its -wal the same mode; init
- * warns, naming the path, about a directory or an older database that
- * would stop them. */
+ * 0660 whatever the umask, and SQLite gives its -wal the same mode; the
+ * secret, which the workers read, is the database's group's, 0640. init
+ * warns, naming the path, about a directory, an older database or an
+ * older secret that would stop them. */
 START_TEST(init_makes_the_database_group_writable) {
-  struct stat sb;
+  struct stat sb, key;
   char *wal = xasprintf("%s-wal", th_db_path());
+  char *key_path = xasprintf("%s/otp.key", th_tmpdir());
   ck_assert_int_eq(stat(th_db_path(), &sb), 0);
   ck_assert_int_eq(sb.st_mode & 07777, 0660);
+  ck_assert_int_eq(stat(key_path, &key), 0);
+  ck_assert_int_eq(key.st_mode & 07777, 0640);
+  ck_assert_int_eq(key.st_gid, sb.st_gid);
   /* The test directory is mkdtemp()'s 0700. */
   ck_assert_ptr_nonnull(strstr(th_admin_err(), th_tmpdir()));
   ck_assert_ptr_nonnull(strstr(th_admin_err(), "chmod 2770"));
@@ -193,11 +198,15 @@ START_TEST(init_makes_the_database_group_writable) {
   ck_assert_int_eq(sb.st_mode & 07777, 0660);
   th_store_close(s);
   umask(old_umask);
-  /* A database made by an older init (0640). */
+  /* A database and a secret made by an older init (0640, 0600). */
   ck_assert_int_eq(chmod(th_db_path(), 0640), 0);
+  ck_assert_int_eq(chmod(key_path, 0600), 0);
   ck_assert_int_eq(th_admin("init", NULL), 0);
   ck_assert_ptr_nonnull(strstr(th_admin_err(), th_db_path()));
   ck_assert_ptr_nonnull(strstr(th_admin_err(), "chmod 0660"));
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), key_path));
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "chmod 0640"));
+  free(key_path);
   free(wal);
 }
 END_TEST

@@ -211,13 +211,13 @@ START_TEST(secret_file_rules) {
   snprintf(path, sizeof path, "%s/key", dir);
   ck_assert(!secret_load(path, &k1, err, sizeof err));
   ck_assert_ptr_nonnull(strstr(err, path));
-  ck_assert(secret_create(path, &created, err, sizeof err));
+  ck_assert(secret_create(path, (gid_t)-1, &created, err, sizeof err));
   ck_assert(created);
   struct stat sb;
   ck_assert_int_eq(stat(path, &sb), 0);
   ck_assert_int_eq(sb.st_mode & 0777, 0600);
   ck_assert_msg(secret_load(path, &k1, err, sizeof err), "%s", err);
-  ck_assert(secret_create(path, &created, err, sizeof err));
+  ck_assert(secret_create(path, (gid_t)-1, &created, err, sizeof err));
   ck_assert(!created);
   ck_assert(secret_load(path, &k2, err, sizeof err));
   ck_assert_mem_eq(k1.bytes, k2.bytes, sizeof k1.bytes);

@@ -217,13 +217,14 @@ EOF
     die "otpgate-admin account add"
   "$OTPGATE_BUILDDIR/src/otpgate-admin" -c "$CONF" association add assoc-1 acct-1 >/dev/null ||
     die "otpgate-admin association add"
-  # The rest of the README's "Common steps".
-  chown -R "$SVC_USER:$SVC_GROUP" "$T/db" &&
-    chgrp "$SVC_GROUP" "$T/otp.key" && chmod 0640 "$T/otp.key" ||
-    die "cannot hand $T/db and $T/otp.key to $SVC_USER"
+  # The rest of the README's "Common steps"; init gave the secret the
+  # database's group (the directory's: setgid).
+  chown -R "$SVC_USER:$SVC_GROUP" "$T/db" || die "cannot hand $T/db to $SVC_USER"
   ! grep -q warning "$T/log/init.log" || die "otpgate-admin init warns: $(cat "$T/log/init.log")"
   [ "$(stat -c '%a %U:%G' "$T/db/otpgate.db")" = "660 $SVC_USER:$SVC_GROUP" ] ||
     die "the database is $(stat -c '%a %U:%G' "$T/db/otpgate.db"), want 660 $SVC_USER:$SVC_GROUP"
+  [ "$(stat -c '%a %G' "$T/otp.key")" = "640 $SVC_GROUP" ] ||
+    die "the secret is $(stat -c '%a %U:%G' "$T/otp.key"), want 640 and group $SVC_GROUP"
 
   # A certificate for otp.example.com, the name in the shipped files; curl
   # resolves that name to 127.0.0.1 and checks the certificate against it.
