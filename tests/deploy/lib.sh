@@ -204,7 +204,7 @@ secret_file = $T/otp.key
 ; Hundreds of codes for one account within a test.
 send_limit = 1000000
 [sender]
-; No sender runs in these tests.
+; No sender until start_sender (or kill.sh's own) replaces this section.
 heartbeat_max_age_seconds = 0
 wake_socket =
 [log]
