@@ -197,11 +197,10 @@ static const char *group_name(gid_t gid, char *buf, size_t size) {
  * read the secret, which init makes 0640 and the database's group's: an
  * existing one must be readable by that group too. One user alone needs
  * none of this, so these are warnings, not refusals. */
-static void init_check_sharing(struct admin *a, bool existed,
-                               mode_t old_mode) {
+static void init_check_sharing(struct admin *a, bool existed, mode_t old_mode) {
   const char *path = a->conf->database.path;
   const char *slash = strrchr(path, '/');
-  char *dir = slash == NULL ? xstrdup(".")
+  char *dir = slash == NULL   ? xstrdup(".")
               : slash == path ? xstrdup("/")
                               : xasprintf("%.*s", (int)(slash - path), path);
   char gbuf[16];
