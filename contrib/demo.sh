@@ -36,6 +36,7 @@ mkdir -p build-demo
 stop
 rm -rf "$demo"
 mkdir -p "$demo/bin" "$demo/www"
+chmod 2770 "$demo"   # as the README makes /var/lib/otpgate (otpgate-admin init checks it)
 cp build-demo/src/otpgate-fcgi build-demo/src/otpgate-sender \
   build-demo/src/otpgate-admin contrib/demo/gateway.sh "$demo/bin/"
 run_as=""

@@ -3,11 +3,13 @@
 #include "admin.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <json-c/json.h>
@@ -202,10 +204,72 @@ static enum store_rc print_listing(struct admin *a, enum store_rc rc,
 
 /* ---- commands ---- */
 
+static const char *group_name(gid_t gid, char *buf, size_t size) {
+  const struct group *gr = getgrgid(gid);
+  if (gr)
+    return gr->gr_name;
+  snprintf(buf, size, "%u", (unsigned)gid);
+  return buf;
+}
+
+/* The README's layout: the workers run as the web server's user, the
+ * sender as otpgate, and they share the database through a group. Each
+ * writes the database, and whichever opens it first makes its -wal and
+ * -shm files beside it, with the database's mode: the directory must let
+ * the group make files (g+wx) and give them its group (setgid), and the
+ * database must be group-writable (init makes a new one 0660). The workers
+ * read the secret, which init makes 0640 and the database's group's: an
+ * existing one must be readable by that group too. One user alone needs
+ * none of this, so these are warnings, not refusals. */
+static void init_check_sharing(struct admin *a, bool existed, mode_t old_mode) {
+  const char *path = a->conf->database.path;
+  const char *slash = strrchr(path, '/');
+  char *dir = slash == NULL   ? xstrdup(".")
+              : slash == path ? xstrdup("/")
+                              : xasprintf("%.*s", (int)(slash - path), path);
+  char gbuf[16];
+  struct stat sb;
+  if (stat(dir, &sb) == 0 && (sb.st_mode & (S_ISGID | S_IWGRP | S_IXGRP)) !=
+                                 (S_ISGID | S_IWGRP | S_IXGRP))
+    fprintf(a->err,
+            "otpgate-admin: warning: %s: mode %04o, group %s: workers and a "
+            "sender running as two users of that group cannot share the "
+            "database (SQLite makes its -wal and -shm files here, under the "
+            "directory's group only when it is setgid); for that layout: "
+            "chmod 2770 %s\n",
+            dir, (unsigned)(sb.st_mode & 07777),
+            group_name(sb.st_gid, gbuf, sizeof gbuf), dir);
+  if (existed && (old_mode & (S_IRGRP | S_IWGRP)) != (S_IRGRP | S_IWGRP) &&
+      stat(path, &sb) == 0)
+    fprintf(a->err,
+            "otpgate-admin: warning: %s: mode %04o, group %s: the group "
+            "cannot write it, so workers and a sender running as two users "
+            "of that group cannot share it (sendOtp answers 503); for that "
+            "layout: chmod 0660 %s (and its -wal and -shm files, if any)\n",
+            path, (unsigned)(old_mode & 07777),
+            group_name(sb.st_gid, gbuf, sizeof gbuf), path);
+  const char *key = a->conf->otp.secret_file;
+  struct stat ks;
+  if (stat(path, &sb) == 0 && stat(key, &ks) == 0 &&
+      (ks.st_gid != sb.st_gid || !(ks.st_mode & S_IRGRP))) {
+    char kbuf[16];
+    const char *g = group_name(sb.st_gid, gbuf, sizeof gbuf);
+    fprintf(a->err,
+            "otpgate-admin: warning: %s: mode %04o, group %s: workers "
+            "running as another user of the database's group (%s) cannot "
+            "read it; for that layout: chgrp %s %s && chmod 0640 %s\n",
+            key, (unsigned)(ks.st_mode & 07777),
+            group_name(ks.st_gid, kbuf, sizeof kbuf), g, g, key, key);
+  }
+  free(dir);
+}
+
 static int cmd_init(struct admin *a) {
   char err[512];
   int from, to;
   bool created;
+  struct stat old;
+  bool existed = stat(a->conf->database.path, &old) == 0;
   a->store = store_open(a->conf, true, err, sizeof err);
   if (a->store == NULL) {
     fprintf(a->err, "otpgate-admin: %s\n", err);
@@ -219,7 +283,11 @@ static int cmd_init(struct admin *a) {
                                                  : store_errmsg(a->store));
     return 1;
   }
-  if (!secret_create(a->conf->otp.secret_file, &created, err, sizeof err)) {
+  /* The secret goes to the database's group: the workers read it. */
+  struct stat db;
+  gid_t group = stat(a->conf->database.path, &db) == 0 ? db.st_gid : (gid_t)-1;
+  if (!secret_create(a->conf->otp.secret_file, group, &created, err,
+                     sizeof err)) {
     fprintf(a->err, "otpgate-admin: %s\n", err);
     return 1;
   }
@@ -229,8 +297,16 @@ static int cmd_init(struct admin *a) {
   else
     fprintf(a->out, "database %s: schema version %d -> %d\n",
             a->conf->database.path, from, to);
-  fprintf(a->out, "secret %s: %s\n", a->conf->otp.secret_file,
-          created ? "created" : "exists");
+  struct stat ks;
+  char gbuf[16];
+  if (created && stat(a->conf->otp.secret_file, &ks) == 0)
+    fprintf(a->out, "secret %s: created, mode %04o, group %s\n",
+            a->conf->otp.secret_file, (unsigned)(ks.st_mode & 07777),
+            group_name(ks.st_gid, gbuf, sizeof gbuf));
+  else
+    fprintf(a->out, "secret %s: %s\n", a->conf->otp.secret_file,
+            created ? "created" : "exists");
+  init_check_sharing(a, existed, existed ? old.st_mode : 0);
   return 0;
 }
 

@@ -231,7 +231,8 @@ static bool write_all(int fd, const char *p, size_t n) {
   return true;
 }
 
-bool secret_create(const char *path, bool *created, char *err, size_t errsz) {
+bool secret_create(const char *path, gid_t group, bool *created, char *err,
+                   size_t errsz) {
   char line[128];
   *created = false;
   int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -242,6 +243,9 @@ bool secret_create(const char *path, bool *created, char *err, size_t errsz) {
     return false;
   }
   new_secret_line(1, line, sizeof line);
+  /* Still 0600 if the group cannot be given: the caller sees the mode. */
+  if (group != (gid_t)-1 && fchown(fd, (uid_t)-1, group) == 0)
+    (void)fchmod(fd, 0640);
   bool ok = write_all(fd, line, strlen(line)) && fsync(fd) == 0;
   if (!ok)
     snprintf(err, errsz, "%s: cannot write: %s", path, strerror(errno));

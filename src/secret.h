@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define SECRET_KEY_LEN 32
 #define SECRET_FILE_MIN 32 /* bytes of secret material a line */
@@ -48,9 +49,13 @@ const struct secret_key *secret_find_or_reload(struct secret_keys *keys,
 /* Wipes the keys. */
 void secret_free(struct secret_keys *keys);
 
-/* Creates the key file (secret 1: 64 random hex digits, mode 0600) unless
- * it exists. *created tells which. */
-bool secret_create(const char *path, bool *created, char *err, size_t errsz);
+/* Creates the key file (secret 1: 64 random hex digits) unless it exists;
+ * *created tells which. It is the caller's, mode 0600; given a group (not
+ * (gid_t)-1) that the caller may give it, it becomes that group's, mode
+ * 0640, for the workers and the sender that run as other users of the
+ * group. */
+bool secret_create(const char *path, gid_t group, bool *created, char *err,
+                   size_t errsz);
 /* Adds a new secret with the next id to the file (rewritten whole, same
  * owner and mode, renamed into place). *id gets the new id. */
 bool secret_rotate(const char *path, int64_t *id, char *err, size_t errsz);

@@ -1,9 +1,11 @@
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "store_internal.h"
@@ -74,8 +76,17 @@ struct store *store_open(const struct conf *conf, bool for_init, char *err,
 
   if (for_init)
     flags |= SQLITE_OPEN_CREATE;
-  /* The database, its WAL and its shared-memory file: owner and group only. */
+  /* The database, its WAL and its shared-memory file: owner and group only.
+   * A new database is made here, mode 0660, rather than by SQLite (0644
+   * minus the umask): SQLite gives the -wal and -shm files the database's
+   * mode, and the workers and the sender, when they run as two users, share
+   * all three through their group (an empty file is an empty database). */
   old_umask = umask(007);
+  if (for_init && strcmp(path, ":memory:") != 0) {
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0660);
+    if (fd >= 0)
+      close(fd); /* else it exists, or SQLite says why it cannot be made */
+  }
   int rc = sqlite3_open_v2(path, &s->db, flags, NULL);
   umask(old_umask);
   if (rc != SQLITE_OK) {

@@ -3,7 +3,10 @@
  * ("To: 491721234567"), a blank line, then the text. The file is written
  * under a hidden temporary name, synced, then renamed, so smsd never reads
  * half a message; its name comes from the row id, so a retry of the same
- * row replaces the file rather than queueing a second SMS. */
+ * row replaces the file rather than queueing a second SMS. The temporary
+ * name is made by mkostemp() (random, created with O_EXCL): whoever else
+ * may write in a shared spool directory cannot plant a file or a symlink
+ * there for the sender to write the code into. */
 #include "config.h"
 
 #include <errno.h>
@@ -83,21 +86,24 @@ static void spool_send(void *state, const struct transport_msg *msg,
 
   if (*number == '+')
     number++;
-  tmp = xasprintf("%s/.otpgate-%" PRId64 ".tmp", sp->dir, msg->id);
+  tmp = xasprintf("%s/.otpgate-%" PRId64 ".XXXXXX", sp->dir, msg->id);
   final = xasprintf("%s/otpgate-%" PRId64, sp->dir, msg->id);
   body = xasprintf("To: %s\n%s\n%s", number,
                    spool_is_ascii(msg->text) ? "" : "Alphabet: UTF-8\n",
                    msg->text);
 
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+  /* A new file of ours (mode 0600), never one that was there before. */
+  fd = mkostemp(tmp, O_CLOEXEC);
   if (fd < 0) {
     transport_set_error(res, msg, GATEWAY_RETRY, "%s: %s", tmp,
                         strerror(errno));
     goto out;
   }
   /* The rename must not publish a file whose data a power cut could lose:
-   * once it is in the spool, the row says 'sent'. */
-  if (!spool_write_all(fd, body, strlen(body)) || fsync(fd) != 0) {
+   * once it is in the spool, the row says 'sent'. smsd reads it through
+   * the group. */
+  if (fchmod(fd, 0640) != 0 || !spool_write_all(fd, body, strlen(body)) ||
+      fsync(fd) != 0) {
     transport_set_error(res, msg, GATEWAY_RETRY, "%s: %s", tmp,
                         strerror(errno));
     unlink(tmp);

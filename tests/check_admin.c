@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -164,6 +166,52 @@ START_TEST(import_all_or_nothing) {
 }
 END_TEST
 
+/* The README's layout: the workers (the web server's user) and the sender
+ * (otpgate) write one database through their shared group. init makes it
+ * 0660 whatever the umask, and SQLite gives its -wal the same mode; the
+ * secret, which the workers read, is the database's group's, 0640. init
+ * warns, naming the path, about a directory, an older database or an
+ * older secret that would stop them. */
+START_TEST(init_makes_the_database_group_writable) {
+  struct stat sb, key;
+  char *wal = xasprintf("%s-wal", th_db_path());
+  char *key_path = xasprintf("%s/otp.key", th_tmpdir());
+  ck_assert_int_eq(stat(th_db_path(), &sb), 0);
+  ck_assert_int_eq(sb.st_mode & 07777, 0660);
+  ck_assert_int_eq(stat(key_path, &key), 0);
+  ck_assert_int_eq(key.st_mode & 07777, 0640);
+  ck_assert_int_eq(key.st_gid, sb.st_gid);
+  /* The test directory is mkdtemp()'s 0700. */
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), th_tmpdir()));
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "chmod 2770"));
+  /* Group-writable and setgid: nothing to say. */
+  ck_assert_int_eq(chmod(th_tmpdir(), 02770), 0);
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  ck_assert_str_eq(th_admin_err(), "");
+  /* Made new under a tight umask: still 0660, and so is its -wal. */
+  ck_assert_int_eq(unlink(th_db_path()), 0);
+  mode_t old_umask = umask(077);
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  ck_assert_int_eq(stat(th_db_path(), &sb), 0);
+  ck_assert_int_eq(sb.st_mode & 07777, 0660);
+  struct store *s = th_store_open();
+  ck_assert_int_eq(stat(wal, &sb), 0);
+  ck_assert_int_eq(sb.st_mode & 07777, 0660);
+  th_store_close(s);
+  umask(old_umask);
+  /* A database and a secret made by an older init (0640, 0600). */
+  ck_assert_int_eq(chmod(th_db_path(), 0640), 0);
+  ck_assert_int_eq(chmod(key_path, 0600), 0);
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), th_db_path()));
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "chmod 0660"));
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), key_path));
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "chmod 0640"));
+  free(key_path);
+  free(wal);
+}
+END_TEST
+
 START_TEST(bad_config_stops_with_key) {
   th_config("[otp]\nlength = 4\n");
   ck_assert_int_eq(th_admin("account", "list", NULL), 1);
@@ -237,6 +285,7 @@ int main(void) {
   tcase_add_loop_test(tc, bad_arguments_change_nothing, 0, sizeof bad / sizeof bad[0]);
   tcase_add_test(tc, associations);
   tcase_add_test(tc, import_all_or_nothing);
+  tcase_add_test(tc, init_makes_the_database_group_writable);
   tcase_add_test(tc, bad_config_stops_with_key);
   tcase_add_test(tc, otp_show_and_list);
   tcase_add_test(tc, secret_rotate_command);

@@ -212,7 +212,7 @@ START_TEST(secret_file_rules) {
   snprintf(path, sizeof path, "%s/key", dir);
   ck_assert(!secret_load(path, &k1, err, sizeof err));
   ck_assert_ptr_nonnull(strstr(err, path));
-  ck_assert(secret_create(path, &created, err, sizeof err));
+  ck_assert(secret_create(path, (gid_t)-1, &created, err, sizeof err));
   ck_assert(created);
   struct stat sb;
   ck_assert_int_eq(stat(path, &sb), 0);
@@ -220,7 +220,7 @@ START_TEST(secret_file_rules) {
   ck_assert_msg(secret_load(path, &k1, err, sizeof err), "%s", err);
   ck_assert_int_eq(k1.n, 1);
   ck_assert_int_eq(secret_newest(&k1)->id, 1);
-  ck_assert(secret_create(path, &created, err, sizeof err));
+  ck_assert(secret_create(path, (gid_t)-1, &created, err, sizeof err));
   ck_assert(!created);
   ck_assert(secret_load(path, &k2, err, sizeof err));
   ck_assert_mem_eq(k1.keys[0].bytes, k2.keys[0].bytes, SECRET_KEY_LEN);

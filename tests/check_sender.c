@@ -716,6 +716,80 @@ START_TEST(spool_writes_smstools_files) {
 }
 END_TEST
 
+/* Another user of a shared spool directory knows the row ids, so the old
+ * temporary names (.otpgate-ID.tmp): they plant a file anyone may write
+ * there, keeping a second name for it to read what lands in it, and a
+ * symlink to a file of theirs. The sender opens neither: the messages go
+ * out whole under their own names and the planted files keep what they
+ * held. */
+START_TEST(spool_ignores_files_planted_at_temporary_names) {
+  char *dir = th_path("spool");
+  mkdir(dir, 0755);
+  char *ini = xasprintf("[sender]\ntransport = spool\nspool_dir = %s\n", dir);
+  setup_other(ini);
+  int64_t a = add_row(5 * MINUTE_MS), b = add_row(5 * MINUTE_MS);
+  char *planted = xasprintf("%s/.otpgate-%lld.tmp", dir, (long long)a);
+  char *link_name = xasprintf("%s/.otpgate-%lld.tmp", dir, (long long)b);
+  char *held = th_path("held"), *target = th_path("target");
+  FILE *f = fopen(planted, "w");
+  ck_assert_ptr_nonnull(f);
+  fputs("planted\n", f);
+  ck_assert_int_eq(fclose(f), 0);
+  ck_assert_int_eq(chmod(planted, 0666), 0);
+  ck_assert_int_eq(link(planted, held), 0);
+  free(th_write_file("target", "target\n", 0666));
+  ck_assert_int_eq(symlink(target, link_name), 0);
+  struct stat before, sb;
+  ck_assert_int_eq(lstat(planted, &before), 0);
+
+  ck_assert_int_eq(th_sender_once(), 0);
+
+  for (int i = 0; i < 2; i++) {
+    int64_t id = i ? b : a;
+    char *path = xasprintf("%s/otpgate-%lld", dir, (long long)id);
+    char *got = th_read_file(path);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_str_eq(got, "To: " PHONE_DIGITS "\n\n" TEXT);
+    ck_assert_int_eq(lstat(path, &sb), 0);
+    ck_assert(S_ISREG(sb.st_mode));
+    ck_assert_int_eq(sb.st_mode & 0777, 0640);
+    ck_assert(sb.st_ino != before.st_ino);
+    assert_final_and_masked(id, "sent");
+    free(got);
+    free(path);
+  }
+  char *got = th_read_file(planted);
+  ck_assert_str_eq(got, "planted\n");
+  free(got);
+  got = th_read_file(held);
+  ck_assert_str_eq(got, "planted\n");
+  free(got);
+  ck_assert_int_eq(lstat(planted, &sb), 0);
+  ck_assert(sb.st_ino == before.st_ino && sb.st_size == before.st_size);
+  ck_assert_int_eq(lstat(link_name, &sb), 0);
+  ck_assert(S_ISLNK(sb.st_mode));
+  got = th_read_file(target);
+  ck_assert_str_eq(got, "target\n");
+  free(got);
+  /* The two messages and the two planted names: no temporary file left. */
+  char *ls = xasprintf("ls -A '%s' | wc -l", dir);
+  FILE *p = popen(ls, "r");
+  int n = -1;
+  ck_assert_int_eq(fscanf(p, "%d", &n), 1);
+  pclose(p);
+  ck_assert_int_eq(n, 4);
+  assert_no_secrets();
+  free(ls);
+  free(held);
+  free(target);
+  free(planted);
+  free(link_name);
+  free(ini);
+  free(dir);
+  th_cleanup();
+}
+END_TEST
+
 START_TEST(spool_retries_while_the_directory_is_gone) {
   char *dir = th_path("spool");
   mkdir(dir, 0755);
@@ -938,6 +1012,7 @@ int main(void) {
 
   TCase *transports = tcase_create("transports");
   tcase_add_test(transports, spool_writes_smstools_files);
+  tcase_add_test(transports, spool_ignores_files_planted_at_temporary_names);
   tcase_add_test(transports, spool_retries_while_the_directory_is_gone);
   tcase_add_test(transports, http_get_sent);
   tcase_add_test(transports, http_post_sent);

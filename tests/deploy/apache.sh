@@ -5,6 +5,7 @@ need_server apache2 "apt-get install apache2"
 MODULES=/usr/lib/apache2/modules
 [ -f "$MODULES/mod_fcgid.so" ] || skip "mod_fcgid is not installed (apt-get install libapache2-mod-fcgid)"
 deploy_setup apache
+start_sender
 
 # The site, as shipped, with its port, paths and certificate moved into $T.
 SITE=$T/apache-site.conf
@@ -112,3 +113,5 @@ LOST='mod_fcgid: error reading data from FastCGI server|End of script output bef
 # The worker the test stopped with SIGTERM is reaped as a "zombie".
 check_log_clean "$T/log/apache-main-error.log" "$NOISE|:notice\]|$LOST|mod_fcgid: cleanup zombie process"
 check_log_clean "$T/log/apache-otpgate-error.log" "$NOISE|$LOST"
+check_process_users "$RUN_USER"
+check_sender_drained

@@ -29,9 +29,9 @@ else
 fi
 # Registered first, so run last: after the servers and workers are gone.
 on_exit "umount -l '$T/db'"
-cp -a "$T/db.seed/." "$T/db/" && chown "$RUN_USER:$RUN_GROUP" "$T/db" ||
-  die "cannot copy the database onto the small filesystem"
-chmod 755 "$T/db"
+# The directory as the README makes /var/lib/otpgate (deploy_setup).
+cp -a "$T/db.seed/." "$T/db/" && chown "$SVC_USER:$SVC_GROUP" "$T/db" &&
+  chmod 2770 "$T/db" || die "cannot copy the database onto the small filesystem"
 say "database on a $SIZE_MB MiB $FS: $(df -k --output=avail "$T/db" | tail -n 1) KiB free"
 
 lighttpd_start "$OTPGATE_SRCDIR/etc/lighttpd/otpgate.conf"

@@ -28,7 +28,7 @@ echo "$OTPGATE_MESSAGE_ID $PPID" >>"$1"
 EOF
 chmod 755 "$T/bin/gateway.sh"
 touch "$T/gw/record"
-chown -R "$RUN_USER:$RUN_GROUP" "$T/gw"
+chown -R "$SVC_USER:$SVC_GROUP" "$T/gw"
 cp "$OTPGATE_BUILDDIR/src/otpgate-sender" "$T/bin/otpgate-sender"
 chmod 755 "$T/bin/otpgate-sender"
 
@@ -45,15 +45,11 @@ heartbeat_seconds = 1
 wake_socket = $T/run/sender.sock
 EOF
 
-# The sender, as the workers' user (it refuses root); setpriv execs, so $!
-# is the sender itself.
+# The sender, as otpgate-sender.service runs it: as the README's otpgate
+# ($SVC_USER), while lighttpd's workers run as the web server's user.
+# exec_as_svc execs, so $! is the sender itself.
 sender_start() {
-  if [ "$(id -u)" -eq 0 ]; then
-    setpriv --reuid="$RUN_USER" --regid="$RUN_GROUP" --init-groups \
-      "$T/bin/otpgate-sender" -c "$CONF" >>"$T/log/sender.log" 2>&1 &
-  else
-    "$T/bin/otpgate-sender" -c "$CONF" >>"$T/log/sender.log" 2>&1 &
-  fi
+  exec_as_svc "$T/bin/otpgate-sender" -c "$CONF" >>"$T/log/sender.log" 2>&1 &
   SENDER_PID=$!
   echo "$SENDER_PID" >>"$T/senders"
 }

@@ -120,9 +120,46 @@ stop_pidfile() { # FILE SIGNAL
 
 # ---- the test directory, the database, the worker ----
 
-# Sets T (the directory), PORT, RUN_USER and RUN_GROUP (whom the workers
-# run as: www-data when the tests run as root), WORKER (the worker program)
-# and CONF (its configuration), and creates the database with one account.
+# The README's "Common steps" make a system user and group otpgate and put
+# the web server's user in that group. The tests, run as root, do the same
+# under the name otpgate-test (a real installation's otpgate is never
+# touched), once per machine; tests running at the same time take turns.
+make_users() {
+  need_tool flock util-linux
+  lockdir=/run/lock
+  [ -d "$lockdir" ] || lockdir=/tmp
+  (
+    flock 9 || exit 1
+    if ! id "$SVC_USER" >/dev/null 2>&1; then
+      if command -v adduser >/dev/null 2>&1; then
+        adduser --quiet --system --group --home /nonexistent --no-create-home "$SVC_USER"
+      else
+        useradd --system --user-group --home-dir /nonexistent --no-create-home \
+          --shell /usr/sbin/nologin "$SVC_USER"
+      fi || exit 1
+    fi
+    id -nG "$RUN_USER" | tr ' ' '\n' | grep -qxF "$SVC_GROUP" && exit 0
+    if command -v adduser >/dev/null 2>&1; then
+      adduser --quiet "$RUN_USER" "$SVC_GROUP"
+    else
+      usermod -a -G "$SVC_GROUP" "$RUN_USER"
+    fi
+  ) 9>>"$lockdir/otpgate-test-users.lock" ||
+    die "cannot make the user $SVC_USER or put $RUN_USER in its group"
+}
+
+# The configuration as the README leaves it: group otpgate, mode 0640.
+conf_perms() {
+  chgrp "$SVC_GROUP" "$CONF" && chmod 640 "$CONF" || die "cannot chmod $CONF"
+}
+
+# Sets T (the directory), PORT, RUN_USER and RUN_GROUP (the web server's
+# user: www-data when the tests run as root; mod_fcgid's and lighttpd's
+# bin-path workers run as it too), SVC_USER and SVC_GROUP (the README's
+# otpgate: otpgate-test when root; it owns the database's directory and
+# runs the sender and the spawn-fcgi workers, and RUN_USER is a member of
+# its group), WORKER (the worker program) and CONF (its configuration), and
+# creates the database with one account as the README's "Common steps" do.
 deploy_setup() { # NAME
   need_tool curl curl
   need_tool sqlite3 sqlite3
@@ -131,16 +168,25 @@ deploy_setup() { # NAME
   trap deploy_cleanup EXIT
   trap 'exit 1' INT TERM HUP
   chmod 755 "$T"
-  mkdir -p "$T/bin" "$T/db" "$T/run" "$T/log" "$T/tls" "$T/req" "$T/resp"
+  mkdir -p "$T/bin" "$T/log" "$T/tls" "$T/req" "$T/resp"
 
   if [ "$(id -u)" -eq 0 ]; then
     RUN_USER=www-data
     id "$RUN_USER" >/dev/null 2>&1 || RUN_USER=nobody
     RUN_GROUP=$(id -gn "$RUN_USER")
+    SVC_USER=otpgate-test
+    SVC_GROUP=otpgate-test
+    make_users
   else
     RUN_USER=$(id -un)
     RUN_GROUP=$(id -gn)
+    SVC_USER=$RUN_USER
+    SVC_GROUP=$RUN_GROUP
   fi
+  # $T/db stands for /var/lib/otpgate, $T/run for /run/otpgate (where
+  # lighttpd's bin-path sockets go too), $T for /etc/otpgate.
+  install -d -o "$SVC_USER" -g "$SVC_GROUP" -m 2770 "$T/db" "$T/run" ||
+    die "cannot make $T/db and $T/run"
 
   # A copy, so that the workers can run it whatever the permissions of the
   # build tree, and so that every worker process is known to be ours.
@@ -154,25 +200,31 @@ deploy_setup() { # NAME
 [database]
 path = $T/db/otpgate.db
 [otp]
-secret_file = $T/db/otp.key
+secret_file = $T/otp.key
 ; Hundreds of codes for one account within a test.
 send_limit = 1000000
 [sender]
-; No sender runs in these tests.
+; No sender until start_sender (or kill.sh's own) replaces this section.
 heartbeat_max_age_seconds = 0
 wake_socket =
 [log]
 syslog = no
 EOF
-  chmod 644 "$CONF"
-  "$OTPGATE_BUILDDIR/src/otpgate-admin" -c "$CONF" init >/dev/null ||
-    die "otpgate-admin init"
+  conf_perms
+  "$OTPGATE_BUILDDIR/src/otpgate-admin" -c "$CONF" init >"$T/log/init.log" 2>&1 ||
+    die "otpgate-admin init: $(cat "$T/log/init.log")"
   "$OTPGATE_BUILDDIR/src/otpgate-admin" -c "$CONF" account add acct-1 --phone "$PHONE" >/dev/null ||
     die "otpgate-admin account add"
   "$OTPGATE_BUILDDIR/src/otpgate-admin" -c "$CONF" association add assoc-1 acct-1 >/dev/null ||
     die "otpgate-admin association add"
-  # The workers write the database; SQLite needs its directory as well.
-  chown -R "$RUN_USER:$RUN_GROUP" "$T/db" "$T/run"
+  # The rest of the README's "Common steps"; init gave the secret the
+  # database's group (the directory's: setgid).
+  chown -R "$SVC_USER:$SVC_GROUP" "$T/db" || die "cannot hand $T/db to $SVC_USER"
+  ! grep -q warning "$T/log/init.log" || die "otpgate-admin init warns: $(cat "$T/log/init.log")"
+  [ "$(stat -c '%a %U:%G' "$T/db/otpgate.db")" = "660 $SVC_USER:$SVC_GROUP" ] ||
+    die "the database is $(stat -c '%a %U:%G' "$T/db/otpgate.db"), want 660 $SVC_USER:$SVC_GROUP"
+  [ "$(stat -c '%a %G' "$T/otp.key")" = "640 $SVC_GROUP" ] ||
+    die "the secret is $(stat -c '%a %U:%G' "$T/otp.key"), want 640 and group $SVC_GROUP"
 
   # A certificate for otp.example.com, the name in the shipped files; curl
   # resolves that name to 127.0.0.1 and checks the certificate against it.
@@ -186,7 +238,7 @@ EOF
 
   PORT=$(free_port) || die "no free port"
   BASE=https://$HOST:$PORT
-  say "setup: $T, port $PORT, workers as $RUN_USER:$RUN_GROUP"
+  say "setup: $T, port $PORT, web server as $RUN_USER ($(id -nG "$RUN_USER")), database directory $SVC_USER:$SVC_GROUP"
 }
 
 # Replaces the keys of the [sender] section of $CONF with the lines on
@@ -197,8 +249,8 @@ conf_sender() {
     echo '[sender]'
     cat
     sed -n '/^\[log\]/,$p' "$CONF"
-  } >"$CONF.new" && mv "$CONF.new" "$CONF" && chmod 644 "$CONF" ||
-    die "cannot rewrite $CONF"
+  } >"$CONF.new" && mv "$CONF.new" "$CONF" || die "cannot rewrite $CONF"
+  conf_perms
 }
 
 # A TCP port nothing listens on (tests run in parallel: random, not fixed).
@@ -213,11 +265,12 @@ free_port() {
   return 1
 }
 
-# SQL on the test database, as the workers' user, so that SQLite never
-# leaves a -wal or -shm file the workers cannot write.
+# SQL on the test database, as the owner of its directory (the README's
+# otpgate), so that SQLite never leaves a -wal or -shm file that the
+# workers and the sender cannot share.
 sql() {
-  if [ "$(id -u)" -eq 0 ] && [ "$RUN_USER" != root ]; then
-    runuser -u "$RUN_USER" -- sqlite3 -batch -bail "$T/db/otpgate.db" "$1"
+  if [ "$(id -u)" -eq 0 ]; then
+    runuser -u "$SVC_USER" -- sqlite3 -batch -bail "$T/db/otpgate.db" "$1"
   else
     sqlite3 -batch -bail "$T/db/otpgate.db" "$1"
   fi
@@ -275,11 +328,12 @@ check_send_otp() { # PATH
     die "sendOtp to $1: $(cat "$T/resp/last"), want result SUCCESS"
   grep -q '"paymentIntegratorSendOtpId" *: *"[0-9a-f]\{32\}"' "$T/resp/last" ||
     die "sendOtp to $1: no paymentIntegratorSendOtpId: $(cat "$T/resp/last")"
+  # The sender may have sent it already.
   n=$(sql "SELECT count(*) FROM outbox b JOIN otps o ON b.otp_id = o.id
-           WHERE o.request_id = '$rid' AND b.status = 'queued'
+           WHERE o.request_id = '$rid' AND b.status IN ('queued', 'sending', 'sent')
              AND b.destination = '$PHONE' AND b.text LIKE '%$TOKEN'")
   [ "$n" = 1 ] || die "sendOtp $rid answered SUCCESS but has $n outbox rows"
-  say "ok: POST $1 -> 200 SUCCESS, one queued outbox row"
+  say "ok: POST $1 -> 200 SUCCESS, one outbox row"
 }
 
 # Other verbs get 405 with Allow: POST, and write nothing.
@@ -542,6 +596,87 @@ $bad"
   say "ok: nothing unexpected in $(basename "$1")"
 }
 
+# ---- the sender, and the units' processes, as the README runs them ----
+
+# Execs a command as $SVC_USER with umask 0007 (the units' User=, Group=
+# and UMask=). It execs: run it in the background (&), so that $! is the
+# command itself.
+exec_as_svc() {
+  umask 0007
+  if [ "$(id -u)" -eq 0 ]; then
+    exec setpriv --reuid="$SVC_USER" --regid="$SVC_GROUP" --init-groups "$@"
+  fi
+  exec "$@"
+}
+
+sender_alive() {
+  kill -0 "$SENDER_PID" 2>/dev/null || die "the sender exited: $(cat "$T/log/sender.log")"
+  [ "$(sql 'SELECT count(*) FROM senders')" -ge 1 ]
+}
+
+# Starts otpgate-sender as otpgate-sender.service does (as $SVC_USER, not
+# as the workers of Apache or lighttpd's bin-path), writing each SMS into
+# the spool directory $T/spool, and waits for its first heartbeat: from
+# then on sendOtp's heartbeat check is on, as in production.
+start_sender() {
+  install -d -o "$SVC_USER" -g "$SVC_GROUP" -m 2770 "$T/spool" || die "cannot make $T/spool"
+  conf_sender <<CONF
+transport = spool
+spool_dir = $T/spool
+wake_socket = $T/run/sender.sock
+CONF
+  cp "$OTPGATE_BUILDDIR/src/otpgate-sender" "$T/bin/otpgate-sender"
+  chmod 755 "$T/bin/otpgate-sender"
+  exec_as_svc "$T/bin/otpgate-sender" -c "$CONF" >>"$T/log/sender.log" 2>&1 &
+  SENDER_PID=$!
+  on_exit "kill -TERM $SENDER_PID; sleep 0.5; kill -KILL $SENDER_PID"
+  wait_until 10 sender_alive || die "no heartbeat from the sender after 10 s: $(cat "$T/log/sender.log")"
+  say "sender: pid $SENDER_PID as $SVC_USER:$SVC_GROUP, spool $T/spool"
+}
+
+outbox_all_sent() { [ "$(sql "SELECT count(*) FROM outbox WHERE status <> 'sent'")" = 0 ]; }
+
+# Every SMS the workers queued went out: the sender, writing the database
+# the workers write, marked each row 'sent' and left one spool file per
+# row; it still runs and logged nothing but info lines.
+check_sender_drained() {
+  wait_until 30 outbox_all_sent ||
+    die "rows not sent 30 s after the last request: $(sql "SELECT status, count(*), max(last_error) FROM outbox WHERE status <> 'sent' GROUP BY status")"
+  rows=$(sql "SELECT count(*) FROM outbox")
+  files=$(find "$T/spool" -maxdepth 1 -type f -name 'otpgate-*' | wc -l)
+  [ "$files" = "$rows" ] || die "$rows rows sent, $files files in the spool"
+  kill -0 "$SENDER_PID" 2>/dev/null || die "the sender is gone: $(cat "$T/log/sender.log")"
+  bad=$(grep -vE 'otpgate-sender\[[0-9]+\] info: ' "$T/log/sender.log" || true)
+  [ -z "$bad" ] || die "unexpected lines in $T/log/sender.log:
+$bad"
+  say "ok: the sender ($SVC_USER) sent all $rows rows into the spool; its log is clean"
+}
+
+# The effective user id of a process.
+proc_euid() { awk '/^Uid:/ { print $3 }' "/proc/$1/status" 2>/dev/null; }
+
+# Who runs what, as the README has it: the sender as $SVC_USER (otpgate)
+# and every worker as WORKERS_USER (the web server's user under mod_fcgid
+# and lighttpd's bin-path, otpgate under spawn-fcgi); run as root, the web
+# server's user and otpgate are two users, the first a member of the
+# second's group.
+check_process_users() { # WORKERS_USER
+  [ "$(proc_euid "$SENDER_PID")" = "$(id -u "$SVC_USER")" ] ||
+    die "the sender runs as uid $(proc_euid "$SENDER_PID"), not $SVC_USER"
+  pids=$(worker_pids)
+  [ -n "$pids" ] || die "no worker running"
+  for pid in $pids; do
+    [ "$(proc_euid "$pid")" = "$(id -u "$1")" ] ||
+      die "worker $pid runs as uid $(proc_euid "$pid"), not $1"
+  done
+  if [ "$(id -u)" -eq 0 ]; then
+    [ "$RUN_USER" != "$SVC_USER" ] || die "the web server and otpgate are one user"
+    id -nG "$RUN_USER" | tr ' ' '\n' | grep -qxF "$SVC_GROUP" ||
+      die "$RUN_USER is not in group $SVC_GROUP"
+  fi
+  say "ok: the sender runs as $SVC_USER, the $(echo "$pids" | wc -w) workers as $1; the web server's user is $RUN_USER"
+}
+
 # ---- the workers under spawn-fcgi, from the shipped systemd unit ----
 
 # Runs the unit's ExecStart as systemd would (as User=, with /run/otpgate
@@ -564,17 +699,12 @@ start_spawn_fcgi() {
   *) die "the unit's ExecStart changed shape: $cmd" ;;
   esac
   say "workers: $cmd"
-  # The unit's User=otpgate and Group=otpgate; the web server's user is a
-  # member of that group. Here both are $RUN_USER. setpriv execs, so that
-  # $! is spawn-fcgi, which execs multiwatch: the unit's main process.
-  if [ "$(id -u)" -eq 0 ]; then
-    # shellcheck disable=SC2086
-    setpriv --reuid="$RUN_USER" --regid="$RUN_GROUP" --init-groups \
-      $cmd >>"$T/log/workers.log" 2>&1 &
-  else
-    # shellcheck disable=SC2086
-    $cmd >>"$T/log/workers.log" 2>&1 &
-  fi
+  # The unit's User=otpgate and Group=otpgate ($SVC_USER); the web server's
+  # user ($RUN_USER) reaches the socket as a member of that group.
+  # exec_as_svc execs, so that $! is spawn-fcgi, which execs multiwatch:
+  # the unit's main process.
+  # shellcheck disable=SC2086
+  exec_as_svc $cmd >>"$T/log/workers.log" 2>&1 &
   SPAWN_PID=$!
   on_exit "kill -TERM $SPAWN_PID; sleep 0.5; kill -KILL $SPAWN_PID"
   wait_until 10 spawn_ready || die "no workers after 10 s"

@@ -8,6 +8,7 @@ need_server lighttpd "apt-get install lighttpd lighttpd-mod-openssl"
 need_server spawn-fcgi "apt-get install spawn-fcgi"
 need_server multiwatch "apt-get install multiwatch"
 deploy_setup lighttpd-spawn
+start_sender
 start_spawn_fcgi
 lighttpd_start "$OTPGATE_SRCDIR/etc/lighttpd/otpgate-spawn-fcgi.conf"
 
@@ -36,4 +37,6 @@ check_log_clean "$T/log/lighttpd-stderr.log" '^$'
 # when the worker was less than 10 s old).
 check_log_clean "$T/log/workers.log" \
   '^(Spawning child\[[0-9]+\] failed, next try|Child\[[0-9]+\] died, respawn)$'
+check_process_users "$SVC_USER"
+check_sender_drained
 stop_spawn_fcgi

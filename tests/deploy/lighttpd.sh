@@ -5,6 +5,7 @@
 . "$OTPGATE_SRCDIR/tests/deploy/lighttpd-common.sh"
 need_server lighttpd "apt-get install lighttpd lighttpd-mod-openssl"
 deploy_setup lighttpd
+start_sender
 lighttpd_start "$OTPGATE_SRCDIR/etc/lighttpd/otpgate.conf"
 [ "$(worker_pids | wc -l)" = 4 ] || die "lighttpd started $(worker_pids | wc -l) workers, want 4 (max-procs)"
 
@@ -31,3 +32,5 @@ grep -q 'graceful shutdown started' "$T/log/lighttpd-error.log" || die "lighttpd
 check_log_clean "$T/log/lighttpd-error.log" \
   'server started|server stopped by|graceful shutdown started|child exited: 0 |connect .*/otpgate-fcgi.sock-[0-9]+: Connection refused|response not received, request (not )?sent|unexpected end-of-file \(perhaps the fastcgi process died\)'
 check_log_clean "$T/log/lighttpd-stderr.log" '^$'
+check_process_users "$RUN_USER"
+check_sender_drained

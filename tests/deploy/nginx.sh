@@ -6,6 +6,7 @@ need_server nginx "apt-get install nginx-light"
 need_server spawn-fcgi "apt-get install spawn-fcgi"
 need_server multiwatch "apt-get install multiwatch"
 deploy_setup nginx
+start_sender
 
 # The site, as shipped, with its port, paths and certificate moved into $T.
 SITE=$T/nginx-site.conf
@@ -84,4 +85,6 @@ check_log_clean "$T/log/nginx-otpgate.error.log" '^$'
 # when the worker was less than 10 s old).
 check_log_clean "$T/log/workers.log" \
   '^(Spawning child\[[0-9]+\] failed, next try|Child\[[0-9]+\] died, respawn)$'
+check_process_users "$SVC_USER"
+check_sender_drained
 stop_spawn_fcgi
