@@ -127,6 +127,7 @@ struct store_otp {
   int64_t attempts;
   int64_t used_at;       /* 0: never used */
   int64_t superseded_at; /* 0: still the account's newest */
+  int64_t account_locked_until; /* the account's lock, read with the code */
 };
 
 /* Codes created for the account at or after since. */
@@ -135,12 +136,14 @@ enum store_rc store_otp_count_since(struct store *s, const char *account_id,
 /* Inserts the code and supersedes the account's older unused codes. */
 enum store_rc store_otp_insert(struct store *s, struct store_otp *otp);
 
-/* The code sent for a sendOtp requestId. */
+/* The code sent for a sendOtp requestId, with its account's lock. */
 enum store_rc store_otp_get(struct store *s, const char *request_id,
                             struct store_otp *out);
-/* A wrong guess: the code's attempts and the account's consecutive
- * failures go up; at max_account_failures the account is locked until
- * now + lockout_ms and its count starts again. */
+/* A failed verification: the code's attempts and the account's
+ * consecutive failures go up. Each failure that brings the count to
+ * max_account_failures or past it locks the account until now +
+ * lockout_ms; the count goes on (only store_otp_mark_used resets it), so
+ * once past the limit every further failure locks the account again. */
 enum store_rc store_otp_record_failure(struct store *s, int64_t otp_id,
                                        const char *account_id, int64_t now,
                                        int64_t max_account_failures,

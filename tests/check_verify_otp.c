@@ -200,6 +200,53 @@ START_TEST(account_limit_spans_codes) {
 }
 END_TEST
 
+/* The audit's case: codes A and B out (B superseded A), wrong guesses on A
+ * lock the account; B's right code must not verify while it is locked,
+ * and the count goes on past the limit instead of starting again at 0. */
+START_TEST(lockout_stops_verification) {
+  char rid[16];
+  ck_assert_str_eq(call("sendOtp", send_body("sA", now_ms())), "200 SUCCESS");
+  ck_assert_str_eq(call("sendOtp", send_body("sB", now_ms())), "200 SUCCESS");
+  char *bad = wrong_code_of("sA"), *right = code_of("sB");
+  for (int i = 0; i < 7; i++) {
+    snprintf(rid, sizeof rid, "g%d", i);
+    ck_assert_str_eq(call("verifyOtp", verify_body(rid, "sA", bad, now_ms())),
+                     "200 OTP_NOT_MATCHED");
+  }
+  ck_assert_int_gt(th_sql_int("SELECT locked_until FROM accounts"), now_ms());
+  ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 7);
+  ck_assert_str_eq(call("verifyOtp", verify_body("vB", "sB", right, now_ms())),
+                   "200 OTP_NOT_MATCHED");
+  /* Answered without looking at the code, and counted as a failure. */
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps WHERE used_at IS NOT NULL"), 0);
+  ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 8);
+  ck_assert_int_eq(th_sql_int("SELECT attempts FROM otps WHERE request_id = 'sB'"), 1);
+  free(bad);
+  free(right);
+}
+END_TEST
+
+/* A used code, checked again while the account is locked, is not told
+ * apart from a wrong one either. */
+START_TEST(lockout_hides_used_codes) {
+  char rid[16];
+  ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
+  char *used = code_of("s1");
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", used, now_ms())), "200 SUCCESS");
+  ck_assert_str_eq(call("sendOtp", send_body("s2", now_ms())), "200 SUCCESS");
+  char *bad = wrong_code_of("s2");
+  for (int i = 0; i < 7; i++) {
+    snprintf(rid, sizeof rid, "g%d", i);
+    ck_assert_str_eq(call("verifyOtp", verify_body(rid, "s2", bad, now_ms())),
+                     "200 OTP_NOT_MATCHED");
+  }
+  ck_assert_str_eq(call("verifyOtp", verify_body("v2", "s1", used, now_ms())),
+                   "200 OTP_NOT_MATCHED");
+  free(used);
+  free(bad);
+}
+END_TEST
+
 START_TEST(success_resets_the_account_count) {
   ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
   char *code = code_of("s1"), *bad = wrong(code);
@@ -335,6 +382,38 @@ START_TEST(lockout_ends) {
 }
 END_TEST
 
+/* Past the limit the count is not forgotten when the lock ends: each
+ * further failure locks the account again, until a success resets it. */
+START_TEST(lockout_rearms_until_success) {
+  struct conf *conf;
+  struct api *api = api_with_clock(&conf);
+  ck_assert_str_eq(call_api(api, "sendOtp", send_body("s1", fake_now)), "200 SUCCESS");
+  char *bad = wrong_code_of("s1");
+  ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("w1", "s1", bad, fake_now)),
+                   "200 OTP_NOT_MATCHED");
+  ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("w2", "s1", bad, fake_now)),
+                   "200 OTP_NOT_MATCHED");
+  fake_now += 60 * 1000;
+  ck_assert_str_eq(call_api(api, "sendOtp", send_body("s2", fake_now)), "200 SUCCESS");
+  char *right = code_of("s2"), *bad2 = wrong(right);
+  ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("w3", "s2", bad2, fake_now)),
+                   "200 OTP_NOT_MATCHED");
+  ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 3);
+  ck_assert_int_eq(th_sql_int("SELECT locked_until FROM accounts"), fake_now + 60 * 1000);
+  ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("v1", "s2", right, fake_now)),
+                   "200 OTP_NOT_MATCHED");
+  fake_now += 60 * 1000;
+  ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("v2", "s2", right, fake_now)),
+                   "200 SUCCESS");
+  ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 0);
+  api_close(api);
+  conf_free(conf);
+  free(bad);
+  free(bad2);
+  free(right);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("verify_otp");
   TCase *tc = tcase_create("verify_otp");
@@ -344,11 +423,14 @@ int main(void) {
   tcase_add_test(tc, full_cycle_through_the_sender);
   tcase_add_test(tc, wrong_codes_and_the_per_code_limit);
   tcase_add_test(tc, account_limit_spans_codes);
+  tcase_add_test(tc, lockout_stops_verification);
+  tcase_add_test(tc, lockout_hides_used_codes);
   tcase_add_test(tc, success_resets_the_account_count);
   tcase_add_test(tc, newer_code_supersedes);
   tcase_add_test(tc, errors);
   tcase_add_test(tc, expiry);
   tcase_add_test(tc, lockout_ends);
+  tcase_add_test(tc, lockout_rearms_until_success);
   suite_add_tcase(s, tc);
   return th_run_suite(s);
 }
