@@ -85,7 +85,8 @@ enum service_error service_verify_code(struct service *svc,
   bool known = rc == STORE_OK;
   /* Hash and compare whether or not the id is known, and whether or not
    * the account is locked, so that the time taken tells none of these
-   * apart. */
+   * apart. The code is whatever the user typed: one of the wrong length or
+   * with other characters simply does not match. */
   if (!known)
     memset(otp.code_hash, 0, sizeof otp.code_hash);
   otp_code_hash(&svc->key, send_otp_request_id, code, given);

@@ -273,16 +273,40 @@ START_TEST(newer_code_supersedes) {
 }
 END_TEST
 
+/* A code of the wrong length or with other characters is a user's typo,
+ * not a protocol error: OTP_NOT_MATCHED, counted like any wrong guess, and
+ * the answer does not tell what a code looks like. */
+START_TEST(malformed_codes_are_wrong_guesses) {
+  static const char *typos[] = {"12345", "abcdef", " 12345", "1234567"};
+  char rid[16];
+  ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
+  for (int i = 0; i < 4; i++) {
+    snprintf(rid, sizeof rid, "t%d", i);
+    ck_assert_str_eq(call("verifyOtp", verify_body(rid, "s1", typos[i], now_ms())),
+                     "200 OTP_NOT_MATCHED");
+  }
+  ck_assert_int_eq(th_sql_int("SELECT attempts FROM otps"), 4);
+  ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 4);
+  /* Like a well-formed code, for an id nobody sent. */
+  ck_assert_str_eq(call("verifyOtp", verify_body("t9", "nope", "12345", now_ms())),
+                   "404 INVALID_IDENTIFIER");
+  char *code = code_of("s1");
+  ck_assert_str_eq(call("verifyOtp", verify_body("ok", "s1", code, now_ms())), "200 SUCCESS");
+  free(code);
+}
+END_TEST
+
 START_TEST(errors) {
   ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
   char *before = th_db_snapshot();
   ck_assert_str_eq(call("verifyOtp", verify_body("v1", "nope", "123456", now_ms())),
                    "404 INVALID_IDENTIFIER");
-  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", "12345", now_ms())),
+  /* An empty code is no code (proto3 reads "" as unset); one longer than
+   * anything a user types is no typo. */
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", "", now_ms())),
                    "400 INVALID_FIELD_VALUE");
-  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", "1234567", now_ms())),
-                   "400 INVALID_FIELD_VALUE");
-  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", "12345a", now_ms())),
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", "123456789012345678901234567890123",
+                                                 now_ms())),
                    "400 INVALID_FIELD_VALUE");
   ck_assert_str_eq(call("verifyOtp", verify_body("v1", "bad id", "123456", now_ms())),
                    "400 INVALID_FIELD_VALUE");
@@ -427,6 +451,7 @@ int main(void) {
   tcase_add_test(tc, lockout_hides_used_codes);
   tcase_add_test(tc, success_resets_the_account_count);
   tcase_add_test(tc, newer_code_supersedes);
+  tcase_add_test(tc, malformed_codes_are_wrong_guesses);
   tcase_add_test(tc, errors);
   tcase_add_test(tc, expiry);
   tcase_add_test(tc, lockout_ends);
