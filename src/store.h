@@ -71,7 +71,8 @@ enum store_rc store_account_add(struct store *s, const char *id,
                                 const char *phone, enum account_status status,
                                 int64_t now);
 /* Changes what is given: phone (set_phone; NULL phone removes it) and/or
- * status (non-NULL). */
+ * status (non-NULL). A status other than active also supersedes the
+ * account's live codes, in the same transaction. */
 enum store_rc store_account_update(struct store *s, const char *id,
                                    bool set_phone, const char *phone,
                                    const enum account_status *status,
@@ -85,6 +86,9 @@ enum store_rc store_account_show(struct store *s, const char *id,
 
 enum store_rc store_association_add(struct store *s, const char *association_id,
                                     const char *account_id, int64_t now);
+/* Revokes a live association and supersedes its account's live codes (a
+ * code does not say which association it was sent through), in one
+ * transaction. */
 enum store_rc store_association_revoke(struct store *s,
                                        const char *association_id, int64_t now);
 /* The account behind a live (not revoked) association. */

@@ -21,6 +21,47 @@ enum store_rc store_account_add(struct store *s, const char *id,
   return store_exec_write(s, st, NULL);
 }
 
+/* Runs change, a statement that must change a row, then, when supersede is
+ * set, kill (?1 the same key, ?2 now), in one write transaction (or the
+ * caller's): a code sent earlier must not outlive, even for a moment, the
+ * account or association it was sent for. */
+static enum store_rc change_and_supersede(struct store *s, sqlite3_stmt *change,
+                                          bool supersede, const char *kill,
+                                          const char *key, int64_t now) {
+  bool own = sqlite3_get_autocommit(s->db);
+  enum store_rc rc;
+  if (change == NULL)
+    return STORE_ERROR;
+  if (!supersede)
+    return store_write_row(s, change);
+  if (own && (rc = store_begin_write(s)) != STORE_OK) {
+    sqlite3_clear_bindings(change);
+    return rc;
+  }
+  rc = store_write_row(s, change);
+  if (rc == STORE_OK) {
+    sqlite3_stmt *st = store_stmt(s, kill);
+    if (st == NULL)
+      rc = STORE_ERROR;
+    else {
+      store_bind_text(st, 1, key);
+      sqlite3_bind_int64(st, 2, now);
+      rc = store_exec_stmt(s, st);
+    }
+  }
+  if (own && rc == STORE_OK)
+    return store_commit(s);
+  if (own)
+    store_rollback(s);
+  return rc;
+}
+
+/* The live codes (not used, superseded or expired) of an account, or of
+ * an association's account, end as a newer code would end them. */
+#define LIVE_CODES_OF(account)                                                \
+  "UPDATE otps SET superseded_at = ?2 WHERE account_id = " account            \
+  " AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ?2"
+
 enum store_rc store_account_update(struct store *s, const char *id,
                                    bool set_phone, const char *phone,
                                    const enum account_status *status,
@@ -28,6 +69,7 @@ enum store_rc store_account_update(struct store *s, const char *id,
   static const char sql[] =
       "UPDATE accounts SET phone = CASE WHEN ?2 THEN ?3 ELSE phone END, "
       "status = coalesce(?4, status), updated_at = ?5 WHERE id = ?1";
+  static const char kill[] = LIVE_CODES_OF("?1");
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
     return STORE_ERROR;
@@ -38,7 +80,8 @@ enum store_rc store_account_update(struct store *s, const char *id,
                   status ? store_vocab_name(&store_account_statuses, *status)
                          : NULL);
   sqlite3_bind_int64(st, 5, now);
-  return store_write_row(s, st);
+  return change_and_supersede(s, st, status && *status != ACCOUNT_ACTIVE,
+                              kill, id, now);
 }
 
 /* Reads the account columns in the order every account query selects. */
@@ -125,12 +168,14 @@ enum store_rc store_association_revoke(struct store *s,
                                        int64_t now) {
   static const char sql[] = "UPDATE associations SET revoked_at = ?2 "
                             "WHERE id = ?1 AND revoked_at IS NULL";
+  static const char kill[] = LIVE_CODES_OF(
+      "(SELECT account_id FROM associations WHERE id = ?1)");
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
     return STORE_ERROR;
   store_bind_text(st, 1, association_id);
   sqlite3_bind_int64(st, 2, now);
-  return store_write_row(s, st);
+  return change_and_supersede(s, st, true, kill, association_id, now);
 }
 
 enum store_rc store_association_account(struct store *s,

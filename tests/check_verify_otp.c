@@ -247,6 +247,61 @@ START_TEST(lockout_hides_used_codes) {
 }
 END_TEST
 
+/* Closing an account (any status but active) or revoking an association
+ * kills the codes already sent: the right code no longer verifies. */
+START_TEST(closing_or_revoking_kills_codes) {
+  static const char *statuses[] = {"closed_fraud", "not_eligible"};
+  char *code;
+  for (int i = 0; i < 2; i++) {
+    ck_assert_int_eq(th_admin("account", "set", TH_TEST_ACCOUNT, "--status", "active", NULL), 0);
+    char *srid = xasprintf("s-%s", statuses[i]), *vrid = xasprintf("v-%s", statuses[i]);
+    ck_assert_str_eq(call("sendOtp", send_body(srid, now_ms())), "200 SUCCESS");
+    code = code_of(srid);
+    ck_assert_int_eq(th_admin("account", "set", TH_TEST_ACCOUNT, "--status", statuses[i], NULL),
+                     0);
+    ck_assert_str_eq(call("verifyOtp", verify_body(vrid, srid, code, now_ms())),
+                     "200 OTP_NOT_MATCHED");
+    free(code);
+    free(srid);
+    free(vrid);
+  }
+  /* Back to active: a new code works, and setting the status to active
+   * again leaves it alone. */
+  ck_assert_int_eq(th_admin("account", "set", TH_TEST_ACCOUNT, "--status", "active", NULL), 0);
+  ck_assert_str_eq(call("sendOtp", send_body("s-live", now_ms())), "200 SUCCESS");
+  ck_assert_int_eq(th_admin("account", "set", TH_TEST_ACCOUNT, "--status", "active", NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps WHERE superseded_at IS NULL"), 1);
+  /* Revoking the association it came through kills it too. */
+  code = code_of("s-live");
+  ck_assert_int_eq(th_admin("association", "revoke", TH_TEST_ASSOCIATION, NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps WHERE superseded_at IS NULL"), 0);
+  ck_assert_str_eq(call("verifyOtp", verify_body("v-live", "s-live", code, now_ms())),
+                   "200 OTP_NOT_MATCHED");
+  free(code);
+}
+END_TEST
+
+/* Only the closed account's codes die, and a used code keeps its record. */
+START_TEST(closing_spares_other_accounts_and_used_codes) {
+  ck_assert_int_eq(th_admin("account", "add", "acct-2", "--phone", "+14035550002", NULL), 0);
+  ck_assert_int_eq(th_admin("association", "add", "assoc-2", "acct-2", NULL), 0);
+  ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
+  char *used = code_of("s1");
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", used, now_ms())), "200 SUCCESS");
+  char *h = header("s2", now_ms());
+  ck_assert_str_eq(call("sendOtp", xasprintf("{%s,\"associationId\":\"assoc-2\","
+                                             "\"smsMatchingToken\":\"" TOKEN "\"}", h)),
+                   "200 SUCCESS");
+  char *other = code_of("s2");
+  ck_assert_int_eq(th_admin("account", "set", TH_TEST_ACCOUNT, "--status", "closed", NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps WHERE superseded_at IS NOT NULL"), 0);
+  ck_assert_str_eq(call("verifyOtp", verify_body("v2", "s2", other, now_ms())), "200 SUCCESS");
+  free(h);
+  free(used);
+  free(other);
+}
+END_TEST
+
 START_TEST(success_resets_the_account_count) {
   ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
   char *code = code_of("s1"), *bad = wrong(code);
@@ -449,6 +504,8 @@ int main(void) {
   tcase_add_test(tc, account_limit_spans_codes);
   tcase_add_test(tc, lockout_stops_verification);
   tcase_add_test(tc, lockout_hides_used_codes);
+  tcase_add_test(tc, closing_or_revoking_kills_codes);
+  tcase_add_test(tc, closing_spares_other_accounts_and_used_codes);
   tcase_add_test(tc, success_resets_the_account_count);
   tcase_add_test(tc, newer_code_supersedes);
   tcase_add_test(tc, malformed_codes_are_wrong_guesses);
