@@ -75,14 +75,19 @@ const char *protocol_verify_otp_result_name(enum verify_otp_result r) {
   return names[r];
 }
 
-/* ---- the table of field rules ---- */
+/* ---- the table of field rules ----
+ * Fields a request carries beyond the table's are ignored (and left out of
+ * the fingerprint): any v1 request must be accepted, and a later minor
+ * version may add fields. */
 
 enum rule_type {
   R_OBJECT,       /* a JSON object holding further fields */
   R_STRING,       /* stored as const char * at offset */
   R_DIGITS,       /* a string of decimal digits, stored as int64_t */
   R_INT,          /* a JSON integer, stored as int64_t */
-  R_EMPTY_OBJECT, /* {} whose presence stores `value` as an int at offset */
+  R_EMPTY_OBJECT, /* an Empty: an object whose presence stores `value` as
+                   * an int at offset. The seed says an Empty may gain
+                   * fields in later versions: they are ignored. */
 };
 
 struct field_rule {
@@ -169,13 +174,13 @@ static const struct field_rule send_otp_rules[] = {
     {.path = "otpContext", .type = R_OBJECT, .expect = "an object",
      .offset = NOT_KEPT},
     {.path = "otpContext.association", .type = R_EMPTY_OBJECT, .oneof = 2,
-     .expect = "{}", .offset = OFF(u.send_otp.context),
+     .expect = "an object", .offset = OFF(u.send_otp.context),
      .value = OTP_CONTEXT_ASSOCIATION},
     {.path = "otpContext.mandateCreation", .type = R_EMPTY_OBJECT, .oneof = 2,
-     .expect = "{}", .offset = OFF(u.send_otp.context),
+     .expect = "an object", .offset = OFF(u.send_otp.context),
      .value = OTP_CONTEXT_MANDATE_CREATION},
     {.path = "otpContext.associationWithMandateCreation",
-     .type = R_EMPTY_OBJECT, .oneof = 2, .expect = "{}",
+     .type = R_EMPTY_OBJECT, .oneof = 2, .expect = "an object",
      .offset = OFF(u.send_otp.context),
      .value = OTP_CONTEXT_ASSOCIATION_WITH_MANDATE_CREATION},
 };
@@ -283,8 +288,7 @@ static bool apply_rule(const struct field_rule *r, json_object *v,
   switch (r->type) {
   case R_OBJECT:
   case R_EMPTY_OBJECT:
-    if (!json_object_is_type(v, json_type_object) ||
-        (r->type == R_EMPTY_OBJECT && json_object_object_length(v) != 0)) {
+    if (!json_object_is_type(v, json_type_object)) {
       set_error(err, 400, GSP_INVALID_FIELD_VALUE, "%s must be %s", r->path,
                 r->expect);
       return false;
