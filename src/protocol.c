@@ -85,6 +85,9 @@ enum rule_type {
   R_STRING,       /* stored as const char * at offset */
   R_DIGITS,       /* a string of decimal digits, stored as int64_t */
   R_INT,          /* a JSON integer, stored as int64_t */
+  R_ANY_AS_TEXT,  /* any value, for the service to judge: a string as it
+                   * is, anything else (or a string holding NUL) as its JSON
+                   * text, stored as const char * at offset */
   R_EMPTY_OBJECT, /* an Empty: an object whose presence stores `value` as
                    * an int at offset. The seed says an Empty may gain
                    * fields in later versions: they are ignored. */
@@ -160,8 +163,11 @@ static bool valid_non_negative(int64_t v) { return v >= 0; }
 
 static const struct field_rule send_otp_rules[] = {
     HEADER_RULES,
-    {.path = "accountPhoneNumber", .type = R_STRING, .oneof = 1, .max_len = 64,
-     .expect = "a string of at most 64 characters",
+    /* A number that is not E.164, whatever its type or length, is a
+     * decline (INVALID_PHONE_NUMBER) the service gives, not a protocol
+     * error. The JSON text of a non-string never looks like E.164 (strict
+     * JSON has no '+' before a number), so it cannot pass as one. */
+    {.path = "accountPhoneNumber", .type = R_ANY_AS_TEXT, .oneof = 1,
      .offset = OFF(u.send_otp.account_phone_number)},
     {.path = "associationId", .type = R_STRING, .oneof = 1, .min_len = 1,
      .max_len = 255, .valid = valid_printable,
@@ -309,6 +315,15 @@ static bool apply_rule(const struct field_rule *r, json_object *v,
     }
     if (slot)
       *(int64_t *)(void *)slot = n;
+    return true;
+  }
+  case R_ANY_AS_TEXT: {
+    const char *s = json_object_get_string(v);
+    if (!json_object_is_type(v, json_type_string) ||
+        strlen(s) != (size_t)json_object_get_string_len(v))
+      s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+    if (slot)
+      *(const char **)(void *)slot = s;
     return true;
   }
   case R_STRING:

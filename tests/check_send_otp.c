@@ -254,6 +254,72 @@ START_TEST(decisions) {
 }
 END_TEST
 
+/* accountPhoneNumber in any shape is the user's number as Google has it: a
+ * malformed one is a decline, INVALID_PHONE_NUMBER, never a protocol
+ * error, and only its idempotency record is written. */
+static const char *const phone_values[] = {
+    "\"+12345678901234567890123456789012345678901234567890123456789012345\"", /* 65 */
+    "918067218010", "-1", "1.5", "true", "false", "{\"number\":\"" PHONE "\"}",
+    "[\"" PHONE "\"]", "\"" PHONE "\\u0000\"", "\"+1234567890123456\"", "\"+123456\"",
+};
+
+START_TEST(invalid_phone_numbers_are_declined) {
+  size_t n = sizeof phone_values / sizeof phone_values[0];
+  char *accounts = th_sql_text("SELECT group_concat(id || status || verify_failures || "
+                               "locked_until || updated_at) FROM accounts");
+  for (size_t i = 0; i < n; i++) {
+    struct th_fcgi_reply r;
+    char *body = xasprintf("{\"requestHeader\":{\"protocolVersion\":{\"major\":1,\"minor\":0,"
+                           "\"revision\":0},\"requestId\":\"ph-%zu\",\"requestTimestamp\":\"%"
+                           PRId64 "\"},\"accountPhoneNumber\":%s,\"smsMatchingToken\":\""
+                           TOKEN "\"}", i, now_ms(), phone_values[i]);
+    ck_assert_int_eq(th_fcgi_post(sock, PATH, body, &r), 0);
+    ck_assert_msg(r.status == 200 && strstr(r.body, "\"INVALID_PHONE_NUMBER\""),
+                  "%d %s for %s", r.status, r.body, phone_values[i]);
+    th_fcgi_reply_free(&r);
+    free(body);
+  }
+  /* And one of 5,000 digits. */
+  struct buf big = {0};
+  buf_appends(&big, "+1");
+  for (int i = 0; i < 5000; i++)
+    buf_appends(&big, "0");
+  ck_assert_str_eq(send_result("ph-big", "accountPhoneNumber", big.data), "INVALID_PHONE_NUMBER");
+  buf_free(&big);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests"), (int64_t)n + 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps"), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 0);
+  char *after = th_sql_text("SELECT group_concat(id || status || verify_failures || "
+                            "locked_until || updated_at) FROM accounts");
+  ck_assert_str_eq(accounts, after);
+  free(accounts);
+  free(after);
+}
+END_TEST
+
+/* E.164 numbers are 7 to 15 digits after '+' (Niue's are 7: +683 4002). */
+START_TEST(short_and_long_phone_numbers_are_e164) {
+  ck_assert_str_eq(send_result("n7", "accountPhoneNumber", "+6834002"), "UNKNOWN_PHONE_NUMBER");
+  ck_assert_str_eq(send_result("n15", "accountPhoneNumber", "+123456789012345"),
+                   "UNKNOWN_PHONE_NUMBER");
+  ck_assert_str_eq(send_result("n6", "accountPhoneNumber", "+683400"), "INVALID_PHONE_NUMBER");
+}
+END_TEST
+
+/* DEPENDS ON A SCHEMA MIGRATION (issue 15, item 12): sql/001's CHECK on
+ * accounts.phone admits lengths 9 to 16 only. This test passes once a
+ * migration lets the column hold 8 characters ('+' and 7 digits); until
+ * then `account add` fails on the CHECK ("already exists or conflicts"). */
+START_TEST(seven_digit_phone_receives_a_code) {
+  ck_assert_msg(th_admin("account", "add", "niue-1", "--phone", "+6834002", NULL) == 0, "%s",
+                th_admin_err());
+  ck_assert_str_eq(send_result("niue", "accountPhoneNumber", "+6834002"), "SUCCESS");
+  char *dest = th_sql_text("SELECT destination FROM outbox");
+  ck_assert_str_eq(dest, "+6834002");
+  free(dest);
+}
+END_TEST
+
 START_TEST(send_limit) {
   char rid[32];
   for (int i = 0; i < 5; i++) {
@@ -459,8 +525,6 @@ static const struct {
      "accountPhoneNumber, associationId"},
     {GOOD_HDR ",\"accountPhoneNumber\":\"" PHONE "\"," BODY_OK, 400,
      "INVALID_FIELD_VALUE", "accountPhoneNumber, associationId"},
-    {GOOD_HDR ",\"accountPhoneNumber\":918067218010,\"smsMatchingToken\":\"" TOKEN "\"}",
-     400, "INVALID_FIELD_VALUE", "accountPhoneNumber"},
     {GOOD_HDR ",\"associationId\":\"assoc-1\",\"smsMatchingToken\":\"AB1234567\"}", 400,
      "INVALID_FIELD_VALUE", "smsMatchingToken"},
     {GOOD_HDR ",\"associationId\":\"assoc-1\",\"smsMatchingToken\":\"AB1234\\n678C\"}", 400,
@@ -894,6 +958,9 @@ int main(void) {
   tcase_add_test(tc, token_first_line);
   tcase_add_test(tc, retry_gets_the_same_answer);
   tcase_add_test(tc, decisions);
+  tcase_add_test(tc, invalid_phone_numbers_are_declined);
+  tcase_add_test(tc, short_and_long_phone_numbers_are_e164);
+  tcase_add_test(tc, seven_digit_phone_receives_a_code);
   tcase_add_test(tc, send_limit);
   tcase_add_test(tc, locked_account);
   tcase_add_test(tc, no_sender_no_promise);
