@@ -34,7 +34,7 @@ static const char *right_code_refusal(const struct conf *c,
   if (now >= otp->expires_at)
     return "right code, but expired";
   if (otp->superseded_at)
-    return "right code, but a newer code was sent";
+    return "right code, but superseded"; /* newer code, closed, revoked */
   return NULL;
 }
 
@@ -63,7 +63,8 @@ static enum service_error decide(struct service *svc,
   } else if ((*why = right_code_refusal(svc->conf, otp, now)) == NULL) {
     *result = VERIFY_OTP_SUCCESS;
     *why = "verified";
-    if (store_otp_mark_used(svc->store, otp->id, otp->account_id, now) != STORE_OK)
+    if (store_otp_mark_used(svc->store, otp->id, otp->account_id, now) !=
+        STORE_OK)
       e = SERVICE_UNAVAILABLE;
   }
   return e;

@@ -58,8 +58,8 @@ static enum store_rc change_and_supersede(struct store *s, sqlite3_stmt *change,
 
 /* The live codes (not used, superseded or expired) of an account, or of
  * an association's account, end as a newer code would end them. */
-#define LIVE_CODES_OF(account)                                                \
-  "UPDATE otps SET superseded_at = ?2 WHERE account_id = " account            \
+#define LIVE_CODES_OF(account)                                                 \
+  "UPDATE otps SET superseded_at = ?2 WHERE account_id = " account             \
   " AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ?2"
 
 enum store_rc store_account_update(struct store *s, const char *id,
