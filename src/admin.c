@@ -335,7 +335,7 @@ static bool check_account(struct admin *a, const char *where, const char *id,
     return false;
   }
   if (phone && !phone_is_e164(phone)) {
-    fail(a, "%sbad phone number \"%s\": E.164 is '+' then 8 to 15 digits, "
+    fail(a, "%sbad phone number \"%s\": E.164 is '+' then 7 to 15 digits, "
             "the first not 0",
          where, phone);
     return false;

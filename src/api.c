@@ -21,7 +21,6 @@ bool api_init(struct api *api, const struct conf *conf, char *err,
   api->gate.max_body_bytes = (size_t)conf->api.max_body_bytes;
   api->gate.content_type = "application/json";
   api->limits.timestamp_skew_ms = conf->api.timestamp_skew_ms;
-  api->limits.otp_length = (int)conf->otp.length;
   api->wake_socket = conf->sender.wake_socket;
   if (!secret_load(conf->otp.secret_file, &api->svc.keys, why, sizeof why)) {
     snprintf(err, errsz, "%s: [otp] secret_file: %s", conf->file, why);

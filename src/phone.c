@@ -11,7 +11,7 @@ bool phone_is_e164(const char *s) {
   for (const char *p = s + 1; *p; p++, n++)
     if (*p < '0' || *p > '9')
       return false;
-  return n >= 8 && n <= 15;
+  return n >= 7 && n <= 15;
 }
 
 void phone_mask(const char *phone, char *out, size_t outsz) {

@@ -75,14 +75,22 @@ const char *protocol_verify_otp_result_name(enum verify_otp_result r) {
   return names[r];
 }
 
-/* ---- the table of field rules ---- */
+/* ---- the table of field rules ----
+ * Fields a request carries beyond the table's are ignored (and left out of
+ * the fingerprint): any v1 request must be accepted, and a later minor
+ * version may add fields. */
 
 enum rule_type {
   R_OBJECT,       /* a JSON object holding further fields */
   R_STRING,       /* stored as const char * at offset */
   R_DIGITS,       /* a string of decimal digits, stored as int64_t */
   R_INT,          /* a JSON integer, stored as int64_t */
-  R_EMPTY_OBJECT, /* {} whose presence stores `value` as an int at offset */
+  R_ANY_AS_TEXT,  /* any value, for the service to judge: a string as it
+                   * is, anything else (or a string holding NUL) as its JSON
+                   * text, stored as const char * at offset */
+  R_EMPTY_OBJECT, /* an Empty: an object whose presence stores `value` as
+                   * an int at offset. The seed says an Empty may gain
+                   * fields in later versions: they are ignored. */
 };
 
 struct field_rule {
@@ -155,8 +163,11 @@ static bool valid_non_negative(int64_t v) { return v >= 0; }
 
 static const struct field_rule send_otp_rules[] = {
     HEADER_RULES,
-    {.path = "accountPhoneNumber", .type = R_STRING, .oneof = 1, .max_len = 64,
-     .expect = "a string of at most 64 characters",
+    /* A number that is not E.164, whatever its type or length, is a
+     * decline (INVALID_PHONE_NUMBER) the service gives, not a protocol
+     * error. The JSON text of a non-string never looks like E.164 (strict
+     * JSON has no '+' before a number), so it cannot pass as one. */
+    {.path = "accountPhoneNumber", .type = R_ANY_AS_TEXT, .oneof = 1,
      .offset = OFF(u.send_otp.account_phone_number)},
     {.path = "associationId", .type = R_STRING, .oneof = 1, .min_len = 1,
      .max_len = 255, .valid = valid_printable,
@@ -169,13 +180,13 @@ static const struct field_rule send_otp_rules[] = {
     {.path = "otpContext", .type = R_OBJECT, .expect = "an object",
      .offset = NOT_KEPT},
     {.path = "otpContext.association", .type = R_EMPTY_OBJECT, .oneof = 2,
-     .expect = "{}", .offset = OFF(u.send_otp.context),
+     .expect = "an object", .offset = OFF(u.send_otp.context),
      .value = OTP_CONTEXT_ASSOCIATION},
     {.path = "otpContext.mandateCreation", .type = R_EMPTY_OBJECT, .oneof = 2,
-     .expect = "{}", .offset = OFF(u.send_otp.context),
+     .expect = "an object", .offset = OFF(u.send_otp.context),
      .value = OTP_CONTEXT_MANDATE_CREATION},
     {.path = "otpContext.associationWithMandateCreation",
-     .type = R_EMPTY_OBJECT, .oneof = 2, .expect = "{}",
+     .type = R_EMPTY_OBJECT, .oneof = 2, .expect = "an object",
      .offset = OFF(u.send_otp.context),
      .value = OTP_CONTEXT_ASSOCIATION_WITH_MANDATE_CREATION},
 };
@@ -191,9 +202,12 @@ static const struct field_rule verify_otp_rules[] = {
     {.path = "sendOtpRequestId", .type = R_STRING, .required = true,
      .min_len = 1, .max_len = 100, .valid = valid_request_id,
      .expect = RID_EXPECT, .offset = OFF(u.verify_otp.send_otp_request_id)},
-    /* Its length is checked against [otp] length in finish_method(). */
+    /* Whatever the user typed: a code of the wrong length or with other
+     * characters is a wrong guess, which the service decides (saying so
+     * here would tell what a code looks like). Past 32 characters it is no
+     * typo. */
     {.path = "otp", .type = R_STRING, .required = true, .min_len = 1,
-     .max_len = 32, .expect = "a string of digits",
+     .max_len = 32, .expect = "a string of 1 to 32 characters",
      .offset = OFF(u.verify_otp.otp)},
 };
 
@@ -280,8 +294,7 @@ static bool apply_rule(const struct field_rule *r, json_object *v,
   switch (r->type) {
   case R_OBJECT:
   case R_EMPTY_OBJECT:
-    if (!json_object_is_type(v, json_type_object) ||
-        (r->type == R_EMPTY_OBJECT && json_object_object_length(v) != 0)) {
+    if (!json_object_is_type(v, json_type_object)) {
       set_error(err, 400, GSP_INVALID_FIELD_VALUE, "%s must be %s", r->path,
                 r->expect);
       return false;
@@ -302,6 +315,15 @@ static bool apply_rule(const struct field_rule *r, json_object *v,
     }
     if (slot)
       *(int64_t *)(void *)slot = n;
+    return true;
+  }
+  case R_ANY_AS_TEXT: {
+    const char *s = json_object_get_string(v);
+    if (!json_object_is_type(v, json_type_string) ||
+        strlen(s) != (size_t)json_object_get_string_len(v))
+      s = json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN);
+    if (slot)
+      *(const char **)(void *)slot = s;
     return true;
   }
   case R_STRING:
@@ -431,23 +453,15 @@ static bool check_timestamp(const struct protocol_limits *limits,
 }
 
 /* Each method's last rules, beyond the table's. */
-static bool finish_method(const struct protocol_limits *limits,
-                          struct protocol_request *r,
+static bool finish_method(struct protocol_request *r,
                           struct protocol_error *err) {
   switch (r->method) {
   case GSP_SEND_OTP:
     r->u.send_otp.request_id = r->header.request_id;
     return true;
-  case GSP_VERIFY_OTP: {
-    const char *otp = r->u.verify_otp.otp;
+  case GSP_VERIFY_OTP:
     r->u.verify_otp.request_id = r->header.request_id;
-    if (strlen(otp) == (size_t)limits->otp_length &&
-        strspn(otp, "0123456789") == strlen(otp))
-      return true;
-    set_error(err, 400, GSP_INVALID_FIELD_VALUE, "otp must be %d digits",
-              limits->otp_length);
-    return false;
-  }
+    return true;
   case GSP_ECHO:
     if (utf8_chars(r->u.echo.client_message) <= 1000)
       return true;
@@ -468,7 +482,7 @@ bool protocol_decode(enum gsp_method method, const char *body, size_t len,
   if ((out->json = parse_body(body, len, err)) == NULL)
     return false;
   if (check_rules(method, out->json, out, err) &&
-      check_timestamp(limits, out, err) && finish_method(limits, out, err))
+      check_timestamp(limits, out, err) && finish_method(out, err))
     return true;
   protocol_request_free(out);
   return false;

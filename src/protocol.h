@@ -63,7 +63,6 @@ struct protocol_request {
 struct protocol_limits {
   int64_t now_ms;
   int64_t timestamp_skew_ms; /* 0: no window check */
-  int otp_length;            /* digits a verifyOtp code must have */
 };
 
 /* Parses and checks body as a request of the method. On failure fills err

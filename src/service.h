@@ -96,7 +96,8 @@ enum service_error service_send_otp(struct service *svc,
  * the outcome: the OtpVerification step that verifyOtp, and later methods
  * that carry {sendOtpRequestId, otp}, share. Must run inside a write
  * transaction. A wrong, expired or superseded code is OTP_NOT_MATCHED
- * (why says which); SERVICE_UNKNOWN_SEND_OTP_REQUEST when no successful
+ * (why says which), as is every code while the account is locked (counted
+ * as a failure); SERVICE_UNKNOWN_SEND_OTP_REQUEST when no successful
  * sendOtp had that requestId. Known and unknown ids cost the same work. */
 enum service_error service_verify_code(struct service *svc,
                                        const char *send_otp_request_id,

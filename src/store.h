@@ -71,7 +71,8 @@ enum store_rc store_account_add(struct store *s, const char *id,
                                 const char *phone, enum account_status status,
                                 int64_t now);
 /* Changes what is given: phone (set_phone; NULL phone removes it) and/or
- * status (non-NULL). */
+ * status (non-NULL). A status other than active also supersedes the
+ * account's live codes, in the same transaction. */
 enum store_rc store_account_update(struct store *s, const char *id,
                                    bool set_phone, const char *phone,
                                    const enum account_status *status,
@@ -85,6 +86,9 @@ enum store_rc store_account_show(struct store *s, const char *id,
 
 enum store_rc store_association_add(struct store *s, const char *association_id,
                                     const char *account_id, int64_t now);
+/* Revokes a live association and supersedes its account's live codes (a
+ * code does not say which association it was sent through), in one
+ * transaction. */
 enum store_rc store_association_revoke(struct store *s,
                                        const char *association_id, int64_t now);
 /* The account behind a live (not revoked) association. */
@@ -129,6 +133,7 @@ struct store_otp {
   int64_t attempts;
   int64_t used_at;       /* 0: never used */
   int64_t superseded_at; /* 0: still the account's newest */
+  int64_t account_locked_until; /* the account's lock, read with the code */
 };
 
 /* Codes created for the account at or after since. */
@@ -142,7 +147,7 @@ enum store_rc store_otp_insert(struct store *s, struct store_otp *otp);
 enum store_rc store_otps_supersede(struct store *s, const char *account_id,
                                    int64_t now);
 
-/* The code sent for a sendOtp requestId. */
+/* The code sent for a sendOtp requestId, with its account's lock. */
 enum store_rc store_otp_get(struct store *s, const char *request_id,
                             struct store_otp *out);
 /* The audit row (audit_otps) of the code a sendOtp sent, found by its
@@ -155,9 +160,11 @@ enum store_rc store_otp_list(struct store *s, const char *account_id,
 /* The audit rows (audit_outbox) of the SMS of the send so found. */
 enum store_rc store_outbox_of_send(struct store *s, const char *id,
                                    store_row_fn fn, void *ctx);
-/* A wrong guess: the code's attempts and the account's consecutive
- * failures go up; at max_account_failures the account is locked until
- * now + lockout_ms and its count starts again. */
+/* A failed verification: the code's attempts and the account's
+ * consecutive failures go up. Each failure that brings the count to
+ * max_account_failures or past it locks the account until now +
+ * lockout_ms; the count goes on (only store_otp_mark_used resets it), so
+ * once past the limit every further failure locks the account again. */
 enum store_rc store_otp_record_failure(struct store *s, int64_t otp_id,
                                        const char *account_id, int64_t now,
                                        int64_t max_account_failures,

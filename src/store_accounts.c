@@ -21,6 +21,33 @@ enum store_rc store_account_add(struct store *s, const char *id,
   return store_exec_write(s, st, NULL);
 }
 
+/* Runs change (a write that must change a row) and, when account_id is
+ * given, supersedes the account's live codes and their queued SMS
+ * (store_otps_supersede()), in one transaction: the caller's, or its own.
+ * A code sent earlier must not outlive, even for a moment, the account or
+ * association it was sent for. */
+static enum store_rc change_and_supersede(struct store *s, sqlite3_stmt *change,
+                                          const char *account_id, int64_t now) {
+  bool own = sqlite3_get_autocommit(s->db);
+  enum store_rc rc;
+  if (change == NULL)
+    return STORE_ERROR;
+  if (account_id == NULL)
+    return store_write_row(s, change);
+  if (own && (rc = store_begin_write(s)) != STORE_OK) {
+    sqlite3_clear_bindings(change);
+    return rc;
+  }
+  rc = store_write_row(s, change);
+  if (rc == STORE_OK)
+    rc = store_otps_supersede(s, account_id, now);
+  if (own && rc == STORE_OK)
+    return store_commit(s);
+  if (own)
+    store_rollback(s);
+  return rc;
+}
+
 enum store_rc store_account_update(struct store *s, const char *id,
                                    bool set_phone, const char *phone,
                                    const enum account_status *status,
@@ -38,7 +65,8 @@ enum store_rc store_account_update(struct store *s, const char *id,
                   status ? store_vocab_name(&store_account_statuses, *status)
                          : NULL);
   sqlite3_bind_int64(st, 5, now);
-  return store_write_row(s, st);
+  return change_and_supersede(
+      s, st, status && *status != ACCOUNT_ACTIVE ? id : NULL, now);
 }
 
 /* Reads the account columns in the order every account query selects. */
@@ -125,12 +153,18 @@ enum store_rc store_association_revoke(struct store *s,
                                        int64_t now) {
   static const char sql[] = "UPDATE associations SET revoked_at = ?2 "
                             "WHERE id = ?1 AND revoked_at IS NULL";
+  /* A code does not say which association it came through: revoking one
+   * ends all the account's live codes. */
+  struct store_account acc;
+  enum store_rc rc = store_association_account(s, association_id, &acc);
+  if (rc != STORE_OK)
+    return rc;
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
     return STORE_ERROR;
   store_bind_text(st, 1, association_id);
   sqlite3_bind_int64(st, 2, now);
-  return store_write_row(s, st);
+  return change_and_supersede(s, st, acc.id, now);
 }
 
 enum store_rc store_association_account(struct store *s,

@@ -102,9 +102,11 @@ enum store_rc store_otp_list(struct store *s, const char *account_id,
 enum store_rc store_otp_get(struct store *s, const char *request_id,
                             struct store_otp *out) {
   static const char sql[] =
-      "SELECT id, request_id, account_id, code_hash, created_at, expires_at, "
-      "attempts, coalesce(used_at, 0), coalesce(superseded_at, 0), key_id, "
-      "send_otp_id FROM otps WHERE request_id = ?1";
+      "SELECT o.id, o.request_id, o.account_id, o.code_hash, o.created_at, "
+      "o.expires_at, o.attempts, coalesce(o.used_at, 0), "
+      "coalesce(o.superseded_at, 0), a.locked_until, o.key_id, o.send_otp_id "
+      "FROM otps AS o JOIN accounts AS a ON a.id = o.account_id "
+      "WHERE o.request_id = ?1";
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
     return STORE_ERROR;
@@ -121,8 +123,9 @@ enum store_rc store_otp_get(struct store *s, const char *request_id,
     out->attempts = sqlite3_column_int64(st, 6);
     out->used_at = sqlite3_column_int64(st, 7);
     out->superseded_at = sqlite3_column_int64(st, 8);
-    out->key_id = sqlite3_column_int64(st, 9);
-    store_column_copy(st, 10, out->send_otp_id, sizeof out->send_otp_id);
+    out->account_locked_until = sqlite3_column_int64(st, 9);
+    out->key_id = sqlite3_column_int64(st, 10);
+    store_column_copy(st, 11, out->send_otp_id, sizeof out->send_otp_id);
   }
   return store_one_row_rc(st, rc);
 }
@@ -137,8 +140,7 @@ enum store_rc store_otp_record_failure(struct store *s, int64_t otp_id,
       "UPDATE accounts SET "
       "locked_until = CASE WHEN verify_failures + 1 >= ?3 THEN ?2 + ?4 "
       "  ELSE locked_until END, "
-      "verify_failures = CASE WHEN verify_failures + 1 >= ?3 THEN 0 "
-      "  ELSE verify_failures + 1 END, "
+      "verify_failures = verify_failures + 1, "
       "updated_at = ?2 WHERE id = ?1";
   sqlite3_stmt *st = store_stmt(s, sql_otp);
   if (st == NULL)

@@ -66,7 +66,7 @@ static const struct {
 } bad[] = {
     {{"account", "add", "x1", "--phone", "14035551111"}, 1, "E.164"},
     {{"account", "add", "x1", "--phone", "+0123456789"}, 1, "E.164"},
-    {{"account", "add", "x1", "--phone", "+1403555"}, 1, "E.164"},
+    {{"account", "add", "x1", "--phone", "+140355"}, 1, "7 to 15 digits"},
     {{"account", "add", "x1", "--phone", "+1234567890123456"}, 1, "E.164"},
     {{"account", "add", "x1", "--phone", "+1 403 555 1111"}, 1, "E.164"},
     {{"account", "add", "x1", "--status", "frozen"}, 1, "bad status"},

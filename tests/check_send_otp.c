@@ -260,6 +260,72 @@ START_TEST(decisions) {
 }
 END_TEST
 
+/* accountPhoneNumber in any shape is the user's number as Google has it: a
+ * malformed one is a decline, INVALID_PHONE_NUMBER, never a protocol
+ * error, and only its idempotency record is written. */
+static const char *const phone_values[] = {
+    "\"+12345678901234567890123456789012345678901234567890123456789012345\"", /* 65 */
+    "918067218010", "-1", "1.5", "true", "false", "{\"number\":\"" PHONE "\"}",
+    "[\"" PHONE "\"]", "\"" PHONE "\\u0000\"", "\"+1234567890123456\"", "\"+123456\"",
+};
+
+START_TEST(invalid_phone_numbers_are_declined) {
+  size_t n = sizeof phone_values / sizeof phone_values[0];
+  char *accounts = th_sql_text("SELECT group_concat(id || status || verify_failures || "
+                               "locked_until || updated_at) FROM accounts");
+  for (size_t i = 0; i < n; i++) {
+    struct th_fcgi_reply r;
+    char *body = xasprintf("{\"requestHeader\":{\"protocolVersion\":{\"major\":1,\"minor\":0,"
+                           "\"revision\":0},\"requestId\":\"ph-%zu\",\"requestTimestamp\":\"%"
+                           PRId64 "\"},\"accountPhoneNumber\":%s,\"smsMatchingToken\":\""
+                           TOKEN "\"}", i, now_ms(), phone_values[i]);
+    ck_assert_int_eq(th_fcgi_post(sock, PATH, body, &r), 0);
+    ck_assert_msg(r.status == 200 && strstr(r.body, "\"INVALID_PHONE_NUMBER\""),
+                  "%d %s for %s", r.status, r.body, phone_values[i]);
+    th_fcgi_reply_free(&r);
+    free(body);
+  }
+  /* And one of 5,000 digits. */
+  struct buf big = {0};
+  buf_appends(&big, "+1");
+  for (int i = 0; i < 5000; i++)
+    buf_appends(&big, "0");
+  ck_assert_str_eq(send_result("ph-big", "accountPhoneNumber", big.data), "INVALID_PHONE_NUMBER");
+  buf_free(&big);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests"), (int64_t)n + 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps"), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 0);
+  char *after = th_sql_text("SELECT group_concat(id || status || verify_failures || "
+                            "locked_until || updated_at) FROM accounts");
+  ck_assert_str_eq(accounts, after);
+  free(accounts);
+  free(after);
+}
+END_TEST
+
+/* E.164 numbers are 7 to 15 digits after '+' (Niue's are 7: +683 4002). */
+START_TEST(short_and_long_phone_numbers_are_e164) {
+  ck_assert_str_eq(send_result("n7", "accountPhoneNumber", "+6834002"), "UNKNOWN_PHONE_NUMBER");
+  ck_assert_str_eq(send_result("n15", "accountPhoneNumber", "+123456789012345"),
+                   "UNKNOWN_PHONE_NUMBER");
+  ck_assert_str_eq(send_result("n6", "accountPhoneNumber", "+683400"), "INVALID_PHONE_NUMBER");
+}
+END_TEST
+
+/* DEPENDS ON A SCHEMA MIGRATION (issue 15, item 12): sql/001's CHECK on
+ * accounts.phone admits lengths 9 to 16 only. This test passes once a
+ * migration lets the column hold 8 characters ('+' and 7 digits); until
+ * then `account add` fails on the CHECK ("already exists or conflicts"). */
+START_TEST(seven_digit_phone_receives_a_code) {
+  ck_assert_msg(th_admin("account", "add", "niue-1", "--phone", "+6834002", NULL) == 0, "%s",
+                th_admin_err());
+  ck_assert_str_eq(send_result("niue", "accountPhoneNumber", "+6834002"), "SUCCESS");
+  char *dest = th_sql_text("SELECT destination FROM outbox");
+  ck_assert_str_eq(dest, "+6834002");
+  free(dest);
+}
+END_TEST
+
 START_TEST(send_limit) {
   char rid[32];
   for (int i = 0; i < 5; i++) {
@@ -465,8 +531,6 @@ static const struct {
      "accountPhoneNumber, associationId"},
     {GOOD_HDR ",\"accountPhoneNumber\":\"" PHONE "\"," BODY_OK, 400,
      "INVALID_FIELD_VALUE", "accountPhoneNumber, associationId"},
-    {GOOD_HDR ",\"accountPhoneNumber\":918067218010,\"smsMatchingToken\":\"" TOKEN "\"}",
-     400, "INVALID_FIELD_VALUE", "accountPhoneNumber"},
     {GOOD_HDR ",\"associationId\":\"assoc-1\",\"smsMatchingToken\":\"AB1234567\"}", 400,
      "INVALID_FIELD_VALUE", "smsMatchingToken"},
     {GOOD_HDR ",\"associationId\":\"assoc-1\",\"smsMatchingToken\":\"AB1234\\n678C\"}", 400,
@@ -487,23 +551,25 @@ static const struct {
     {GOOD_HDR ",\"otpContext\":[]," BODY_OK, 400, "INVALID_FIELD_VALUE", "otpContext"},
     {GOOD_HDR ",\"otpContext\":{\"association\":{},\"mandateCreation\":{}}," BODY_OK, 400,
      "INVALID_FIELD_VALUE", "otpContext"},
-    {GOOD_HDR ",\"otpContext\":{\"association\":{\"x\":1}}," BODY_OK, 400,
-     "INVALID_FIELD_VALUE", "otpContext.association"},
     {GOOD_HDR ",\"otpContext\":{\"association\":true}," BODY_OK, 400,
      "INVALID_FIELD_VALUE", "otpContext.association"},
 };
 
+/* The body of a table row, with this moment's timestamp where it says '@'. */
+static void fill_timestamp(const char *tpl, struct buf *body) {
+  char ts[32];
+  snprintf(ts, sizeof ts, "%" PRId64, now_ms());
+  for (const char *p = tpl; *p; p++)
+    if (*p == '@')
+      buf_appends(body, ts);
+    else
+      buf_append(body, p, 1);
+}
+
 START_TEST(bad_requests) {
   char *before = th_db_snapshot();
-  /* Put this moment's timestamp where the table says '@'. */
-  char ts[32];
   struct buf body = {0};
-  snprintf(ts, sizeof ts, "%" PRId64, now_ms());
-  for (const char *p = bad[_i].body; *p; p++)
-    if (*p == '@')
-      buf_appends(&body, ts);
-    else
-      buf_append(&body, p, 1);
+  fill_timestamp(bad[_i].body, &body);
   struct th_fcgi_reply r;
   ck_assert_msg(th_fcgi_post(sock, PATH, body.data ? body.data : "", &r) == 0, "%s",
                 th_fcgi_last_error());
@@ -531,6 +597,42 @@ START_TEST(bad_requests) {
   free(before);
   free(after);
   json_object_put(o);
+  th_fcgi_reply_free(&r);
+  buf_free(&body);
+}
+END_TEST
+
+/* Fields a later minor version of v1 may add, which a v1 server must accept
+ * and ignore: inside an Empty (the seed: "may be extended to contain data
+ * in future versions"), beside the union in otpContext, in the header, at
+ * the top level. Each: SUCCESS, with the context the request named. */
+static const struct {
+  const char *body;
+  const char *context;
+} unknown_fields[] = {
+    {GOOD_HDR ",\"otpContext\":{\"association\":{\"x\":1}}," BODY_OK, "association"},
+    {GOOD_HDR ",\"otpContext\":{\"mandateCreation\":{\"m\":{\"a\":[1,\"b\"]}}}," BODY_OK,
+     "mandate_creation"},
+    {GOOD_HDR ",\"otpContext\":{\"associationWithMandateCreation\":{\"x\":null}}," BODY_OK,
+     "association_with_mandate_creation"},
+    {GOOD_HDR ",\"otpContext\":{\"association\":{},\"hint\":1}," BODY_OK, "association"},
+    {GOOD_HDR ",\"future\":{\"a\":1}," BODY_OK, "none"},
+    {HDR("\"requestId\":\"e1\",\"requestTimestamp\":\"@\",\"userLocale\":\"en\","
+         "\"future\":1},") BODY_OK, "none"},
+    {"{\"requestHeader\":{\"protocolVersion\":{\"major\":1,\"minor\":9,\"revision\":4,"
+     "\"future\":true},\"requestId\":\"e1\",\"requestTimestamp\":\"@\"}," BODY_OK, "none"},
+};
+
+START_TEST(unknown_fields_are_ignored) {
+  struct buf body = {0};
+  struct th_fcgi_reply r;
+  fill_timestamp(unknown_fields[_i].body, &body);
+  ck_assert_int_eq(th_fcgi_post(sock, PATH, body.data, &r), 0);
+  ck_assert_msg(r.status == 200 && strstr(r.body, "\"SUCCESS\""), "%d %s for %s", r.status,
+                r.body, body.data);
+  char *context = th_sql_text("SELECT context FROM otps");
+  ck_assert_str_eq(context, unknown_fields[_i].context);
+  free(context);
   th_fcgi_reply_free(&r);
   buf_free(&body);
 }
@@ -862,12 +964,17 @@ int main(void) {
   tcase_add_test(tc, token_first_line);
   tcase_add_test(tc, retry_gets_the_same_answer);
   tcase_add_test(tc, decisions);
+  tcase_add_test(tc, invalid_phone_numbers_are_declined);
+  tcase_add_test(tc, short_and_long_phone_numbers_are_e164);
+  tcase_add_test(tc, seven_digit_phone_receives_a_code);
   tcase_add_test(tc, send_limit);
   tcase_add_test(tc, locked_account);
   tcase_add_test(tc, no_sender_no_promise);
   tcase_add_test(tc, association_errors);
   tcase_add_test(tc, failed_last_write_is_503);
   tcase_add_loop_test(tc, bad_requests, 0, sizeof bad / sizeof bad[0]);
+  tcase_add_loop_test(tc, unknown_fields_are_ignored, 0,
+                      sizeof unknown_fields / sizeof unknown_fields[0]);
   tcase_add_test(tc, hostile_bodies);
   tcase_add_test(tc, http_level_errors);
   tcase_add_test(tc, echo_answers);

@@ -211,6 +211,109 @@ START_TEST(account_limit_spans_codes) {
 }
 END_TEST
 
+/* The audit's case: codes A and B out (B superseded A), wrong guesses on A
+ * lock the account; B's right code must not verify while it is locked,
+ * and the count goes on past the limit instead of starting again at 0. */
+START_TEST(lockout_stops_verification) {
+  char rid[16];
+  ck_assert_str_eq(call("sendOtp", send_body("sA", now_ms())), "200 SUCCESS");
+  char *bad = wrong_code_of("sA");
+  ck_assert_str_eq(call("sendOtp", send_body("sB", now_ms())), "200 SUCCESS");
+  char *right = code_of("sB");
+  for (int i = 0; i < 7; i++) {
+    snprintf(rid, sizeof rid, "g%d", i);
+    ck_assert_str_eq(call("verifyOtp", verify_body(rid, "sA", bad, now_ms())),
+                     "200 OTP_NOT_MATCHED");
+  }
+  ck_assert_int_gt(th_sql_int("SELECT locked_until FROM accounts"), now_ms());
+  ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 7);
+  ck_assert_str_eq(call("verifyOtp", verify_body("vB", "sB", right, now_ms())),
+                   "200 OTP_NOT_MATCHED");
+  /* Answered without looking at the code, and counted as a failure. */
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps WHERE used_at IS NOT NULL"), 0);
+  ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 8);
+  ck_assert_int_eq(th_sql_int("SELECT attempts FROM otps WHERE request_id = 'sB'"), 1);
+  free(bad);
+  free(right);
+}
+END_TEST
+
+/* A used code, checked again while the account is locked, is not told
+ * apart from a wrong one either. */
+START_TEST(lockout_hides_used_codes) {
+  char rid[16];
+  ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
+  char *used = code_of("s1");
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", used, now_ms())), "200 SUCCESS");
+  ck_assert_str_eq(call("sendOtp", send_body("s2", now_ms())), "200 SUCCESS");
+  char *bad = wrong_code_of("s2");
+  for (int i = 0; i < 7; i++) {
+    snprintf(rid, sizeof rid, "g%d", i);
+    ck_assert_str_eq(call("verifyOtp", verify_body(rid, "s2", bad, now_ms())),
+                     "200 OTP_NOT_MATCHED");
+  }
+  ck_assert_str_eq(call("verifyOtp", verify_body("v2", "s1", used, now_ms())),
+                   "200 OTP_NOT_MATCHED");
+  free(used);
+  free(bad);
+}
+END_TEST
+
+/* Closing an account (any status but active) or revoking an association
+ * kills the codes already sent: the right code no longer verifies. */
+START_TEST(closing_or_revoking_kills_codes) {
+  static const char *statuses[] = {"closed_fraud", "not_eligible"};
+  char *code;
+  for (int i = 0; i < 2; i++) {
+    ck_assert_int_eq(th_admin("account", "set", TH_TEST_ACCOUNT, "--status", "active", NULL), 0);
+    char *srid = xasprintf("s-%s", statuses[i]), *vrid = xasprintf("v-%s", statuses[i]);
+    ck_assert_str_eq(call("sendOtp", send_body(srid, now_ms())), "200 SUCCESS");
+    code = code_of(srid);
+    ck_assert_int_eq(th_admin("account", "set", TH_TEST_ACCOUNT, "--status", statuses[i], NULL),
+                     0);
+    ck_assert_str_eq(call("verifyOtp", verify_body(vrid, srid, code, now_ms())),
+                     "200 OTP_NOT_MATCHED");
+    free(code);
+    free(srid);
+    free(vrid);
+  }
+  /* Back to active: a new code works, and setting the status to active
+   * again leaves it alone. */
+  ck_assert_int_eq(th_admin("account", "set", TH_TEST_ACCOUNT, "--status", "active", NULL), 0);
+  ck_assert_str_eq(call("sendOtp", send_body("s-live", now_ms())), "200 SUCCESS");
+  ck_assert_int_eq(th_admin("account", "set", TH_TEST_ACCOUNT, "--status", "active", NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps WHERE superseded_at IS NULL"), 1);
+  /* Revoking the association it came through kills it too. */
+  code = code_of("s-live");
+  ck_assert_int_eq(th_admin("association", "revoke", TH_TEST_ASSOCIATION, NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps WHERE superseded_at IS NULL"), 0);
+  ck_assert_str_eq(call("verifyOtp", verify_body("v-live", "s-live", code, now_ms())),
+                   "200 OTP_NOT_MATCHED");
+  free(code);
+}
+END_TEST
+
+/* Only the closed account's codes die, and a used code keeps its record. */
+START_TEST(closing_spares_other_accounts_and_used_codes) {
+  ck_assert_int_eq(th_admin("account", "add", "acct-2", "--phone", "+14035550002", NULL), 0);
+  ck_assert_int_eq(th_admin("association", "add", "assoc-2", "acct-2", NULL), 0);
+  ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
+  char *used = code_of("s1");
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", used, now_ms())), "200 SUCCESS");
+  char *h = header("s2", now_ms());
+  ck_assert_str_eq(call("sendOtp", xasprintf("{%s,\"associationId\":\"assoc-2\","
+                                             "\"smsMatchingToken\":\"" TOKEN "\"}", h)),
+                   "200 SUCCESS");
+  char *other = code_of("s2");
+  ck_assert_int_eq(th_admin("account", "set", TH_TEST_ACCOUNT, "--status", "closed", NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps WHERE superseded_at IS NOT NULL"), 0);
+  ck_assert_str_eq(call("verifyOtp", verify_body("v2", "s2", other, now_ms())), "200 SUCCESS");
+  free(h);
+  free(used);
+  free(other);
+}
+END_TEST
+
 START_TEST(success_resets_the_account_count) {
   ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
   char *code = code_of("s1"), *bad = wrong(code);
@@ -242,16 +345,40 @@ START_TEST(newer_code_supersedes) {
 }
 END_TEST
 
+/* A code of the wrong length or with other characters is a user's typo,
+ * not a protocol error: OTP_NOT_MATCHED, counted like any wrong guess, and
+ * the answer does not tell what a code looks like. */
+START_TEST(malformed_codes_are_wrong_guesses) {
+  static const char *typos[] = {"12345", "abcdef", " 12345", "1234567"};
+  char rid[16];
+  ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
+  for (int i = 0; i < 4; i++) {
+    snprintf(rid, sizeof rid, "t%d", i);
+    ck_assert_str_eq(call("verifyOtp", verify_body(rid, "s1", typos[i], now_ms())),
+                     "200 OTP_NOT_MATCHED");
+  }
+  ck_assert_int_eq(th_sql_int("SELECT attempts FROM otps"), 4);
+  ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 4);
+  /* Like a well-formed code, for an id nobody sent. */
+  ck_assert_str_eq(call("verifyOtp", verify_body("t9", "nope", "12345", now_ms())),
+                   "404 INVALID_IDENTIFIER");
+  char *code = code_of("s1");
+  ck_assert_str_eq(call("verifyOtp", verify_body("ok", "s1", code, now_ms())), "200 SUCCESS");
+  free(code);
+}
+END_TEST
+
 START_TEST(errors) {
   ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
   char *before = th_db_snapshot();
   ck_assert_str_eq(call("verifyOtp", verify_body("v1", "nope", "123456", now_ms())),
                    "404 INVALID_IDENTIFIER");
-  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", "12345", now_ms())),
+  /* An empty code is no code (proto3 reads "" as unset); one longer than
+   * anything a user types is no typo. */
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", "", now_ms())),
                    "400 INVALID_FIELD_VALUE");
-  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", "1234567", now_ms())),
-                   "400 INVALID_FIELD_VALUE");
-  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", "12345a", now_ms())),
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", "123456789012345678901234567890123",
+                                                 now_ms())),
                    "400 INVALID_FIELD_VALUE");
   ck_assert_str_eq(call("verifyOtp", verify_body("v1", "bad id", "123456", now_ms())),
                    "400 INVALID_FIELD_VALUE");
@@ -351,6 +478,38 @@ START_TEST(lockout_ends) {
 }
 END_TEST
 
+/* Past the limit the count is not forgotten when the lock ends: each
+ * further failure locks the account again, until a success resets it. */
+START_TEST(lockout_rearms_until_success) {
+  struct conf *conf;
+  struct api *api = api_with_clock(&conf);
+  ck_assert_str_eq(call_api(api, "sendOtp", send_body("s1", fake_now)), "200 SUCCESS");
+  char *bad = wrong_code_of("s1");
+  ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("w1", "s1", bad, fake_now)),
+                   "200 OTP_NOT_MATCHED");
+  ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("w2", "s1", bad, fake_now)),
+                   "200 OTP_NOT_MATCHED");
+  fake_now += 60 * 1000;
+  ck_assert_str_eq(call_api(api, "sendOtp", send_body("s2", fake_now)), "200 SUCCESS");
+  char *right = code_of("s2"), *bad2 = wrong(right);
+  ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("w3", "s2", bad2, fake_now)),
+                   "200 OTP_NOT_MATCHED");
+  ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 3);
+  ck_assert_int_eq(th_sql_int("SELECT locked_until FROM accounts"), fake_now + 60 * 1000);
+  ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("v1", "s2", right, fake_now)),
+                   "200 OTP_NOT_MATCHED");
+  fake_now += 60 * 1000;
+  ck_assert_str_eq(call_api(api, "verifyOtp", verify_body("v2", "s2", right, fake_now)),
+                   "200 SUCCESS");
+  ck_assert_int_eq(th_sql_int("SELECT verify_failures FROM accounts"), 0);
+  api_close(api);
+  conf_free(conf);
+  free(bad);
+  free(bad2);
+  free(right);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("verify_otp");
   TCase *tc = tcase_create("verify_otp");
@@ -360,11 +519,17 @@ int main(void) {
   tcase_add_test(tc, full_cycle_through_the_sender);
   tcase_add_test(tc, wrong_codes_and_the_per_code_limit);
   tcase_add_test(tc, account_limit_spans_codes);
+  tcase_add_test(tc, lockout_stops_verification);
+  tcase_add_test(tc, lockout_hides_used_codes);
+  tcase_add_test(tc, closing_or_revoking_kills_codes);
+  tcase_add_test(tc, closing_spares_other_accounts_and_used_codes);
   tcase_add_test(tc, success_resets_the_account_count);
   tcase_add_test(tc, newer_code_supersedes);
+  tcase_add_test(tc, malformed_codes_are_wrong_guesses);
   tcase_add_test(tc, errors);
   tcase_add_test(tc, expiry);
   tcase_add_test(tc, lockout_ends);
+  tcase_add_test(tc, lockout_rearms_until_success);
   suite_add_tcase(s, tc);
   return th_run_suite(s);
 }
