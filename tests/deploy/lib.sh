@@ -253,10 +253,13 @@ conf_sender() {
   conf_perms
 }
 
-# A TCP port nothing listens on (tests run in parallel: random, not fixed).
+# A TCP port nothing listens on (tests run in parallel: random, not fixed),
+# below the kernel's ephemeral range (32768 up): a port there can be the
+# local end of some client's connection, and then bind() fails although
+# nothing listens on it.
 free_port() {
   for _ in $(seq 1 100); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    p=$((10000 + RANDOM % 22000))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return 0
