@@ -312,10 +312,7 @@ START_TEST(short_and_long_phone_numbers_are_e164) {
 }
 END_TEST
 
-/* DEPENDS ON A SCHEMA MIGRATION (issue 15, item 12): sql/001's CHECK on
- * accounts.phone admits lengths 9 to 16 only. This test passes once a
- * migration lets the column hold 8 characters ('+' and 7 digits); until
- * then `account add` fails on the CHECK ("already exists or conflicts"). */
+/* The schema (version 4) holds a 7-digit number: '+' and 7 digits. */
 START_TEST(seven_digit_phone_receives_a_code) {
   ck_assert_msg(th_admin("account", "add", "niue-1", "--phone", "+6834002", NULL) == 0, "%s",
                 th_admin_err());
@@ -357,6 +354,9 @@ START_TEST(no_sender_no_promise) {
   ck_assert_str_eq(send_result("hb-1", "associationId", "assoc-1"),
                    "MESSAGE_UNABLE_TO_BE_SENT");
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 0);
+  /* A transient result is not recorded: Google's retry is processed
+   * afresh once a sender is back. */
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests"), 0);
   sqlite3 *db;
   ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
   char *sql = xasprintf("INSERT INTO senders VALUES ('t', 1, 0, %" PRId64 ")", now_ms());
@@ -364,6 +364,112 @@ START_TEST(no_sender_no_promise) {
   sqlite3_close(db);
   free(sql);
   ck_assert_str_eq(send_result("hb-2", "associationId", "assoc-1"), "SUCCESS");
+  ck_assert_str_eq(send_result("hb-1", "associationId", "assoc-1"), "SUCCESS");
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 2);
+}
+END_TEST
+
+/* A store failure inside the method (not at the last write): the 503's
+ * log line says SQLite's reason. */
+START_TEST(store_failure_inside_the_method_is_logged) {
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_exec(db,
+                                "CREATE TRIGGER refuse BEFORE INSERT ON otps "
+                                "BEGIN SELECT RAISE(ABORT, 'no more codes today'); END",
+                                NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  int status;
+  char *body = request("in-1", "associationId", "assoc-1", TOKEN);
+  json_object *o = post_json(PATH, body, &status, NULL);
+  ck_assert_int_eq(status, 503);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests"), 0);
+  char *log = th_path("worker.log");
+  char *logtext = th_read_file(log);
+  char *line = strstr(logtext, "requestId=in-1 ");
+  ck_assert_ptr_nonnull(line);
+  *strchrnul(line, '\n') = '\0';
+  ck_assert_msg(strstr(line, "status=503") && strstr(line, "no more codes today"),
+                "%s", line);
+  json_object_put(o);
+  free(logtext);
+  free(log);
+  free(body);
+}
+END_TEST
+
+/* Reading the database files gives no code: the row keeps the text
+ * masked and the code sealed, and nothing wrote it in clear (the WAL, with
+ * every page each commit wrote, included). */
+START_TEST(no_code_in_the_database_files) {
+  char rid[16];
+  char *codes[4];
+  for (int i = 0; i < 4; i++) {
+    snprintf(rid, sizeof rid, "db-%d", i);
+    ck_assert_str_eq(send_result(rid, "accountPhoneNumber", PHONE), "SUCCESS");
+    char *text = th_sms_text(0);
+    int64_t off = th_sql_int("SELECT code_offset FROM outbox ORDER BY id DESC");
+    codes[i] = xstrdup(text + off);
+    codes[i][6] = '\0';
+    free(text);
+  }
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox WHERE text LIKE '%******%' "
+                              "AND sealed_code IS NOT NULL OR status = 'superseded'"), 4);
+  const char *suffixes[] = {"", "-wal"};
+  for (int f = 0; f < 2; f++) {
+    char *path = xasprintf("%s%s", th_db_path(), suffixes[f]);
+    FILE *fp = fopen(path, "rb");
+    ck_assert_ptr_nonnull(fp);
+    struct buf all = {0};
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+      buf_append(&all, chunk, n);
+    fclose(fp);
+    for (int i = 0; i < 4; i++)
+      ck_assert_msg(memmem(all.data, all.len, codes[i], 6) == NULL,
+                    "code %d in %s", i, path);
+    buf_free(&all);
+    free(path);
+  }
+  for (int i = 0; i < 4; i++)
+    free(codes[i]);
+}
+END_TEST
+
+/* Secrets rotate: codes and records keyed with secret 1 still verify and
+ * replay after secret 2 takes over; a worker started before the rotation
+ * reads the file again when it meets the new id. */
+START_TEST(secret_rotation_keeps_old_codes_and_records) {
+  int status;
+  char *raw1, *raw2;
+  char *body = request("rot-1", "associationId", "assoc-1", TOKEN);
+  json_object *a = post_json(PATH, body, &status, &raw1);
+  ck_assert_int_eq(status, 200);
+  ck_assert_int_eq(th_admin("secret", "rotate", NULL), 0);
+  ck_assert_int_eq(th_worker_stop(worker), 0);
+  worker = th_worker_start(th_config_path(), sock, sizeof sock);
+  ck_assert_int_gt(worker, 0);
+  /* The retry of rot-1 is answered from its record, keyed with secret 1. */
+  json_object *b = post_json(PATH, body, &status, &raw2);
+  ck_assert_int_eq(status, 200);
+  ck_assert_str_eq(field(a, "paymentIntegratorSendOtpId"),
+                   field(b, "paymentIntegratorSendOtpId"));
+  ck_assert_str_eq(send_result("rot-2", "associationId", "assoc-1"), "SUCCESS");
+  ck_assert_int_eq(th_sql_int("SELECT key_id FROM otps WHERE request_id = 'rot-1'"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT key_id FROM otps WHERE request_id = 'rot-2'"), 2);
+  ck_assert_int_eq(th_sql_int("SELECT key_id FROM requests WHERE request_id = 'rot-2'"), 2);
+  ck_assert_int_eq(th_sql_int("SELECT max(key_id) FROM outbox"), 2);
+  /* The SMS sealed with secret 2 opens. */
+  char *text = th_sms_text(0);
+  ck_assert_ptr_nonnull(text);
+  free(text);
+  json_object_put(a);
+  json_object_put(b);
+  free(raw1);
+  free(raw2);
+  free(body);
 }
 END_TEST
 
@@ -791,6 +897,25 @@ START_TEST(echo_answers) {
   ck_assert_ptr_nonnull(strstr(field(o, "serverMessage"), "otpgate"));
   json_object_put(o);
   free(body);
+  /* Echo is idempotent too: a retry replays, another message under the
+   * same requestId is refused; a sendOtp may share its requestId. */
+  body = xasprintf(HDR("\"requestId\":\"echo-1\",\"requestTimestamp\":\"%" PRId64
+                       "\"},\"clientMessage\":\"hello \\u00e9\"}"), now_ms());
+  o = post_json("/v1/echo", body, &status, NULL);
+  ck_assert_int_eq(status, 200);
+  ck_assert_str_eq(field(o, "clientMessage"), "hello \xc3\xa9");
+  json_object_put(o);
+  free(body);
+  body = xasprintf(HDR("\"requestId\":\"echo-1\",\"requestTimestamp\":\"%" PRId64
+                       "\"},\"clientMessage\":\"other\"}"), now_ms());
+  o = post_json("/v1/echo", body, &status, NULL);
+  ck_assert_int_eq(status, 412);
+  ck_assert_str_eq(field(o, "errorResponseCode"), "IDEMPOTENCY_VIOLATION");
+  json_object_put(o);
+  free(body);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests WHERE method = 'echo' "
+                              "AND request_id = 'echo-1'"), 1);
+  ck_assert_str_eq(send_result("echo-1", "associationId", "assoc-1"), "SUCCESS");
   body = xasprintf(HDR("\"requestId\":\"echo-2\",\"requestTimestamp\":\"%" PRId64 "\"}}"),
                    now_ms());
   o = post_json("/v1/echo", body, &status, NULL);
@@ -972,6 +1097,9 @@ int main(void) {
   tcase_add_test(tc, no_sender_no_promise);
   tcase_add_test(tc, association_errors);
   tcase_add_test(tc, failed_last_write_is_503);
+  tcase_add_test(tc, store_failure_inside_the_method_is_logged);
+  tcase_add_test(tc, no_code_in_the_database_files);
+  tcase_add_test(tc, secret_rotation_keeps_old_codes_and_records);
   tcase_add_loop_test(tc, bad_requests, 0, sizeof bad / sizeof bad[0]);
   tcase_add_loop_test(tc, unknown_fields_are_ignored, 0,
                       sizeof unknown_fields / sizeof unknown_fields[0]);

@@ -83,6 +83,78 @@ START_TEST(migrates_version_1) {
 }
 END_TEST
 
+/* Runs sql/NNN-*.sql files 1 to 3 on a new database: a file as version 3
+ * left it. */
+static sqlite3 *make_version_3(void) {
+  static const char *const files[] = {"001-initial", "002-audit-view",
+                                      "003-outbox-otp-index"};
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
+  for (int i = 0; i < 3; i++) {
+    char *path = xasprintf("%s/sql/%s.sql", th_srcdir(), files[i]);
+    char *sql = th_read_file(path);
+    ck_assert_ptr_nonnull(sql);
+    ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    free(sql);
+    free(path);
+  }
+  ck_assert_int_eq(sqlite3_exec(db, "PRAGMA user_version=3;", NULL, NULL, NULL),
+                   SQLITE_OK);
+  return db;
+}
+
+/* Version 3 to 4: a drained outbox migrates with every row; the text gets
+ * masked, the send's id comes out of the recorded answer, records are
+ * keyed on the method, 7-digit numbers fit. A queued SMS (its code in
+ * clear) stops the migration, which changes nothing. */
+START_TEST(migrates_version_3) {
+  th_config(NULL);
+  sqlite3 *db = make_version_3();
+  ck_assert_int_eq(sqlite3_exec(db,
+      "INSERT INTO accounts VALUES ('acct-1','+14035551111','active',0,0,1,1);"
+      "INSERT INTO associations VALUES ('assoc-1','acct-1',1,NULL);"
+      "INSERT INTO otps (id, request_id, account_id, context, code_hash, created_at, "
+      "  expires_at) VALUES (1, 'r1', 'acct-1', 'none', x'00', 1, 2);"
+      "INSERT INTO outbox (otp_id, account_id, destination, text, code_offset, "
+      "  code_length, status, next_attempt_at, expires_at, created_at, updated_at) "
+      "  VALUES (1, 'acct-1', '+14035551111', 'code 123456 ok', 5, 6, 'queued', 1, 2, 1, 1);"
+      "INSERT INTO requests VALUES ('r1', 'sendOtp', x'00', 200, "
+      "  '{\"paymentIntegratorSendOtpId\":\"abcdef\",\"result\":\"SUCCESS\"}', 1);",
+      NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+  char *before = th_db_snapshot();
+  ck_assert_int_eq(th_admin("init", NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "drain"));
+  ck_assert_int_eq(th_sql_int("PRAGMA user_version"), 3);
+  char *after = th_db_snapshot();
+  ck_assert_str_eq(before, after);
+  free(before);
+  free(after);
+
+  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_exec(db, "UPDATE outbox SET status = 'sent'", NULL, NULL, NULL),
+                   SQLITE_OK);
+  sqlite3_close(db);
+  ck_assert_msg(th_admin("init", NULL) == 0, "%s", th_admin_err());
+  ck_assert_int_eq(th_sql_int("PRAGMA user_version"), 4);
+  char *text = th_sql_text("SELECT text FROM outbox");
+  ck_assert_str_eq(text, "code ****** ok");
+  free(text);
+  char *sid = th_sql_text("SELECT send_otp_id FROM otps WHERE request_id = 'r1'");
+  ck_assert_str_eq(sid, "abcdef");
+  free(sid);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests WHERE method = 'sendOtp' "
+                              "AND request_id = 'r1' AND key_id = 1"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox WHERE sealed_code IS NULL "
+                              "AND key_id = 1 AND otp_id = 1"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM audit_outbox WHERE send_otp_id = 'abcdef'"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM pragma_foreign_key_check"), 0);
+  ck_assert_int_eq(th_admin("account", "add", "niue", "--phone", "+6834002", NULL), 0);
+  ck_assert_int_eq(th_admin("association", "add", "assoc-2", "niue", NULL), 0);
+  th_cleanup();
+}
+END_TEST
+
 START_TEST(refuses_newer_file) {
   th_config(NULL);
   ck_assert_int_eq(th_admin("init", NULL), 0);
@@ -251,6 +323,7 @@ int main(void) {
   tcase_add_test(tc, fresh_init_and_second_init);
   tcase_add_test(tc, migrates_version_1);
   tcase_add_test(tc, refuses_newer_file);
+  tcase_add_test(tc, migrates_version_3);
   tcase_add_test(tc, constraints_hold);
   tcase_add_test(tc, audit_view_masks);
   tcase_add_test(tc, connection_setup);

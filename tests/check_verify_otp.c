@@ -29,6 +29,13 @@ static void start(const char *extra) {
 
 static void setup(void) { start("[otp]\nmax_account_failures = 7\n"); }
 
+/* A new worker on the same configuration and database. */
+static void restart_worker(void) {
+  ck_assert_int_eq(th_worker_stop(worker), 0);
+  worker = th_worker_start(th_config_path(), sock, sizeof sock);
+  ck_assert_int_gt(worker, 0);
+}
+
 static void teardown(void) {
   if (worker > 0)
     ck_assert_int_eq(th_worker_stop(worker), 0);
@@ -214,6 +221,19 @@ END_TEST
 /* The audit's case: codes A and B out (B superseded A), wrong guesses on A
  * lock the account; B's right code must not verify while it is locked,
  * and the count goes on past the limit instead of starting again at 0. */
+/* A code hashed with secret 1 still verifies once secret 2 has taken over
+ * (the worker restarted with both). */
+START_TEST(rotated_secret_still_verifies) {
+  ck_assert_str_eq(call("sendOtp", send_body("s1", now_ms())), "200 SUCCESS");
+  char *code = code_of("s1");
+  ck_assert_int_eq(th_admin("secret", "rotate", NULL), 0);
+  restart_worker();
+  ck_assert_str_eq(call("verifyOtp", verify_body("v1", "s1", code, now_ms())), "200 SUCCESS");
+  ck_assert_int_eq(th_sql_int("SELECT key_id FROM requests WHERE request_id = 'v1'"), 2);
+  free(code);
+}
+END_TEST
+
 START_TEST(lockout_stops_verification) {
   char rid[16];
   ck_assert_str_eq(call("sendOtp", send_body("sA", now_ms())), "200 SUCCESS");
@@ -520,6 +540,7 @@ int main(void) {
   tcase_add_test(tc, wrong_codes_and_the_per_code_limit);
   tcase_add_test(tc, account_limit_spans_codes);
   tcase_add_test(tc, lockout_stops_verification);
+  tcase_add_test(tc, rotated_secret_still_verifies);
   tcase_add_test(tc, lockout_hides_used_codes);
   tcase_add_test(tc, closing_or_revoking_kills_codes);
   tcase_add_test(tc, closing_spares_other_accounts_and_used_codes);
