@@ -37,7 +37,8 @@
   "  otp show SEND_ID|REQUEST_ID             a send by its paymentIntegratorSendOtpId or\n" \
   "                                          sendOtp requestId: the code's row and its SMS\n" \
   "  otp list --account ID [--since TIME]\n"                                   \
-  "  secret rotate                           add a new secret; older ones still verify\n"
+  "  secret rotate                           add a new secret; older ones still verify\n" \
+  "  pgp generate|list|check|seal|open       OpenPGP keys ('pgp --help')\n"
 
 struct admin {
   FILE *out, *err;
@@ -730,8 +731,22 @@ static int parse_options(struct admin *a, int argc, char **argv) {
   return -1;
 }
 
+/* The first word of the command line that is not an option (or an
+ * option's value). */
+static const char *first_word(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0)
+      i++;
+    else if (argv[i][0] != '-')
+      return argv[i];
+  }
+  return "";
+}
+
 int admin_main(int argc, char **argv, FILE *out, FILE *err) {
   struct admin a = {.out = out, .err = err};
+  if (strcmp(first_word(argc, argv), "pgp") == 0)
+    return admin_pgp_main(argc, argv, out, err);
   char cerr[512];
   int status = parse_options(&a, argc, argv);
   if (status >= 0)

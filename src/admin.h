@@ -8,4 +8,7 @@
 /* Runs one command line; returns the exit status (0 ok, 1 failed, 2 usage). */
 int admin_main(int argc, char **argv, FILE *out, FILE *err);
 
+/* The pgp commands (admin_pgp.c), with options of their own. */
+int admin_pgp_main(int argc, char **argv, FILE *out, FILE *err);
+
 #endif

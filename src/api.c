@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "conf.h"
+#include "payload.h"
 #include "store.h"
 #include "wake.h"
 
@@ -18,33 +19,53 @@ bool api_init(struct api *api, const struct conf *conf, char *err,
   memset(api, 0, sizeof *api);
   api->svc.conf = conf;
   api->svc.now = now_ms;
-  api->gate.max_body_bytes = (size_t)conf->api.max_body_bytes;
-  api->gate.content_type = "application/json";
   api->limits.timestamp_skew_ms = conf->api.timestamp_skew_ms;
   api->wake_socket = conf->sender.wake_socket;
+  if ((api->payload = payload_create(conf, err, errsz)) == NULL)
+    return false;
+  api->gate.max_body_bytes = (size_t)conf->api.max_body_bytes;
+  /* A sealed body is refused for what it holds, not for its label. */
+  api->gate.content_type =
+      payload_is_sealed(api->payload) ? NULL : "application/json";
   if (!secret_load(conf->otp.secret_file, &api->svc.keys, why, sizeof why)) {
     snprintf(err, errsz, "%s: [otp] secret_file: %s", conf->file, why);
+    api_close(api);
     return false;
   }
   api->svc.store = store_open(conf, false, err, errsz);
+  if (api->svc.store == NULL)
+    api_close(api);
   return api->svc.store != NULL;
 }
 
 void api_close(struct api *api) {
   store_close(api->svc.store);
   api->svc.store = NULL;
+  payload_destroy(api->payload);
+  api->payload = NULL;
   secret_free(&api->svc.keys);
 }
 
 void api_response_free(struct api_response *resp) { buf_free(&resp->body); }
 
-/* Every body that leaves goes through here: the payload layer's seam
- * for sealing answers (plain JSON is sent as it is). */
+/* Every body that leaves goes through here: rendered, then sealed by the
+ * payload layer. An answer that cannot be sealed is our fault: 500,
+ * without a body (nothing unsealed may go out). */
 static void answer_body(struct api *api, struct api_response *resp,
                         int status, const char *fields) {
+  struct buf json = {0};
+  char why[256];
+  protocol_render_answer(&json, fields, api->svc.now());
   resp->status = status;
-  resp->body.len = 0;
-  protocol_render_answer(&resp->body, fields, api->svc.now());
+  resp->content_type = payload_content_type(api->payload);
+  if (!payload_seal(api->payload, json.data, json.len, &resp->body, why,
+                    sizeof why)) {
+    resp->status = 500;
+    resp->body.len = 0;
+    snprintf(resp->outcome, sizeof resp->outcome, "SEAL_FAILED");
+    snprintf(resp->detail, sizeof resp->detail, "payload: %s", why);
+  }
+  buf_free(&json);
 }
 
 static void respond_error(struct api *api, struct api_response *resp,
@@ -246,20 +267,55 @@ static void handle_idempotent(struct api *api, const struct protocol_request *r,
   respond_unavailable(api, resp, why);
 }
 
-/* Every body that comes in goes through here: the payload layer's seam
- * for opening sealed requests (plain JSON is decoded as it is). */
+/* What a payload that does not open answers. */
+static void payload_error(const struct payload_opened *o,
+                          struct protocol_error *err) {
+  static const struct {
+    int status;
+    enum gsp_error code;
+  } answers[] = {
+      [PAYLOAD_BAD_ENCRYPTION] = {400, GSP_INVALID_PAYLOAD_ENCRYPTION},
+      [PAYLOAD_BAD_SIGNATURE] = {401, GSP_INVALID_PAYLOAD_SIGNATURE},
+      [PAYLOAD_BAD_PLAINTEXT] = {400, GSP_INVALID_DECRYPTED_REQUEST},
+      [PAYLOAD_OUR_FAULT] = {500, GSP_ERR_NONE},
+  };
+  err->status = answers[o->verdict].status;
+  err->code = answers[o->verdict].code;
+  snprintf(err->description, sizeof err->description, "%s",
+           o->verdict == PAYLOAD_OUR_FAULT
+               ? "the server could not process the payload; retry later"
+               : o->why);
+}
+
+/* Every body that comes in goes through here: opened by the payload layer
+ * (decrypted and verified when sealed), then decoded. */
 static bool decode_body(struct api *api, enum gsp_method method,
                         const struct buf *body, struct protocol_request *r,
-                        struct protocol_error *err) {
-  api->limits.now_ms = api->svc.now();
-  return protocol_decode(method, body->data, body->len, &api->limits, r, err);
+                        struct protocol_error *err,
+                        struct api_response *resp) {
+  struct payload_opened o;
+  struct buf plain = {0};
+  payload_open(api->payload, body->data, body->len, &plain, &o);
+  snprintf(resp->signer, sizeof resp->signer, "%s", o.signer);
+  bool ok = o.verdict == PAYLOAD_OPENED;
+  if (!ok) {
+    payload_error(&o, err);
+    snprintf(resp->detail, sizeof resp->detail, "payload: %s", o.why);
+  } else {
+    api->limits.now_ms = api->svc.now();
+    ok = protocol_decode(method, plain.data, plain.len, &api->limits, r, err);
+  }
+  if (plain.data)
+    sodium_memzero(plain.data, plain.len);
+  buf_free(&plain);
+  return ok;
 }
 
 static void handle_method(struct api *api, enum gsp_method method,
                           const struct buf *body, struct api_response *resp) {
   struct protocol_request r;
   struct protocol_error err;
-  if (!decode_body(api, method, body, &r, &err)) {
+  if (!decode_body(api, method, body, &r, &err, resp)) {
     respond_error(api, resp, &err);
     return;
   }

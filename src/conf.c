@@ -44,6 +44,7 @@ static const char *const token_choices[] = {"first", "last", NULL};
 static const char *const transport_choices[] = {"exec", "spool", "http", NULL};
 static const char *const method_choices[] = {"GET", "POST", NULL};
 static const char *const write_lock_choices[] = {"queue", "sqlite", NULL};
+static const char *const payload_choices[] = {"plain", "pgp", NULL};
 static const char *const level_choices[] = {"error", "warn", "info", "debug",
                                             NULL};
 
@@ -53,7 +54,8 @@ _Static_assert(sizeof(enum synchronous) == sizeof(int) &&
                    sizeof(enum token_position) == sizeof(int) &&
                    sizeof(enum transport_kind) == sizeof(int) &&
                    sizeof(enum http_method) == sizeof(int) &&
-                   sizeof(enum log_level) == sizeof(int),
+                   sizeof(enum log_level) == sizeof(int) &&
+                   sizeof(enum payload_format) == sizeof(int),
                "enum fields are int-sized");
 
 #define OFF(field) offsetof(struct conf, field)
@@ -70,6 +72,13 @@ static const struct conf_key conf_keys[] = {
 
     LNG("api", "max_body_bytes", api.max_body_bytes, 256, 16777216, "65536"),
     LNG("api", "timestamp_skew_ms", api.timestamp_skew_ms, 0, 86400000, "60000"),
+
+    ENUM("payload", "format", payload.format, payload_choices, "plain"),
+
+    STR("pgp", "secret_keys", pgp.secret_keys, ""),
+    STR("pgp", "google_keys", pgp.google_keys, ""),
+    STR("pgp", "signing_keys", pgp.signing_keys, ""),
+    LNG("pgp", "max_plaintext_bytes", pgp.max_plaintext_bytes, 1024, 16777216, "1048576"),
 
     LNG("otp", "length", otp.length, 6, 10, "6"),
     LNG("otp", "ttl_seconds", otp.ttl_seconds, 30, 600, "300"),
@@ -305,6 +314,11 @@ static bool conf_check(struct conf *c, const char *name, char *err,
     FAIL("database", "path", "must not be empty");
   if (c->otp.secret_file[0] == '\0')
     FAIL("otp", "secret_file", "must not be empty");
+  if (c->payload.format == PAYLOAD_FORMAT_PGP && c->pgp.secret_keys[0] == '\0')
+    FAIL("pgp", "secret_keys", "must name our key files when [payload] format = pgp");
+  if (c->payload.format == PAYLOAD_FORMAT_PGP && c->pgp.google_keys[0] == '\0')
+    FAIL("pgp", "google_keys",
+         "must name Google's key files when [payload] format = pgp");
   if (!sms_check_template(c->sms.template, (int)c->otp.length,
                           (int)((c->otp.ttl_seconds + 59) / 60), why,
                           sizeof why)) {

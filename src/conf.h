@@ -14,6 +14,7 @@ enum transport_kind { TRANSPORT_KIND_EXEC, TRANSPORT_KIND_SPOOL, TRANSPORT_KIND_
 enum http_method { HTTP_GET, HTTP_POST };
 enum write_lock { WRITE_LOCK_QUEUE, WRITE_LOCK_SQLITE };
 enum synchronous { SYNCHRONOUS_NORMAL, SYNCHRONOUS_FULL };
+enum payload_format { PAYLOAD_FORMAT_PLAIN, PAYLOAD_FORMAT_PGP };
 
 struct conf {
   char *file; /* the path it was read from */
@@ -29,6 +30,17 @@ struct conf {
     long max_body_bytes;
     long timestamp_skew_ms;
   } api;
+
+  struct {
+    enum payload_format format;
+  } payload;
+
+  struct {
+    char *secret_keys;  /* comma-separated files: our key pairs */
+    char *google_keys;  /* comma-separated files: Google's public keys */
+    char *signing_keys; /* comma-separated fingerprints; "": all ours */
+    long max_plaintext_bytes;
+  } pgp;
 
   struct {
     long length;

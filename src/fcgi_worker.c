@@ -50,11 +50,13 @@ static const char *reason(int status) {
   switch (status) {
   case 200: return "OK";
   case 400: return "Bad Request";
+  case 401: return "Unauthorized";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
   case 412: return "Precondition Failed";
   case 413: return "Payload Too Large";
   case 415: return "Unsupported Media Type";
+  case 500: return "Internal Server Error";
   case 503: return "Service Unavailable";
   default: return "Error";
   }
@@ -78,10 +80,13 @@ static void write_response(FCGX_Request *req, const struct api_response *resp) {
   char head[512];
   int n = snprintf(head, sizeof head,
                    "Status: %d %s\r\n"
-                   "Content-Type: application/json; charset=utf-8\r\n"
+                   "Content-Type: %s\r\n"
                    "Cache-Control: no-store\r\n"
                    "Content-Length: %zu\r\n%s%s%s\r\n",
-                   resp->status, reason(resp->status), resp->body.len,
+                   resp->status, reason(resp->status),
+                   resp->content_type ? resp->content_type
+                                      : "application/json; charset=utf-8",
+                   resp->body.len,
                    resp->allow ? "Allow: " : "", resp->allow ? resp->allow : "",
                    resp->allow ? "\r\n" : "");
   FCGX_PutStr(head, n, req->out);
@@ -105,10 +110,11 @@ static void handle_one(struct api *api, FCGX_Request *req) {
   };
   api_handle(api, &hr, &resp);
   write_response(req, &resp);
-  log_info("%s requestId=%s %s status=%d %.2fms%s%s %s", resp.method,
+  log_info("%s requestId=%s %s status=%d %.2fms%s%s%s%s %s", resp.method,
            resp.request_id, resp.outcome, resp.status,
            (monotonic_seconds() - start) * 1000.0,
-           resp.error_id[0] ? " errorId=" : "", resp.error_id, resp.detail);
+           resp.error_id[0] ? " errorId=" : "", resp.error_id,
+           resp.signer[0] ? " signer=" : "", resp.signer, resp.detail);
   api_response_free(&resp);
 }
 

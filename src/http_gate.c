@@ -56,7 +56,8 @@ bool http_gate_admit(const struct http_gate *gate,
     no->allow = "POST";
     return refuse(no, 405, "only POST is allowed");
   }
-  if (!content_type_is(req->content_type, gate->content_type))
+  if (gate->content_type &&
+      !content_type_is(req->content_type, gate->content_type))
     return refuse(no, 415, "Content-Type must be application/json");
   if (req->content_length && *req->content_length &&
       !parse_u64(req->content_length, &len))

@@ -26,7 +26,8 @@ struct http_request {
 
 struct http_gate {
   size_t max_body_bytes;    /* [api] max_body_bytes */
-  const char *content_type; /* the media type a body must have */
+  const char *content_type; /* the media type a body must have; NULL:
+                               any (sealed payloads) */
 };
 
 /* Why a request was refused: the HTTP status, an Allow header for 405,

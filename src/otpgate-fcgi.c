@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "fcgi_worker.h"
 #include "log.h"
+#include "payload.h"
 #include "program.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -19,6 +20,11 @@ static void on_stop_signal(int sig) {
   (void)sig;
   stop_requested = 1;
   fcgi_worker_stop_accepting();
+}
+
+static void log_key(void *ctx, bool warn, const char *text) {
+  (void)ctx;
+  log_msg(warn ? LOG_LVL_WARN : LOG_LVL_INFO, "pgp %s", text);
 }
 
 static const char usage[] =
@@ -81,6 +87,11 @@ int main(int argc, char **argv) {
     }
   }
 
+  if (payload_is_sealed(api.payload))
+    payload_describe_keys(api.payload, log_key, NULL);
+  else
+    log_warn("[payload] format = plain: requests and answers are plain JSON "
+             "(Google seals them in production: format = pgp)");
   log_info("ready (pid %ld)", (long)getpid());
   status = stop_requested ? 0 : fcgi_worker_run(&api, listen_fd, &stop_requested);
   log_info("stopping");
