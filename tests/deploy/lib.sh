@@ -638,15 +638,31 @@ CONF
   say "sender: pid $SENDER_PID as $SVC_USER:$SVC_GROUP, spool $T/spool"
 }
 
-outbox_all_sent() { [ "$(sql "SELECT count(*) FROM outbox WHERE status <> 'sent'")" = 0 ]; }
+outbox_all_sent() {
+  [ "$(sql "SELECT count(*) FROM outbox WHERE status NOT IN ('sent', 'superseded')")" = 0 ]
+}
 
-# Every SMS the workers queued went out: the sender, writing the database
+# A row is 'superseded' only when a newer code of its account was sent
+# (or the account closed) before it went out: the account's newest row is
+# never superseded, and a superseded row left no file in the spool.
+check_superseded_rows() {
+  bad=$(sql "SELECT count(*) FROM outbox o WHERE status = 'superseded' AND NOT EXISTS
+             (SELECT 1 FROM outbox n WHERE n.account_id = o.account_id AND n.id > o.id)")
+  [ "$bad" = 0 ] || die "$bad superseded rows have no newer row of their account"
+  newest=$(sql "SELECT count(*) FROM outbox o WHERE status <> 'sent' AND id =
+                (SELECT max(id) FROM outbox n WHERE n.account_id = o.account_id)")
+  [ "$newest" = 0 ] || die "an account's newest SMS was not sent"
+}
+
+# Every SMS the workers queued went out, or was superseded by a newer
+# code of its account before it could: the sender, writing the database
 # the workers write, marked each row 'sent' and left one spool file per
-# row; it still runs and logged nothing but info lines.
+# sent row; it still runs and logged nothing but info lines.
 check_sender_drained() {
   wait_until 30 outbox_all_sent ||
-    die "rows not sent 30 s after the last request: $(sql "SELECT status, count(*), max(last_error) FROM outbox WHERE status <> 'sent' GROUP BY status")"
-  rows=$(sql "SELECT count(*) FROM outbox")
+    die "rows not sent 30 s after the last request: $(sql "SELECT status, count(*), max(last_error) FROM outbox WHERE status NOT IN ('sent', 'superseded') GROUP BY status")"
+  check_superseded_rows
+  rows=$(sql "SELECT count(*) FROM outbox WHERE status = 'sent'")
   files=$(find "$T/spool" -maxdepth 1 -type f -name 'otpgate-*' | wc -l)
   [ "$files" = "$rows" ] || die "$rows rows sent, $files files in the spool"
   kill -0 "$SENDER_PID" 2>/dev/null || die "the sender is gone: $(cat "$T/log/sender.log")"
