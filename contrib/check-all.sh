@@ -86,9 +86,9 @@ fi
 
 echo "== fuzzers, ${OTPGATE_FUZZ_SECONDS:-30}s each"
 if sh contrib/fuzz.sh "${OTPGATE_FUZZ_SECONDS:-30}"; then
-  passed=$((passed + 3))
+  passed=$((passed + 4))
 else
-  failed=$((failed + 3)); overall=1
+  failed=$((failed + 4)); overall=1
 fi
 
 echo "tests: $passed passed, $failed failed"

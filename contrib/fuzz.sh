@@ -15,7 +15,7 @@ cd build-fuzz
   --disable-hardening
 make -s -j"$(nproc)" fuzzers >/dev/null
 status=0
-for name in request config sms; do
+for name in request config sms payload; do
   work="corpus-$name"
   mkdir -p "$work"
   cp -n "$top/tests/fuzz/corpus/$name/"* "$work/" 2>/dev/null || true
