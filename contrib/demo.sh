@@ -2,7 +2,11 @@
 # The first command: installs what is needed, builds, starts a demo on
 # 127.0.0.1 (lighttpd with two otpgate-fcgi workers, and otpgate-sender
 # with a script standing in for the SMS gateway), and performs the seeds'
-# sendOtp round trip, printing the answer and the SMS.
+# sendOtp round trip, printing the answer and the SMS. Then it switches to
+# sealed payloads, as Google sends them in production: it makes our key
+# pair and a stand-in for Google's, restarts the workers with
+# [payload] format = pgp, and sends an echo sealed as Google would,
+# opening the sealed answer.
 #
 #   sh contrib/demo.sh          start (again) and run the round trip
 #   sh contrib/demo.sh stop     stop the demo
@@ -126,6 +130,41 @@ cat "$demo/sms.txt"
 echo
 echo "the audit trail (otpgate-admin outbox list):"
 $admin outbox list
+
+# ---- the same, sealed ----
+mkdir -p "$demo/pgp/ours" "$demo/pgp/google"
+$admin pgp generate --out "$demo/pgp/ours" --uid "demo integrator <i@demo>" >/dev/null
+$admin pgp generate --out "$demo/pgp/google" --uid "stand-in for Google <g@demo>" >/dev/null
+cat >> "$demo/otpgate.conf" <<CONF
+[payload]
+format = pgp
+[pgp]
+secret_keys = $demo/pgp/ours/integrator.sec
+google_keys = $demo/pgp/google/integrator.pub.asc
+CONF
+[ -n "$run_as" ] && chown -R nobody:nogroup "$demo"
+kill "$(cat "$demo/lighttpd.pid")"
+sleep 0.5
+lighttpd -f "$demo/lighttpd.conf"
+for i in $(seq 50); do
+  curl -s -o /dev/null "http://127.0.0.1:$port/" && break
+  sleep 0.1
+done
+now=$(($(date +%s%N) / 1000000))
+echo_url="http://127.0.0.1:$port/integrator-base-path/e-wallets-v1/echo"
+printf '{"requestHeader":{"protocolVersion":{"major":1,"minor":0,"revision":0},"requestId":"echo-sealed-1","requestTimestamp":"%s"},"clientMessage":"hello, sealed"}' "$now" >"$demo/echo.json"
+$admin pgp seal --key "$demo/pgp/google/integrator.sec" <"$demo/echo.json" | tr -d '\n' >"$demo/echo.sealed"
 echo
-echo "The demo runs on http://127.0.0.1:$port/ (files in $demo)."
+echo "sealed: POST $echo_url (base64url of an OpenPGP message signed by the"
+echo "stand-in Google key and encrypted to ours; first 80 characters):"
+head -c 80 "$demo/echo.sealed"; echo "..."
+curl -s -H 'Content-Type: application/octet-stream; charset=utf-8' \
+  --data-binary @"$demo/echo.sealed" "$echo_url" >"$demo/echo.answer"
+echo
+echo "the sealed answer, opened with the stand-in Google key:"
+$admin pgp open --key "$demo/pgp/google/integrator.sec" <"$demo/echo.answer" |
+  python3 -m json.tool
+echo
+echo "The demo runs on http://127.0.0.1:$port/ (files in $demo), now with"
+echo "sealed payloads ([payload] format = pgp)."
 echo "Stop it with: sh contrib/demo.sh stop"
