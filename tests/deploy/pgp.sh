@@ -162,6 +162,9 @@ grep -q "\"paymentIntegratorSendOtpId\":\"$id1\"" "$T/resp/plain" || die "a retr
 body "$T/req/e1.json" echo e1
 seal "$T/req/e1.json" "$T/req/e1" $(signed_by "$(fpr_of stranger@google.test)") $(signed_by "$G1")
 expect 200 ping echo "$T/req/e1" "echo signed by a stranger and google1"
+body "$T/req/m1.json" echo m1
+seal "$T/req/m1.json" "$T/req/m1" $(signed_by "$G1") --recipient stranger@google.test
+expect 200 ping echo "$T/req/m1" "echo encrypted to a stranger and to us"
 body "$T/req/s2.json" sendOtp s2
 seal "$T/req/s2.json" "$T/req/s2" $(signed_by "$G2") --compress-algo none
 expect 200 SUCCESS sendOtp "$T/req/s2" "sendOtp signed by google2 only (rotation), uncompressed"
