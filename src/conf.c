@@ -116,6 +116,8 @@ static const struct conf_key conf_keys[] = {
     STR("sender", "wake_socket", sender.wake_socket, OTPGATE_RUNSTATEDIR "/otpgate/sender.sock"),
     LNG("sender", "heartbeat_seconds", sender.heartbeat_seconds, 1, 60, "2"),
     LNG("sender", "heartbeat_max_age_seconds", sender.heartbeat_max_age_seconds, 0, 86400, "15"),
+    LNG("sender", "breaker_failures", sender.breaker_failures, 0, 1000, "5"),
+    LNG("sender", "breaker_seconds", sender.breaker_seconds, 1, 3600, "30"),
     LNG("sender", "housekeeping_interval_seconds", sender.housekeeping_interval_seconds, 1, 86400, "3600"),
 
     LNG("retention", "requests_days", retention.requests_days, 30, 3650, "30"),

@@ -80,6 +80,8 @@ struct conf {
     char *wake_socket;
     long heartbeat_seconds;
     long heartbeat_max_age_seconds;
+    long breaker_failures;
+    long breaker_seconds;
     long housekeeping_interval_seconds;
   } sender;
 

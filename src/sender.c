@@ -49,6 +49,9 @@ struct sender {
   struct transport *transport;
   char owner[OWNER_MAX];
   int64_t started_at;
+  /* The gateway's health, written with the heartbeat: its latest
+   * consecutive refusals (failed, retry, unknown) and when the last was. */
+  int64_t failures, failed_at;
   int wake_fd;
   sigset_t wait_mask; /* the signal mask while waiting: stop signals open */
 };
@@ -148,10 +151,39 @@ static void sender_take_signals(struct sender *s) {
 }
 
 static void sender_heartbeat(struct sender *s) {
-  enum store_rc rc = store_sender_heartbeat(s->store, s->owner, (long)getpid(),
-                                            s->started_at, now_ms());
+  struct store_sender_beat b = {
+      .owner = s->owner,
+      .pid = (long)getpid(),
+      .started_at = s->started_at,
+      .now = now_ms(),
+      .failures = s->failures,
+      .failed_at = s->failed_at,
+  };
+  enum store_rc rc = store_sender_heartbeat(s->store, &b);
   if (rc != STORE_OK)
     log_warn("heartbeat: %s: %s", store_strerror(rc), store_errmsg(s->store));
+}
+
+/* Counts what the gateway said. The moment the breaker opens (the
+ * failures reach [sender] breaker_failures) or closes (a send after
+ * failures), the heartbeat carries it at once, so that sendOtp stops, or
+ * goes on, promising SMS. */
+static void sender_gateway_said(struct sender *s, enum gateway_status st) {
+  int64_t before = s->failures;
+  if (st == GATEWAY_SENT) {
+    s->failures = 0;
+  } else {
+    s->failures++;
+    s->failed_at = now_ms();
+  }
+  bool opened = s->failures == s->conf->sender.breaker_failures;
+  if ((before > 0 && s->failures == 0) || opened) {
+    if (opened)
+      log_warn("gateway: %" PRId64 " sends in a row not taken: sendOtp "
+               "answers MESSAGE_UNABLE_TO_BE_SENT until one is",
+               s->failures);
+    sender_heartbeat(s);
+  }
 }
 
 static void sender_housekeeping(struct sender *s) {
@@ -390,6 +422,7 @@ static void sender_send(struct sender *s, struct sender_done *d) {
     transport_send(s->transport, &msg, &d->res);
     sender_decide(s->conf, row, &d->res, now_ms(), outcome, d->why,
                   sizeof d->why);
+    sender_gateway_said(s, d->res.status);
     sodium_memzero(text, strlen(text));
     free(text);
   }
@@ -513,6 +546,10 @@ enum sender_rc sender_run(const struct conf *conf,
   log_info("started%s: transport %s, owner %s", opt->once ? " (once)" : "",
            transport_name(s.transport), s.owner);
   rc = sender_loop(&s, opt->once);
+  /* Gone: no worker should count on this sender any more. A --once run
+   * leaves its heartbeat, the way cron-only sending works (README). */
+  if (!opt->once && store_sender_forget(s.store, s.owner) != STORE_OK)
+    log_warn("cannot remove the heartbeat: %s", store_errmsg(s.store));
   log_info("stopped");
   if (rc != SENDER_OK)
     snprintf(err, errsz, "%s", sender_strerror(rc));

@@ -84,6 +84,29 @@ static enum service_error find_account(struct service *svc,
   return SERVICE_OK;
 }
 
+/* Whether a sender will send the SMS: one alive, whose gateway takes
+ * messages (or this request is the probe of one whose breaker is open).
+ * *decided as below. */
+static enum service_error check_senders(struct service *svc, int64_t now,
+                                        struct send_otp_outcome *out,
+                                        bool *decided) {
+  const struct conf *c = svc->conf;
+  enum store_sender_verdict v;
+  if (store_sender_verdict(svc->store, now,
+                           now - c->sender.heartbeat_max_age_seconds * 1000,
+                           c->sender.breaker_failures,
+                           c->sender.breaker_seconds * 1000, &v) != STORE_OK)
+    return SERVICE_UNAVAILABLE;
+  if (v == STORE_SENDERS_NONE)
+    return decline(out, SEND_OTP_MESSAGE_UNABLE_TO_BE_SENT,
+                   "no sender alive (heartbeat too old)");
+  if (v == STORE_SENDERS_OPEN)
+    return decline(out, SEND_OTP_MESSAGE_UNABLE_TO_BE_SENT,
+                   "the gateway is failing (breaker open)");
+  *decided = false;
+  return SERVICE_OK;
+}
+
 /* The limits that protect the user and the integrator's SMS bill, and
  * whether anyone will send the SMS. *decided as above. */
 static enum service_error check_limits(struct service *svc,
@@ -103,14 +126,8 @@ static enum service_error check_limits(struct service *svc,
     return SERVICE_UNAVAILABLE;
   if (sent >= c->otp.send_limit)
     return decline(out, SEND_OTP_OTP_LIMIT_REACHED, "send limit reached");
-  if (c->sender.heartbeat_max_age_seconds > 0) {
-    int64_t seen;
-    if (store_sender_last_seen(svc->store, &seen) != STORE_OK)
-      return SERVICE_UNAVAILABLE;
-    if (seen < now - c->sender.heartbeat_max_age_seconds * 1000)
-      return decline(out, SEND_OTP_MESSAGE_UNABLE_TO_BE_SENT,
-                     "no sender alive (heartbeat too old)");
-  }
+  if (c->sender.heartbeat_max_age_seconds > 0)
+    return check_senders(svc, now, out, decided);
   *decided = false;
   return SERVICE_OK;
 }

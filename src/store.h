@@ -295,10 +295,38 @@ struct store_purge_counts {
 enum store_rc store_purge(struct store *s, const struct store_purge *p,
                           struct store_purge_counts *n);
 
-/* ---- senders' heartbeat ---- */
+/* ---- senders' heartbeat and the gateway's health ---- */
 
-enum store_rc store_sender_heartbeat(struct store *s, const char *owner,
-                                     long pid, int64_t started_at, int64_t now);
+/* A sender's heartbeat, with how its gateway fares: failures is the count
+ * of its latest consecutive sends the gateway did not take, failed_at the
+ * time of the last of them. */
+struct store_sender_beat {
+  const char *owner;
+  long pid;
+  int64_t started_at, now;
+  int64_t failures, failed_at;
+};
+enum store_rc store_sender_heartbeat(struct store *s,
+                                     const struct store_sender_beat *b);
+/* A sender that stops cleanly takes its heartbeat with it. */
+enum store_rc store_sender_forget(struct store *s, const char *owner);
+
+/* Whether sendOtp may promise an SMS now, from the live senders (seen at
+ * or after alive_since): */
+enum store_sender_verdict {
+  STORE_SENDERS_OK,     /* one with a closed breaker */
+  STORE_SENDERS_NONE,   /* no sender alive */
+  STORE_SENDERS_OPEN,   /* every live sender's breaker is open */
+  STORE_SENDERS_PROBE,  /* open, but a probe may go: this request is it */
+};
+/* A breaker is open when failures >= breaker_failures (0: never) and the
+ * last failure is younger than breaker_ms; once older, one request per
+ * breaker_ms goes through as a probe (recorded in the caller's write
+ * transaction). */
+enum store_rc store_sender_verdict(struct store *s, int64_t now,
+                                   int64_t alive_since,
+                                   int64_t breaker_failures, int64_t breaker_ms,
+                                   enum store_sender_verdict *verdict);
 /* The newest heartbeat of any sender; 0 when none was ever seen. */
 enum store_rc store_sender_last_seen(struct store *s, int64_t *seen_at);
 

@@ -359,7 +359,8 @@ START_TEST(no_sender_no_promise) {
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests"), 0);
   sqlite3 *db;
   ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
-  char *sql = xasprintf("INSERT INTO senders VALUES ('t', 1, 0, %" PRId64 ")", now_ms());
+  char *sql = xasprintf("INSERT INTO senders (owner, pid, started_at, seen_at) "
+                        "VALUES ('t', 1, 0, %" PRId64 ")", now_ms());
   ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
   sqlite3_close(db);
   free(sql);

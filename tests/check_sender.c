@@ -625,7 +625,8 @@ START_TEST(housekeeping_deletes_what_is_past_retention) {
     store_outbox_claim_free(&c);
   }
   ck_assert_int_eq(
-      store_sender_heartbeat(s, "gone:1:x", 1, now - 3 * day, now - 2 * day),
+      store_sender_heartbeat(s, &(struct store_sender_beat){.owner = "gone:1:x", .pid = 1,
+                                 .started_at = now - 3 * day, .now = now - 2 * day}),
       STORE_OK);
   th_store_close(s);
 
