@@ -51,6 +51,8 @@ fi
 cat > "$demo/otpgate.conf" <<CONF
 [database]
 path = $demo/otpgate.db
+[api]
+metrics_file = $demo/metrics
 [otp]
 secret_file = $demo/otp.key
 [sms]

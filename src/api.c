@@ -9,6 +9,8 @@
 #include <sodium.h>
 
 #include "conf.h"
+#include "metrics.h"
+#include "ops.h"
 #include "payload.h"
 #include "store.h"
 #include "wake.h"
@@ -23,6 +25,13 @@ bool api_init(struct api *api, const struct conf *conf, char *err,
   api->wake_socket = conf->sender.wake_socket;
   if ((api->payload = payload_create(conf, err, errsz)) == NULL)
     return false;
+  /* Without the counters' file the workers serve on; the metrics route
+   * then shows only what the database says. */
+  if (conf->api.metrics_file[0] &&
+      (api->svc.metrics = metrics_open(conf->api.metrics_file, why,
+                                       sizeof why)) == NULL)
+    snprintf(api->metrics_error, sizeof api->metrics_error,
+             "[api] metrics_file: %s", why);
   api->gate.max_body_bytes = (size_t)conf->api.max_body_bytes;
   /* A sealed body is refused for what it holds, not for its label. */
   api->gate.content_type =
@@ -43,6 +52,8 @@ void api_close(struct api *api) {
   api->svc.store = NULL;
   payload_destroy(api->payload);
   api->payload = NULL;
+  metrics_close(api->svc.metrics);
+  api->svc.metrics = NULL;
   secret_free(&api->svc.keys);
 }
 
@@ -331,19 +342,31 @@ static void handle_method(struct api *api, enum gsp_method method,
 
 void api_handle(struct api *api, const struct http_request *req,
                 struct api_response *resp) {
+  static const char *const route_names[] = {
+      [ROUTE_NONE] = "-", [ROUTE_GSP] = "-",
+      [ROUTE_HEALTH] = "health", [ROUTE_METRICS] = "metrics"};
   struct buf body = {0};
   struct http_refusal no;
+  enum http_route route;
   enum gsp_method method;
+  double start = monotonic_seconds();
 
   response_init(resp);
-  bool admitted = http_gate_admit(&api->gate, req, &method, &body, &no);
-  if (method != GSP_METHOD_COUNT)
-    resp->method = protocol_method_name(method);
-  if (admitted)
-    handle_method(api, method, &body, resp);
-  else
+  bool admitted =
+      http_gate_admit(&api->gate, req, &route, &method, &body, &no);
+  resp->method = route == ROUTE_GSP ? protocol_method_name(method)
+                                    : route_names[route];
+  if (!admitted)
     respond_refusal(api, resp, &no);
+  else if (route == ROUTE_GSP)
+    handle_method(api, method, &body, resp);
+  else if (route == ROUTE_HEALTH)
+    ops_health(api, resp);
+  else
+    ops_metrics(api, resp);
   buf_free(&body);
+  metrics_count_request(api->svc.metrics, resp->method, resp->status,
+                        resp->outcome, monotonic_seconds() - start);
 }
 
 struct memory_body {

@@ -30,6 +30,7 @@ struct api {
   struct http_gate gate;
   struct protocol_limits limits; /* now_ms is set per request */
   const char *wake_socket;       /* [sender] wake_socket; "": none */
+  char metrics_error[600];       /* why the counters are not kept, or "" */
 };
 
 /* Sets up the service: opens the store, loads the secret, sets up the

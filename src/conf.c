@@ -11,6 +11,7 @@
 #include <ini.h>
 
 #include "log.h"
+#include "phone.h"
 #include "sms.h"
 #include "util.h"
 
@@ -72,6 +73,7 @@ static const struct conf_key conf_keys[] = {
 
     LNG("api", "max_body_bytes", api.max_body_bytes, 256, 16777216, "65536"),
     LNG("api", "timestamp_skew_ms", api.timestamp_skew_ms, 0, 86400000, "60000"),
+    STR("api", "metrics_file", api.metrics_file, OTPGATE_RUNSTATEDIR "/otpgate/metrics"),
 
     ENUM("payload", "format", payload.format, payload_choices, "plain"),
 
@@ -93,6 +95,10 @@ static const struct conf_key conf_keys[] = {
         "Your verification code is {otp}. It expires in {minutes} minutes. "
         "Do not share it with anyone."),
     ENUM("sms", "token_position", sms.token_position, token_choices, "last"),
+    STR("sms", "countries", sms.countries, ""),
+    LNG("sms", "max_per_minute", sms.max_per_minute, 0, 1000000, "0"),
+    LNG("sms", "max_per_prefix_per_minute", sms.max_per_prefix_per_minute, 0, 1000000, "0"),
+    LNG("sms", "prefix_digits", sms.prefix_digits, 1, 14, "6"),
 
     ENUM("sender", "transport", sender.transport, transport_choices, "spool"),
     STR("sender", "exec_command", sender.exec_command, ""),
@@ -327,6 +333,10 @@ static bool conf_check(struct conf *c, const char *name, char *err,
     snprintf(err, errsz, "%s: [sms] template: %s", name, why);
     return false;
   }
+  if (!phone_countries_valid(c->sms.countries))
+    FAIL("sms", "countries",
+         "must be calling codes (1 to 3 digits, the first not 0) separated by "
+         "commas, such as 91,44,1");
   switch (c->sender.transport) {
   case TRANSPORT_KIND_EXEC:
     if (c->sender.exec_command[0] == '\0')

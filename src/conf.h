@@ -29,6 +29,7 @@ struct conf {
   struct {
     long max_body_bytes;
     long timestamp_skew_ms;
+    char *metrics_file; /* the workers' shared counters; "": none */
   } api;
 
   struct {
@@ -56,6 +57,10 @@ struct conf {
   struct {
     char *template;
     enum token_position token_position;
+    char *countries;               /* calling codes served; "": all */
+    long max_per_minute;           /* SMS queued a minute; 0: no cap */
+    long max_per_prefix_per_minute;
+    long prefix_digits;            /* digits after '+' that make a prefix */
   } sms;
 
   struct {

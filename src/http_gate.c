@@ -21,12 +21,18 @@ static bool refuse(struct http_refusal *no, int status, const char *why) {
   return false;
 }
 
-/* The method the path's last segment names. */
-static enum gsp_method route(const char *path) {
-  enum gsp_method m;
+/* What the path's last segment names. */
+static enum http_route route_of(const char *path, enum gsp_method *method) {
   const char *name = strrchr(path ? path : "", '/');
   name = name ? name + 1 : (path ? path : "");
-  return protocol_method_by_name(name, &m) ? m : GSP_METHOD_COUNT;
+  *method = GSP_METHOD_COUNT;
+  if (protocol_method_by_name(name, method))
+    return ROUTE_GSP;
+  if (strcmp(name, "health") == 0)
+    return ROUTE_HEALTH;
+  if (strcmp(name, "metrics") == 0)
+    return ROUTE_METRICS;
+  return ROUTE_NONE;
 }
 
 /* Reads exactly len bytes into body; false when the body ends early. */
@@ -45,13 +51,21 @@ static bool read_whole(const struct http_request *req, size_t len,
 }
 
 bool http_gate_admit(const struct http_gate *gate,
-                     const struct http_request *req, enum gsp_method *method,
-                     struct buf *body, struct http_refusal *no) {
+                     const struct http_request *req, enum http_route *route,
+                     enum gsp_method *method, struct buf *body,
+                     struct http_refusal *no) {
   uint64_t len = 0;
   memset(no, 0, sizeof *no);
-  *method = route(req->path);
-  if (*method == GSP_METHOD_COUNT)
+  *route = route_of(req->path, method);
+  if (*route == ROUTE_NONE)
     return refuse(no, 404, "no such method (sendOtp, verifyOtp, echo)");
+  if (*route != ROUTE_GSP) {
+    /* The operator's routes read; they take no body. */
+    if (req->verb && strcmp(req->verb, "GET") == 0)
+      return true;
+    no->allow = "GET";
+    return refuse(no, 405, "only GET is allowed");
+  }
   if (req->verb == NULL || strcmp(req->verb, "POST") != 0) {
     no->allow = "POST";
     return refuse(no, 405, "only POST is allowed");

@@ -38,11 +38,16 @@ struct http_refusal {
   const char *why;
 };
 
-/* Decides whether req may go on. *method is the method its path names
- * (GSP_METHOD_COUNT: none), also when refused. When admitted, body holds
- * the whole body. */
+/* What a path names: a GSP method (POST), or one of the operator's
+ * routes (GET): health and metrics. */
+enum http_route { ROUTE_NONE, ROUTE_GSP, ROUTE_HEALTH, ROUTE_METRICS };
+
+/* Decides whether req may go on. *route and *method say what its path
+ * names (*method only for ROUTE_GSP), also when refused. When a GSP
+ * method is admitted, body holds the whole body. */
 bool http_gate_admit(const struct http_gate *gate,
-                     const struct http_request *req, enum gsp_method *method,
-                     struct buf *body, struct http_refusal *no);
+                     const struct http_request *req, enum http_route *route,
+                     enum gsp_method *method, struct buf *body,
+                     struct http_refusal *no);
 
 #endif

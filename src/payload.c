@@ -15,6 +15,10 @@ struct payload {
   enum payload_format format;
   struct pgp_ring *ring; /* pgp */
   size_t max_plaintext;
+  char *secret_keys, *signing_keys; /* for the self-test again */
+  int64_t checked_at;               /* the last self-test (monotonic ms) */
+  bool check_ok;
+  char check_why[256];
 };
 
 struct payload *payload_create(const struct conf *conf, char *err,
@@ -23,6 +27,10 @@ struct payload *payload_create(const struct conf *conf, char *err,
   char why[512];
   p->format = conf->payload.format;
   p->max_plaintext = (size_t)conf->pgp.max_plaintext_bytes;
+  p->secret_keys = xstrdup(conf->pgp.secret_keys);
+  p->signing_keys = xstrdup(conf->pgp.signing_keys);
+  p->check_ok = true;
+  p->checked_at = monotonic_ms();
   if (p->format == PAYLOAD_FORMAT_PLAIN)
     return p;
   if (!pgp_self_test(conf->pgp.secret_keys, conf->pgp.signing_keys, why,
@@ -31,7 +39,7 @@ struct payload *payload_create(const struct conf *conf, char *err,
                                conf->pgp.signing_keys, why, sizeof why)) ==
           NULL) {
     snprintf(err, errsz, "%s: [pgp]: %s", conf->file, why);
-    free(p);
+    payload_destroy(p);
     return NULL;
   }
   return p;
@@ -41,7 +49,42 @@ void payload_destroy(struct payload *p) {
   if (p == NULL)
     return;
   pgp_ring_free(p->ring);
+  free(p->secret_keys);
+  free(p->signing_keys);
   free(p);
+}
+
+struct each_key_ctx {
+  void (*fn)(void *ctx, const char *fpr, const char *whose, long days_left);
+  void *ctx;
+};
+
+static void each_key_facts(void *ctx, const struct pgp_key_facts *k) {
+  struct each_key_ctx *e = ctx;
+  e->fn(e->ctx, k->fpr, k->whose, pgp_days_left(k));
+}
+
+void payload_each_key(struct payload *p,
+                      void (*fn)(void *ctx, const char *fpr, const char *whose,
+                                 long days_left),
+                      void *ctx) {
+  struct each_key_ctx e = {fn, ctx};
+  if (p->ring)
+    pgp_each_key(p->ring, each_key_facts, &e);
+}
+
+bool payload_check(struct payload *p, char *why, size_t whysz) {
+  if (p->format == PAYLOAD_FORMAT_PLAIN)
+    return true;
+  /* Two RSA operations: not on every health check. */
+  if (monotonic_ms() - p->checked_at >= 60000) {
+    p->checked_at = monotonic_ms();
+    p->check_ok = pgp_self_test(p->secret_keys, p->signing_keys, p->check_why,
+                                sizeof p->check_why);
+  }
+  if (!p->check_ok)
+    snprintf(why, whysz, "%s", p->check_why);
+  return p->check_ok;
 }
 
 bool payload_is_sealed(const struct payload *p) {

@@ -63,6 +63,16 @@ void payload_describe_keys(struct payload *p,
                            void (*line)(void *ctx, bool warn, const char *text),
                            void *ctx);
 
+/* Each configured key's fingerprint, whose ("ours", "google") and whole
+ * days until it dies (-1: never; 0: dead), for the metrics route. */
+void payload_each_key(struct payload *p,
+                      void (*fn)(void *ctx, const char *fpr, const char *whose,
+                                 long days_left),
+                      void *ctx);
+/* The keys' self-test (payload_create()'s), run again at most once a
+ * minute: false with why when it fails now (the health route). */
+bool payload_check(struct payload *p, char *why, size_t whysz);
+
 /* base64url (RFC 4648 section 5) without line breaks: decoding takes it
  * with or without '=' padding and refuses any other character; encoding
  * pads. */

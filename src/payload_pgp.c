@@ -504,46 +504,67 @@ out:
 
 /* ---- describing ---- */
 
-static void describe_one(struct pgp_ring *r, const char *fpr, const char *whose,
-                         void (*line)(void *ctx, bool warn, const char *text),
-                         void *ctx) {
-  rnp_key_handle_t key = locate(r, fpr);
-  char text[256], use[32] = "";
-  bool s = false, e = false;
-  if (key == NULL)
-    return;
-  rnp_key_allows_usage(key, "sign", &s);
-  rnp_key_allows_usage(key, "encrypt", &e);
-  snprintf(use, sizeof use, "%s%s%s", s ? "sign" : "", s && e ? "," : "",
-           e ? "encrypt" : "");
-  uint64_t till = valid_until(key);
-  int64_t now = time(NULL);
-  long days = till > (uint64_t)now ? (long)((till - (uint64_t)now) / 86400) : 0;
-  const char *status = till <= (uint64_t)now ? "expired or revoked"
-                       : days < 30           ? "expires soon"
-                                             : "ok";
-  char expiry[32] = "never", days_left[24] = "-";
-  if (till == 0)
+/* Each key of the ring with what monitoring and the operator want to see;
+ * until is 0 for a dead key, UINT64_MAX for one that never expires. */
+void pgp_each_key(struct pgp_ring *r,
+                     void (*fn)(void *ctx, const struct pgp_key_facts *k),
+                     void *ctx) {
+  const struct fpr_set *sets[] = {&r->own, &r->peers};
+  for (int w = 0; w < 2; w++)
+    for (int i = 0; i < sets[w]->n; i++) {
+      struct pgp_key_facts k = {.fpr = sets[w]->fpr[i],
+                                .whose = w ? "google" : "ours"};
+      rnp_key_handle_t key = locate(r, k.fpr);
+      if (key == NULL)
+        continue;
+      rnp_key_allows_usage(key, "sign", &k.sign);
+      rnp_key_allows_usage(key, "encrypt", &k.encrypt);
+      k.until = valid_until(key);
+      rnp_key_handle_destroy(key);
+      fn(ctx, &k);
+    }
+}
+
+
+long pgp_days_left(const struct pgp_key_facts *k) {
+  uint64_t now = (uint64_t)time(NULL);
+  if (k->until == UINT64_MAX)
+    return -1;
+  return k->until > now ? (long)((k->until - now) / 86400) : 0;
+}
+
+struct describe_ctx {
+  void (*line)(void *ctx, bool warn, const char *text);
+  void *ctx;
+};
+
+static void describe_one(void *ctx, const struct pgp_key_facts *k) {
+  struct describe_ctx *d = ctx;
+  char text[256], use[32], expiry[32] = "never", days_left[24] = "-";
+  long days = pgp_days_left(k);
+  const char *status = days == 0 ? "expired or revoked"
+                       : days >= 0 && days < 30 ? "expires soon"
+                                                : "ok";
+  snprintf(use, sizeof use, "%s%s%s", k->sign ? "sign" : "",
+           k->sign && k->encrypt ? "," : "", k->encrypt ? "encrypt" : "");
+  if (k->until == 0) {
     snprintf(expiry, sizeof expiry, "-");
-  else if (till != UINT64_MAX) {
-    time_t t = (time_t)till;
+  } else if (days >= 0) {
+    time_t t = (time_t)k->until;
     strftime(expiry, sizeof expiry, "%Y-%m-%d", gmtime(&t));
     snprintf(days_left, sizeof days_left, "%ld", days);
   }
   snprintf(text, sizeof text,
-           "key=%s whose=%s use=%s expires=%s days_left=%s status=%s", fpr,
-           whose, use[0] ? use : "-", expiry, days_left, status);
-  line(ctx, strcmp(status, "ok") != 0, text);
-  rnp_key_handle_destroy(key);
+           "key=%s whose=%s use=%s expires=%s days_left=%s status=%s", k->fpr,
+           k->whose, use[0] ? use : "-", expiry, days_left, status);
+  d->line(d->ctx, strcmp(status, "ok") != 0, text);
 }
 
 void pgp_describe(struct pgp_ring *r,
                   void (*line)(void *ctx, bool warn, const char *text),
                   void *ctx) {
-  for (int i = 0; i < r->own.n; i++)
-    describe_one(r, r->own.fpr[i], "ours", line, ctx);
-  for (int i = 0; i < r->peers.n; i++)
-    describe_one(r, r->peers.fpr[i], "google", line, ctx);
+  struct describe_ctx d = {line, ctx};
+  pgp_each_key(r, describe_one, &d);
 }
 
 /* ---- generating ---- */

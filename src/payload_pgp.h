@@ -40,6 +40,21 @@ bool pgp_seal(struct pgp_ring *r, const char *text, size_t len,
 bool pgp_self_test(const char *own_files, const char *signing, char *err,
                    size_t errsz);
 
+/* What monitoring and the operator see of a key. */
+struct pgp_key_facts {
+  const char *fpr;   /* 40 hex digits */
+  const char *whose; /* "ours" or "google" */
+  bool sign, encrypt;
+  uint64_t until; /* usable until (seconds since the epoch); 0: dead;
+                     UINT64_MAX: never expires */
+};
+/* Calls fn for each key of the ring. */
+void pgp_each_key(struct pgp_ring *r,
+                  void (*fn)(void *ctx, const struct pgp_key_facts *k),
+                  void *ctx);
+/* Whole days until the key dies: -1 never, 0 dead (or less than a day). */
+long pgp_days_left(const struct pgp_key_facts *k);
+
 /* One line per key of the ring: fingerprint, whose, use, expiry, days
  * left, status; warn is set for keys expiring within 30 days or dead. */
 void pgp_describe(struct pgp_ring *r,

@@ -12,6 +12,7 @@
 #include "store_vocab.h"
 
 struct conf;
+struct metrics;
 struct store;
 
 struct send_otp_request {
@@ -81,6 +82,7 @@ struct service {
   const struct conf *conf;
   struct store *store;
   struct secret_keys keys; /* [otp] secret_file */
+  struct metrics *metrics; /* [api] metrics_file; NULL: not kept */
   int64_t (*now)(void);    /* now_ms, or a test's clock */
 };
 

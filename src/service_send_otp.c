@@ -9,6 +9,8 @@
 #include <sodium.h>
 
 #include "conf.h"
+#include "log.h"
+#include "metrics.h"
 #include "otp.h"
 #include "service.h"
 #include "sms.h"
@@ -80,6 +82,55 @@ static enum service_error find_account(struct service *svc,
       return decline(out, SEND_OTP_PHONE_NUMBER_NOT_ASSOCIATED_WITH_ACCOUNT,
                      "account has no phone");
   }
+  /* The integrator's bill: no SMS to countries it does not serve. */
+  if (!phone_in_countries(acc->phone, svc->conf->sms.countries))
+    return decline(out, SEND_OTP_NOT_ELIGIBLE, "phone outside [sms] countries");
+  *decided = false;
+  return SERVICE_OK;
+}
+
+/* Warns at most once a minute per worker: a flood of refusals must not
+ * become a flood of log lines. */
+static void warn_capped(const char *which, int64_t now) {
+  static int64_t last;
+  if (now - last < 60000)
+    return;
+  last = now;
+  log_warn("sendOtp refused: [sms] %s reached (MESSAGE_UNABLE_TO_BE_SENT)",
+           which);
+}
+
+/* The caps on SMS a minute, all of them and per number prefix: a leaked
+ * key or a bug must not turn the SMS bill into an attacker's income. */
+static enum service_error check_caps(struct service *svc,
+                                     const struct store_account *acc,
+                                     int64_t now, struct send_otp_outcome *out,
+                                     bool *decided) {
+  const struct conf *c = svc->conf;
+  char prefix[24];
+  int64_t n;
+  *decided = true;
+  snprintf(prefix, sizeof prefix, "%.*s", (int)c->sms.prefix_digits + 1,
+           acc->phone);
+  struct {
+    long cap;
+    const char *prefix, *name;
+  } caps[] = {
+      {c->sms.max_per_minute, NULL, "max_per_minute"},
+      {c->sms.max_per_prefix_per_minute, prefix, "max_per_prefix_per_minute"},
+  };
+  for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
+    if (caps[i].cap == 0)
+      continue;
+    if (store_outbox_count_since(svc->store, now - 60000, caps[i].prefix, &n) !=
+        STORE_OK)
+      return SERVICE_UNAVAILABLE;
+    if (n >= caps[i].cap) {
+      warn_capped(caps[i].name, now);
+      metrics_count_cap(svc->metrics, caps[i].name);
+      return decline(out, SEND_OTP_MESSAGE_UNABLE_TO_BE_SENT, caps[i].name);
+    }
+  }
   *decided = false;
   return SERVICE_OK;
 }
@@ -95,7 +146,8 @@ static enum service_error check_senders(struct service *svc, int64_t now,
   if (store_sender_verdict(svc->store, now,
                            now - c->sender.heartbeat_max_age_seconds * 1000,
                            c->sender.breaker_failures,
-                           c->sender.breaker_seconds * 1000, &v) != STORE_OK)
+                           c->sender.breaker_seconds * 1000, true,
+                           &v) != STORE_OK)
     return SERVICE_UNAVAILABLE;
   if (v == STORE_SENDERS_NONE)
     return decline(out, SEND_OTP_MESSAGE_UNABLE_TO_BE_SENT,
@@ -151,6 +203,8 @@ enum service_error service_send_otp(struct service *svc,
   if ((e = find_account(svc, req, &acc, out, &decided)) != SERVICE_OK || decided)
     return e;
   if ((e = check_limits(svc, &acc, now, out, &decided)) != SERVICE_OK || decided)
+    return e;
+  if ((e = check_caps(svc, &acc, now, out, &decided)) != SERVICE_OK || decided)
     return e;
 
   const struct secret_key *key = secret_newest(&svc->keys);

@@ -193,6 +193,15 @@ struct store_outbox_new {
 enum store_rc store_outbox_insert(struct store *s,
                                   const struct store_outbox_new *row,
                                   int64_t *id);
+/* SMS queued at or after since, all of them or (prefix not NULL) those
+ * whose destination starts with prefix. */
+enum store_rc store_outbox_count_since(struct store *s, int64_t since,
+                                       const char *prefix, int64_t *count);
+/* Rows per status (columns status, count), and the creation time of the
+ * oldest queued row (0: none): what monitoring watches. */
+enum store_rc store_outbox_status_counts(struct store *s, store_row_fn fn,
+                                         void *ctx);
+enum store_rc store_outbox_oldest_queued(struct store *s, int64_t *created_at);
 /* Audit listing (masked): status NULL and since 0 for all. */
 enum store_rc store_outbox_list(struct store *s,
                                 const enum outbox_status *status,
@@ -326,7 +335,10 @@ enum store_sender_verdict {
 enum store_rc store_sender_verdict(struct store *s, int64_t now,
                                    int64_t alive_since,
                                    int64_t breaker_failures, int64_t breaker_ms,
+                                   bool take_probe,
                                    enum store_sender_verdict *verdict);
+/* Each sender's row: owner, seen_at, failures, failed_at (for monitoring). */
+enum store_rc store_sender_list(struct store *s, store_row_fn fn, void *ctx);
 /* The newest heartbeat of any sender; 0 when none was ever seen. */
 enum store_rc store_sender_last_seen(struct store *s, int64_t *seen_at);
 

@@ -38,6 +38,45 @@ enum store_rc store_outbox_insert(struct store *s,
   return rc;
 }
 
+enum store_rc store_outbox_count_since(struct store *s, int64_t since,
+                                       const char *prefix, int64_t *count) {
+  /* substr(), not LIKE: a prefix is digits and '+', never a pattern. */
+  static const char sql[] =
+      "SELECT count(*) FROM outbox WHERE created_at >= ?1 "
+      "AND (?2 IS NULL OR substr(destination, 1, length(?2)) = ?2)";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  sqlite3_bind_int64(st, 1, since);
+  store_bind_text(st, 2, prefix);
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    *count = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? STORE_OK : store_rc_from(rc);
+}
+
+enum store_rc store_outbox_status_counts(struct store *s, store_row_fn fn,
+                                         void *ctx) {
+  static const char sql[] =
+      "SELECT status, count(*) AS count FROM outbox GROUP BY status "
+      "ORDER BY status";
+  return store_rows(s, store_stmt(s, sql), fn, ctx);
+}
+
+enum store_rc store_outbox_oldest_queued(struct store *s, int64_t *created_at) {
+  static const char sql[] =
+      "SELECT coalesce(min(created_at), 0) FROM outbox WHERE status = 'queued'";
+  sqlite3_stmt *st = store_stmt(s, sql);
+  if (st == NULL)
+    return STORE_ERROR;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    *created_at = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? STORE_OK : store_rc_from(rc);
+}
+
 enum store_rc store_outbox_list(struct store *s,
                                 const enum outbox_status *status,
                                 int64_t since, store_row_fn fn, void *ctx) {

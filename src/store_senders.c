@@ -48,6 +48,7 @@ static enum store_rc sender_take_probe(struct store *s, const char *owner,
 enum store_rc store_sender_verdict(struct store *s, int64_t now,
                                    int64_t alive_since,
                                    int64_t breaker_failures, int64_t breaker_ms,
+                                   bool take_probe,
                                    enum store_sender_verdict *verdict) {
   static const char sql[] =
       "SELECT owner, failures, failed_at, probe_at FROM senders "
@@ -77,9 +78,15 @@ enum store_rc store_sender_verdict(struct store *s, int64_t now,
     return store_rc_from(rc);
   if (*verdict == STORE_SENDERS_OPEN && probe_owner[0]) {
     *verdict = STORE_SENDERS_PROBE;
-    return sender_take_probe(s, probe_owner, now);
+    return take_probe ? sender_take_probe(s, probe_owner, now) : STORE_OK;
   }
   return STORE_OK;
+}
+
+enum store_rc store_sender_list(struct store *s, store_row_fn fn, void *ctx) {
+  static const char sql[] =
+      "SELECT owner, seen_at, failures, failed_at FROM senders ORDER BY owner";
+  return store_rows(s, store_stmt(s, sql), fn, ctx);
 }
 
 enum store_rc store_sender_last_seen(struct store *s, int64_t *seen_at) {

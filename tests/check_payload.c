@@ -80,6 +80,9 @@ START_TEST(config_names_the_missing_keys) {
       {"[payload]\nformat = pgp\n[pgp]\nsecret_keys = /x\n", "[pgp] google_keys"},
       {"[payload]\nformat = jwe\n", "[payload] format"},
       {"[pgp]\nmax_plaintext_bytes = 10\n", "[pgp] max_plaintext_bytes"},
+      {"[sms]\ncountries = 91,,44\n", "[sms] countries"},
+      {"[sms]\ncountries = 0044\n", "[sms] countries"},
+      {"[sms]\ncountries = +91\n", "[sms] countries"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     struct conf *c = conf_load_string(bad[i][0], "t.conf", err, sizeof err);

@@ -370,6 +370,36 @@ START_TEST(no_sender_no_promise) {
 }
 END_TEST
 
+/* The SMS bill's caps: countries served, SMS a minute in all and per
+ * number prefix. A refusal queues nothing and is not recorded. */
+START_TEST(countries_and_caps) {
+  ck_assert_int_eq(th_worker_stop(worker), 0);
+  th_cleanup();
+  start("[sms]\ncountries = 44,1\n");
+  ck_assert_str_eq(send_result("c1", "associationId", "assoc-1"), "NOT_ELIGIBLE");
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 0);
+  ck_assert_int_eq(th_worker_stop(worker), 0);
+  th_cleanup();
+  start("[otp]\nsend_limit = 100\n[sms]\ncountries = 44,91\nmax_per_minute = 2\n");
+  ck_assert_str_eq(send_result("m1", "associationId", "assoc-1"), "SUCCESS");
+  ck_assert_str_eq(send_result("m2", "associationId", "assoc-1"), "SUCCESS");
+  ck_assert_str_eq(send_result("m3", "associationId", "assoc-1"), "MESSAGE_UNABLE_TO_BE_SENT");
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 2);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests WHERE request_id = 'm3'"), 0);
+  char *log = th_read_file(th_path("worker.log"));
+  ck_assert_ptr_nonnull(strstr(log, "[sms] max_per_minute reached"));
+  free(log);
+  ck_assert_int_eq(th_worker_stop(worker), 0);
+  th_cleanup();
+  /* Per prefix: +9180672... is capped, another prefix is not. */
+  start("[otp]\nsend_limit = 100\n[sms]\nmax_per_prefix_per_minute = 1\nprefix_digits = 5\n");
+  ck_assert_int_eq(th_admin("account", "add", "other", "--phone", "+4915112345678", NULL), 0);
+  ck_assert_str_eq(send_result("p1", "associationId", "assoc-1"), "SUCCESS");
+  ck_assert_str_eq(send_result("p2", "associationId", "assoc-1"), "MESSAGE_UNABLE_TO_BE_SENT");
+  ck_assert_str_eq(send_result("p3", "accountPhoneNumber", "+4915112345678"), "SUCCESS");
+}
+END_TEST
+
 /* A store failure inside the method (not at the last write): the 503's
  * log line says SQLite's reason. */
 START_TEST(store_failure_inside_the_method_is_logged) {
@@ -1099,6 +1129,7 @@ int main(void) {
   tcase_add_test(tc, association_errors);
   tcase_add_test(tc, failed_last_write_is_503);
   tcase_add_test(tc, store_failure_inside_the_method_is_logged);
+  tcase_add_test(tc, countries_and_caps);
   tcase_add_test(tc, no_code_in_the_database_files);
   tcase_add_test(tc, secret_rotation_keeps_old_codes_and_records);
   tcase_add_loop_test(tc, bad_requests, 0, sizeof bad / sizeof bad[0]);

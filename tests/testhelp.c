@@ -151,10 +151,11 @@ const char *th_config(const char *extra) {
   /* Sections may repeat in INI: extra adds keys to any of them. */
   fprintf(f,
           "[database]\npath = %s\nsynchronous = normal\n"
+          "[api]\nmetrics_file = %s/metrics\n"
           "[otp]\nsecret_file = %s/otp.key\n"
           "[sender]\nwake_socket = %s/sender.sock\n"
           "[log]\nsyslog = no\n%s\n",
-          db_path, dir, dir, extra ? extra : "");
+          db_path, dir, dir, dir, extra ? extra : "");
   fclose(f);
   return config_path;
 }

@@ -31,7 +31,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   /* No clock window and no sender, so inputs reach the handlers. */
   fprintf(f, "[database]\npath = %s/db\nsynchronous = normal\n"
              "[otp]\nsecret_file = %s/key\nsend_limit = 1000000\n"
-             "[api]\ntimestamp_skew_ms = 0\n"
+             "[api]\ntimestamp_skew_ms = 0\nmetrics_file =\n"
              "[sender]\nheartbeat_max_age_seconds = 0\nwake_socket =\n"
              "[log]\nsyslog = no\nlevel = error\n", dir, dir);
   fclose(f);
