@@ -69,6 +69,17 @@ static const char *send_otp(const char *rid) {
   return result;
 }
 
+/* GET .../health: "STATUS BODY". */
+static const char *health(void) {
+  static char out[512];
+  struct th_fcgi_reply r;
+  const char *params[] = {"REQUEST_METHOD=GET", "SCRIPT_NAME=/v1/health", NULL};
+  ck_assert_int_eq(th_fcgi_call(sock, params, "", 0, &r), 0);
+  snprintf(out, sizeof out, "%d %s", r.status, r.body);
+  th_fcgi_reply_free(&r);
+  return out;
+}
+
 /* A SUCCESS whose SMS the gateway then refuses (its row ends 'failed'). */
 static void refused_send(const char *rid) {
   ck_assert_str_eq(send_otp(rid), "200 SUCCESS");
@@ -87,6 +98,9 @@ static void open_then_probe(void) {
   /* The heartbeat carries the news at once. */
   ck_assert(th_wait_sql("SELECT failures FROM senders", 3, 5000));
   ck_assert_str_eq(send_otp("b1"), "200 MESSAGE_UNABLE_TO_BE_SENT");
+  ck_assert_str_eq(health(),
+                   "503 {\"status\":\"unhealthy\",\"reasons\":[\"breaker open: the "
+                   "gateway is failing\"]}");
   ck_assert_str_eq(send_otp("b2"), "200 MESSAGE_UNABLE_TO_BE_SENT");
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 3);
   /* Not recorded: Google's retry gets a fresh answer later. */
@@ -159,12 +173,15 @@ START_TEST(stopped_sender_takes_its_heartbeat) {
   char *ini = xasprintf("transport = exec\nexec_command = %s\n", gw);
   start(ini);
   ck_assert_str_eq(send_otp("s1"), "200 SUCCESS");
+  ck_assert_str_eq(health(), "200 {\"status\":\"ok\"}");
   kill(sender, SIGTERM);
   ck_assert_int_eq(th_wait_pid(sender, 10000), 0);
   sender = 0;
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM senders"), 0);
   /* At once, not heartbeat_max_age_seconds (15 s) later. */
   ck_assert_str_eq(send_otp("s2"), "200 MESSAGE_UNABLE_TO_BE_SENT");
+  ck_assert_str_eq(health(),
+                   "503 {\"status\":\"unhealthy\",\"reasons\":[\"no live sender\"]}");
   free(ini);
   free(gw);
   stop();
