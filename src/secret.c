@@ -218,19 +218,6 @@ static void new_secret_line(int64_t id, char *line, size_t linesz) {
   sodium_memzero(hex, sizeof hex);
 }
 
-static bool write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return false;
-    p += w;
-    n -= (size_t)w;
-  }
-  return true;
-}
-
 bool secret_create(const char *path, gid_t group, bool *created, char *err,
                    size_t errsz) {
   char line[128];

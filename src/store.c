@@ -254,6 +254,16 @@ enum store_rc store_one_row_rc(sqlite3_stmt *st, int rc) {
   return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_rc_from(rc);
 }
 
+enum store_rc store_int_row(sqlite3_stmt *st, int64_t *out) {
+  if (st == NULL)
+    return STORE_ERROR;
+  int rc = sqlite3_step(st);
+  if (rc == SQLITE_ROW)
+    *out = sqlite3_column_int64(st, 0);
+  sqlite3_reset(st);
+  return rc == SQLITE_ROW ? STORE_OK : store_rc_from(rc);
+}
+
 void store_column_blob(sqlite3_stmt *st, int col, void *out, size_t len) {
   if ((size_t)sqlite3_column_bytes(st, col) == len)
     memcpy(out, sqlite3_column_blob(st, col), len);

@@ -51,6 +51,8 @@ void store_bind_text(sqlite3_stmt *st, int idx, const char *text);
 /* Ends a single-row lookup whose sqlite3_step() returned rc: resets the
  * statement; STORE_OK for a row, STORE_NOT_FOUND for none. */
 enum store_rc store_one_row_rc(sqlite3_stmt *st, int rc);
+/* Steps a query of one integer (count(*), min(...)) into *out. */
+enum store_rc store_int_row(sqlite3_stmt *st, int64_t *out);
 /* Copies a blob column of exactly len bytes into out (else zeroes it). */
 void store_column_blob(sqlite3_stmt *st, int col, void *out, size_t len);
 /* Copies column col as text into out (empty for NULL), truncating. */

@@ -15,11 +15,7 @@ enum store_rc store_otp_count_since(struct store *s, const char *account_id,
     return STORE_ERROR;
   store_bind_text(st, 1, account_id);
   sqlite3_bind_int64(st, 2, since);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    *count = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
-  return rc == SQLITE_ROW ? STORE_OK : store_rc_from(rc);
+  return store_int_row(st, count);
 }
 
 enum store_rc store_otps_supersede(struct store *s, const char *account_id,

@@ -49,11 +49,7 @@ enum store_rc store_outbox_count_since(struct store *s, int64_t since,
     return STORE_ERROR;
   sqlite3_bind_int64(st, 1, since);
   store_bind_text(st, 2, prefix);
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    *count = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
-  return rc == SQLITE_ROW ? STORE_OK : store_rc_from(rc);
+  return store_int_row(st, count);
 }
 
 enum store_rc store_outbox_status_counts(struct store *s, store_row_fn fn,
@@ -67,14 +63,7 @@ enum store_rc store_outbox_status_counts(struct store *s, store_row_fn fn,
 enum store_rc store_outbox_oldest_queued(struct store *s, int64_t *created_at) {
   static const char sql[] =
       "SELECT coalesce(min(created_at), 0) FROM outbox WHERE status = 'queued'";
-  sqlite3_stmt *st = store_stmt(s, sql);
-  if (st == NULL)
-    return STORE_ERROR;
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    *created_at = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
-  return rc == SQLITE_ROW ? STORE_OK : store_rc_from(rc);
+  return store_int_row(store_stmt(s, sql), created_at);
 }
 
 enum store_rc store_outbox_list(struct store *s,

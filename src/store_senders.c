@@ -91,12 +91,5 @@ enum store_rc store_sender_list(struct store *s, store_row_fn fn, void *ctx) {
 
 enum store_rc store_sender_last_seen(struct store *s, int64_t *seen_at) {
   static const char sql[] = "SELECT coalesce(max(seen_at), 0) FROM senders";
-  sqlite3_stmt *st = store_stmt(s, sql);
-  if (st == NULL)
-    return STORE_ERROR;
-  int rc = sqlite3_step(st);
-  if (rc == SQLITE_ROW)
-    *seen_at = sqlite3_column_int64(st, 0);
-  sqlite3_reset(st);
-  return rc == SQLITE_ROW ? STORE_OK : store_rc_from(rc);
+  return store_int_row(store_stmt(s, sql), seen_at);
 }

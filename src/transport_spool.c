@@ -54,19 +54,6 @@ static void *spool_open(const struct conf *conf, char *err, size_t errsz) {
   return sp;
 }
 
-static bool spool_write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return false;
-    p += w;
-    n -= (size_t)w;
-  }
-  return true;
-}
-
 /* Without an Alphabet header smsd reads the text as ISO-8859-15; the
  * header is only needed (and only understood, from 3.1.16 on) when the
  * text is not plain ASCII. */
@@ -102,7 +89,7 @@ static void spool_send(void *state, const struct transport_msg *msg,
   /* The rename must not publish a file whose data a power cut could lose:
    * once it is in the spool, the row says 'sent'. smsd reads it through
    * the group. */
-  if (fchmod(fd, 0640) != 0 || !spool_write_all(fd, body, strlen(body)) ||
+  if (fchmod(fd, 0640) != 0 || !write_all(fd, body, strlen(body)) ||
       fsync(fd) != 0) {
     transport_set_error(res, msg, GATEWAY_RETRY, "%s: %s", tmp,
                         strerror(errno));

@@ -63,6 +63,20 @@ bool parse_long_range(const char *s, long min, long max, long *out) {
   return true;
 }
 
+bool write_all(int fd, const void *p, size_t n) {
+  const char *c = p;
+  while (n > 0) {
+    ssize_t w = write(fd, c, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return false;
+    c += w;
+    n -= (size_t)w;
+  }
+  return true;
+}
+
 void random_hex_id(char *out, size_t nbytes) {
   unsigned char raw[64];
   if (nbytes > sizeof raw)

@@ -17,6 +17,10 @@ bool parse_u64(const char *s, uint64_t *out);
 /* Strict decimal parse with an optional leading '-'; bounds inclusive. */
 bool parse_long_range(const char *s, long min, long max, long *out);
 
+/* Writes all n bytes (retrying short writes and EINTR); false on error
+ * (errno says why). */
+bool write_all(int fd, const void *p, size_t n);
+
 /* Random lowercase hex identifier of 2*nbytes characters (plus NUL). */
 void random_hex_id(char *out, size_t nbytes);
 

@@ -47,19 +47,6 @@ static void put_length(struct buf *b, size_t n) {
   }
 }
 
-static int write_all(int fd, const char *p, size_t n) {
-  while (n) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w <= 0)
-      return -1;
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
-
 static int read_all(int fd, unsigned char *p, size_t n) {
   while (n) {
     ssize_t r = read(fd, p, n);
@@ -109,7 +96,7 @@ int th_fcgi_call(const char *socket_path, const char *const *params,
     record(&req, FCGI_PARAMS, pbuf.data + off,
            pbuf.len - off > 65535 ? 65535 : pbuf.len - off);
   record(&req, FCGI_PARAMS, NULL, 0);
-  if (write_all(fd, req.data, req.len) != 0)
+  if (!write_all(fd, req.data, req.len))
     FAIL_AT("write params");
   /* The body goes in pieces, so a worker that answers early (413) is not
    * stuck behind one huge write. */
@@ -117,9 +104,9 @@ int th_fcgi_call(const char *socket_path, const char *const *params,
     struct buf chunk = {0};
     record(&chunk, FCGI_STDIN, body + off,
            body_len - off > 65535 ? 65535 : body_len - off);
-    int w = write_all(fd, chunk.data, chunk.len);
+    bool written = write_all(fd, chunk.data, chunk.len);
     buf_free(&chunk);
-    if (w != 0)
+    if (!written)
       break; /* the worker may have answered and closed */
   }
   {

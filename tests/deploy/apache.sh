@@ -39,6 +39,7 @@ Listen 127.0.0.1:$PORT
 DocumentRoot $T/www
 LoadModule mpm_event_module $MODULES/mod_mpm_event.so
 LoadModule authz_core_module $MODULES/mod_authz_core.so
+LoadModule authz_host_module $MODULES/mod_authz_host.so
 LoadModule ssl_module $MODULES/mod_ssl.so
 LoadModule socache_shmcb_module $MODULES/mod_socache_shmcb.so
 LoadModule rewrite_module $MODULES/mod_rewrite.so
