@@ -706,14 +706,16 @@ check_process_users() { # WORKERS_USER
 # execs multiwatch, which keeps the workers running. Sets SPAWN_PID and
 # SOCKET.
 start_spawn_fcgi() {
-  unit=$OTPGATE_SRCDIR/contrib/systemd/otpgate-fcgi.service
+  # The unit's source: make puts configure's directories where its
+  # @bindir@, @sysconfdir@ and @runstatedir@ stand.
+  unit=$OTPGATE_SRCDIR/contrib/systemd/otpgate-fcgi.service.in
   cmd=$(sed -n 's/^ExecStart=//p' "$unit")
   [ -n "$cmd" ] || die "no ExecStart in $unit"
   SOCKET=$T/run/otpgate-fcgi.sock
   cmd=$(printf '%s\n' "$cmd" | sed \
-    -e "s|/run/otpgate/otpgate-fcgi.sock|$SOCKET|" \
-    -e "s|/usr/bin/otpgate-fcgi|$WORKER|" \
-    -e "s|/etc/otpgate/otpgate.conf|$CONF|" \
+    -e "s|@runstatedir@/otpgate/otpgate-fcgi.sock|$SOCKET|" \
+    -e "s|@bindir@/otpgate-fcgi|$WORKER|" \
+    -e "s|@sysconfdir@/otpgate/otpgate.conf|$CONF|" \
     -e "s|/usr/bin/spawn-fcgi|$(command -v spawn-fcgi)|" \
     -e "s|/usr/bin/multiwatch|$(command -v multiwatch)|")
   case $cmd in
