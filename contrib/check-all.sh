@@ -1,6 +1,7 @@
 #!/bin/sh
 # The test command: installs what is needed, builds, and runs every test:
-# the suite with warnings as errors, again under AddressSanitizer and
+# the suite with warnings as errors, the Debian package built, installed and
+# used once (tests/deploy/package.sh), the suite again under AddressSanitizer and
 # UndefinedBehaviorSanitizer, make distcheck, and each libFuzzer harness
 # for OTPGATE_FUZZ_SECONDS (30). Prints a closing line
 # "N passed, N failed".
@@ -67,6 +68,12 @@ grind="tests/check_send_otp tests/check_verify_otp"
     --leak-check=full --errors-for-leak-kinds=definite" \
   make -s check TESTS="$grind") || overall=1
 tally build-plain $grind
+# The Debian package, once: built from this tree, installed on this
+# machine, one sendOtp through lighttpd with the installed files, purged.
+echo "== the Debian package (tests/deploy/package.sh)"
+(cd build-plain && make -s check TESTS=tests/deploy/package.sh) || {
+  overall=1; tail -40 build-plain/tests/deploy/package.log; }
+tally build-plain tests/deploy/package
 ASAN_OPTIONS=detect_leaks=1 run_suite sanitizers --enable-werror --enable-sanitizers || overall=1
 echo "== distcheck"
 # The log stays in build-plain/distcheck.log; on failure its tail and the

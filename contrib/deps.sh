@@ -8,6 +8,9 @@ BUILD="build-essential autoconf automake pkg-config libfcgi-dev libjson-c-dev
 RUN="sqlite3 curl spawn-fcgi multiwatch python3 procps wrk libfcgi-bin gnupg"
 SERVERS="lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid nginx-light openssl"
 TOOLS="valgrind clang"
+# The man pages (scdoc); the Debian package (tests/deploy/package.sh).
+BUILD="$BUILD scdoc"
+TOOLS="$TOOLS dpkg-dev debhelper"
 
 want="$BUILD $RUN $SERVERS"
 [ "${1:-}" = "--all" ] && want="$want $TOOLS"
