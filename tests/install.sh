@@ -82,7 +82,7 @@ if [ "$tmpfilesdir" != no ]; then
   want "$tmpfilesdir/otpgate.conf"
   grep -q "^d $localstatedir/lib/otpgate 2770 otpgate otpgate -\$" "$dest$tmpfilesdir/otpgate.conf" ||
     fail "tmpfiles.d/otpgate.conf does not make $localstatedir/lib/otpgate 2770 otpgate:otpgate"
-  grep -q "^d $runstatedir/otpgate 0750 otpgate otpgate -\$" "$dest$tmpfilesdir/otpgate.conf" ||
+  grep -q "^d $runstatedir/otpgate 2770 otpgate otpgate -\$" "$dest$tmpfilesdir/otpgate.conf" ||
     fail "tmpfiles.d/otpgate.conf does not make $runstatedir/otpgate"
 fi
 echo "ok: programs, configuration, units, sysusers.d, tmpfiles.d, man pages, docs, SQL, examples"

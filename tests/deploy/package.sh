@@ -29,7 +29,7 @@ need_tool openssl openssl
 if dpkg-query -W -f='${Status}\n' otpgate 2>/dev/null | grep -qvE 'not-installed|^$'; then
   skip "the package otpgate is on this machine ($(dpkg-query -W -f='${Status}' otpgate)): not replaced by a test"
 fi
-for p in /etc/otpgate /var/lib/otpgate; do
+for p in /etc/otpgate /var/lib/otpgate /run/otpgate; do
   [ ! -e "$p" ] || skip "$p exists: an otpgate installation is on this machine"
 done
 
@@ -40,8 +40,9 @@ chmod 755 "$T"
 mkdir -p "$T/log" "$T/tls" "$T/req" "$T/resp" "$T/src"
 
 # What the test leaves behind is removed at exit, whatever happens: the
-# package, the database and the secret init made, and the user and group
-# otpgate unless they were here before. Runs last (registered first).
+# package, /etc/otpgate, /var/lib/otpgate and /run/otpgate with what init
+# and the programs made there, and the user and group otpgate unless they
+# were here before. Runs last (registered first).
 had_user=no
 if getent passwd otpgate >/dev/null || getent group otpgate >/dev/null; then
   had_user=yes
@@ -50,10 +51,8 @@ package_cleanup() {
   if dpkg-query -W -f='${Status}' otpgate 2>/dev/null | grep -q installed; then
     dpkg --purge otpgate >>"$T/log/purge.log" 2>&1
   fi
-  rm -f /var/lib/otpgate/otpgate.db /var/lib/otpgate/otpgate.db-wal \
-    /var/lib/otpgate/otpgate.db-shm /var/lib/otpgate/otpgate.db-lock /etc/otpgate/otp.key \
-    /run/otpgate/sender.sock
-  rmdir /var/lib/otpgate /etc/otpgate /run/otpgate 2>/dev/null
+  # None of the three was here before the test (checked above).
+  rm -rf /var/lib/otpgate /etc/otpgate /run/otpgate
   if [ "$had_user" = no ]; then
     getent passwd otpgate >/dev/null && userdel otpgate
     getent group otpgate >/dev/null && groupdel otpgate
@@ -129,15 +128,15 @@ case $shell in */nologin | */false) ;; *) die "otpgate has the shell $shell" ;; 
 mode() { stat -c '%a %U:%G' "$1" 2>/dev/null; }
 [ "$(mode /var/lib/otpgate)" = "2770 otpgate:otpgate" ] ||
   die "/var/lib/otpgate is $(mode /var/lib/otpgate), want 2770 otpgate:otpgate"
-[ "$(mode /run/otpgate)" = "750 otpgate:otpgate" ] ||
-  die "/run/otpgate is $(mode /run/otpgate), want 750 otpgate:otpgate"
+[ "$(mode /run/otpgate)" = "2770 otpgate:otpgate" ] ||
+  die "/run/otpgate is $(mode /run/otpgate), want 2770 otpgate:otpgate"
 [ "$(mode /etc/otpgate/otpgate.conf)" = "640 root:otpgate" ] ||
   die "/etc/otpgate/otpgate.conf is $(mode /etc/otpgate/otpgate.conf), want 640 root:otpgate"
 cmp -s "$OTPGATE_SRCDIR/etc/otpgate.conf" /etc/otpgate/otpgate.conf ||
   die "/etc/otpgate/otpgate.conf is not etc/otpgate.conf"
 dpkg-query -W -f='${Conffiles}\n' otpgate | grep -q '^ /etc/otpgate/otpgate.conf ' ||
   die "dpkg does not list /etc/otpgate/otpgate.conf as a conffile"
-say "ok: user otpgate (uid $uid), /var/lib/otpgate 2770, /run/otpgate 750, otpgate.conf 640 root:otpgate"
+say "ok: user otpgate (uid $uid), /var/lib/otpgate and /run/otpgate 2770, otpgate.conf 640 root:otpgate"
 
 # Nothing started, nothing enabled, no database.
 for p in /proc/[0-9]*; do
@@ -245,8 +244,11 @@ log_mark
 check_send_otp "$API_PATH"
 check_sender_drained
 # The workers (www-data) logged only their request: the wake-up datagram
-# to the sender's socket in /run/otpgate went through.
+# to the sender's socket in /run/otpgate went through, ...
 check_log_clean "$T/log/lighttpd-error.log" 'server started'
+# ... and made the metrics file there, shared through the group.
+[ "$(stat -c '%a %G' /run/otpgate/metrics 2>/dev/null)" = "660 otpgate" ] ||
+  die "/run/otpgate/metrics is $(mode /run/otpgate/metrics), want 660, group otpgate"
 [ "$(proc_euid "$SENDER_PID")" = "$uid" ] || die "the sender runs as uid $(proc_euid "$SENDER_PID"), not otpgate"
 
 # ---- purged ----
