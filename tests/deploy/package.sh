@@ -73,8 +73,10 @@ if git -C "$OTPGATE_SRCDIR" rev-parse --is-inside-work-tree >/dev/null 2>&1; the
     while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
     tar --null -T - -cf -) | tar -C "$src" -xf - || die "cannot copy the tree"
 else
-  tar -C "$OTPGATE_SRCDIR" --exclude='./build*' --exclude='./_build' -cf - . |
-    tar -C "$src" -xf - || die "cannot copy the tree"
+  # Not a checkout (an unpacked release): the files make dist ships.
+  env -u MAKEFLAGS -u MFLAGS make --no-print-directory -s -C "$OTPGATE_BUILDDIR" \
+    distdir distdir="$src" >"$T/log/distdir.log" 2>&1 ||
+    die "make distdir: $(tail -20 "$T/log/distdir.log")"
 fi
 (cd "$src" && dpkg-checkbuilddeps) >"$T/log/builddeps.log" 2>&1 ||
   die "build dependencies missing (sh contrib/deps.sh --all installs them): $(cat "$T/log/builddeps.log")"
