@@ -184,6 +184,7 @@ int fcgi_worker_run(struct api *api, int listen_fd,
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGQUIT); /* multiwatch's TERM (otpgate-fcgi.c) */
   sigaddset(&stop_signals, SIGRTMIN);
   int drained = 0;
   while (FCGX_Accept_r(&req) >= 0) {

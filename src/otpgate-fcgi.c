@@ -57,6 +57,8 @@ int main(int argc, char **argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
+  /* multiwatch 1.0.0 (Debian 12) sends SIGQUIT for its `-s TERM`. */
+  sigaction(SIGQUIT, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
 
   struct conf *conf =
