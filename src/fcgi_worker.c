@@ -10,20 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <fcgiapp.h>
 
 #include "log.h"
 #include "util.h"
-
-int fcgi_worker_listen(const char *spec) {
-  /* Only the owner and its group (the web server's) may connect. */
-  mode_t old = umask(007);
-  int fd = FCGX_OpenSocket(spec, 128);
-  umask(old);
-  return fd;
-}
 
 int fcgi_worker_fd0_is_fastcgi(void) { return !FCGX_IsCGI(); }
 

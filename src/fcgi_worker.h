@@ -9,9 +9,6 @@
 
 #include "api.h"
 
-/* Opens the listening socket: "PATH" (unix) or "HOST:PORT"; returns the fd
- * or -1. */
-int fcgi_worker_listen(const char *spec);
 /* Whether fd 0 is a socket a FastCGI server handed us. */
 int fcgi_worker_fd0_is_fastcgi(void);
 

@@ -10,6 +10,7 @@
 #include "api.h"
 #include "conf.h"
 #include "fcgi_worker.h"
+#include "listen_socket.h"
 #include "log.h"
 #include "payload.h"
 #include "program.h"
@@ -31,7 +32,8 @@ static const char usage[] =
     "usage: otpgate-fcgi [-c PATH] [--socket PATH|HOST:PORT] [--allow-root]\n"
     "  -c, --config PATH  the configuration file (else $OTPGATE_CONFIG,\n"
     "                     else " OTPGATE_SYSCONFDIR "/otpgate/otpgate.conf)\n"
-    "      --socket SPEC  listen on a unix socket PATH or on HOST:PORT;\n"
+    "      --socket SPEC  listen on a unix socket PATH (one with a '/',\n"
+    "                     made 0660) or on HOST:PORT;\n"
     "                     without it the listening socket is taken on\n"
     "                     fd 0, as spawn-fcgi, mod_fcgid and lighttpd\n"
     "                     hand it over\n"
@@ -79,14 +81,13 @@ int main(int argc, char **argv) {
     program_end(conf);
     return 1;
   }
-  if (socket_spec) {
-    listen_fd = fcgi_worker_listen(socket_spec);
-    if (listen_fd < 0) {
-      log_error("cannot listen on %s", socket_spec);
-      api_close(&api);
-      program_end(conf);
-      return 1;
-    }
+  if (socket_spec &&
+      (listen_fd = listen_socket_open(socket_spec, err, sizeof err)) < 0) {
+    fprintf(stderr, "otpgate-fcgi: cannot listen on %s: %s\n", socket_spec,
+            err);
+    api_close(&api);
+    program_end(conf);
+    return 1;
   }
 
   if (api.metrics_error[0])
