@@ -280,8 +280,9 @@ static int cmd_init(struct admin *a) {
   if (rc != STORE_OK) {
     fprintf(a->err, "otpgate-admin: %s: cannot migrate the schema: %s (%s)\n",
             a->conf->database.path, store_strerror(rc),
-            from > store_schema_version_latest() ? "the file is newer than this program"
-                                                 : store_errmsg(a->store));
+            from > store_schema_version_latest()
+                ? "the database was migrated by a newer otpgate"
+                : store_errmsg(a->store));
     return 1;
   }
   /* The secret goes to the database's group: the workers read it. */
