@@ -89,7 +89,24 @@ static const struct {
     {{"outbox", "show", "x"}, 1, "bad outbox ID"},
     {{"outbox", "show", "42"}, 1, "no outbox row"},
     {{"nonsense"}, 2, "unknown command"},
-    {{"--bogus", "account", "list"}, 2, "unknown option"},
+    {{"--bogus", "account", "list"}, 2, "unknown option --bogus"},
+    /* An option of another command is refused, not ignored. */
+    {{"account", "show", "acct-1", "--phone", "+14035559999"}, 2,
+     "account show does not take --phone"},
+    {{"outbox", "list", "--phone", "x"}, 2, "outbox list does not take --phone"},
+    {{"association", "revoke", "assoc-1", "--status", "closed"}, 2,
+     "association revoke does not take --status"},
+    {{"account", "add", "x2", "--no-phone"}, 2, "account add does not take --no-phone"},
+    {{"account", "add", "x2", "--since", "2024-01-01"}, 2, "account add does not take --since"},
+    {{"account", "set", "acct-1", "--status", "closed", "--account", "a"}, 2,
+     "account set does not take --account"},
+    {{"account", "add", "x2", "--json"}, 2, "account add does not take --json"},
+    {{"otp", "list", "--account", "acct-1", "--status", "sent"}, 2,
+     "otp list does not take --status"},
+    {{"association", "add", "assoc-2", "acct-1", "--phone", "+14035551111"}, 2,
+     "association add does not take --phone"},
+    {{"init", "--json"}, 2, "init does not take --json"},
+    {{"secret", "rotate", "--since", "0"}, 2, "secret rotate does not take --since"},
 };
 
 START_TEST(bad_arguments_change_nothing) {
@@ -105,6 +122,15 @@ START_TEST(bad_arguments_change_nothing) {
   ck_assert_str_eq(before, after);
   free(before);
   free(after);
+}
+END_TEST
+
+/* Every program has -V. */
+START_TEST(version) {
+  ck_assert_int_eq(th_admin("-V", NULL), 0);
+  ck_assert_str_eq(th_admin_out(), "otpgate-admin " PACKAGE_VERSION "\n");
+  ck_assert_int_eq(th_admin("--version", NULL), 0);
+  ck_assert_str_eq(th_admin_out(), "otpgate-admin " PACKAGE_VERSION "\n");
 }
 END_TEST
 
@@ -283,6 +309,7 @@ int main(void) {
   tcase_add_test(tc, account_add_show_list);
   tcase_add_test(tc, account_set);
   tcase_add_loop_test(tc, bad_arguments_change_nothing, 0, sizeof bad / sizeof bad[0]);
+  tcase_add_test(tc, version);
   tcase_add_test(tc, associations);
   tcase_add_test(tc, import_all_or_nothing);
   tcase_add_test(tc, init_makes_the_database_group_writable);
