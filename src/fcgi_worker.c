@@ -101,11 +101,13 @@ static void handle_one(struct api *api, FCGX_Request *req) {
   };
   api_handle(api, &hr, &resp);
   write_response(req, &resp);
-  log_info("%s requestId=%s %s status=%d %.2fms%s%s%s%s %s", resp.method,
-           resp.request_id, resp.outcome, resp.status,
-           (monotonic_seconds() - start) * 1000.0,
+  log_info("event=request method=%s requestId=%s result=%s status=%d ms=%.2f"
+           "%s%s%s%s detail=%s",
+           resp.method, log_q(resp.request_id).s, log_q(resp.outcome).s,
+           resp.status, (monotonic_seconds() - start) * 1000.0,
            resp.error_id[0] ? " errorId=" : "", resp.error_id,
-           resp.signer[0] ? " signer=" : "", resp.signer, resp.detail);
+           resp.signer[0] ? " signer=" : "",
+           resp.signer[0] ? log_q(resp.signer).s : "", log_q(resp.detail).s);
   api_response_free(&resp);
 }
 
@@ -160,7 +162,7 @@ int fcgi_worker_run(struct api *api, int listen_fd,
   /* Its own signal: SIGALRM is the write queue's (store_queue.h). */
   struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN};
   if (FCGX_Init() != 0 || FCGX_InitRequest(&req, listen_fd, 0) != 0) {
-    log_error("cannot set up libfcgi");
+    log_error("event=start_failed error=\"cannot set up libfcgi\"");
     return 1;
   }
   sigemptyset(&sa.sa_mask);

@@ -23,9 +23,16 @@ static void on_stop_signal(int sig) {
   fcgi_worker_stop_accepting();
 }
 
+/* One key of the payload layer: "key=FPR whose=... status=WORDS", whose
+ * last value may hold spaces ("expires soon"): quoted here, so that the
+ * line stays key=value. */
 static void log_key(void *ctx, bool warn, const char *text) {
   (void)ctx;
-  log_msg(warn ? LOG_LVL_WARN : LOG_LVL_INFO, "pgp %s", text);
+  const char *status = strstr(text, " status=");
+  int head = status ? (int)(status - text) : (int)strlen(text);
+  log_msg(warn ? LOG_LVL_WARN : LOG_LVL_INFO, "event=pgp_key %.*s%s%s", head,
+          text, status ? " status=" : "",
+          status ? log_q(status + 8).s : "");
 }
 
 static const char usage[] =
@@ -77,7 +84,7 @@ int main(int argc, char **argv) {
    * and before a socket of our own accepts anyone: a connection that gets
    * through finds the worker ready. */
   if (!api_init(&api, conf, err, sizeof err)) {
-    log_error("%s", err);
+    log_error("event=start_failed error=%s", log_q(err).s);
     program_end(conf);
     return 1;
   }
@@ -96,11 +103,12 @@ int main(int argc, char **argv) {
   if (payload_is_sealed(api.payload))
     payload_describe_keys(api.payload, log_key, NULL);
   else
-    log_warn("[payload] format = plain: requests and answers are plain JSON "
-             "(Google seals them in production: format = pgp)");
-  log_info("ready (pid %ld)", (long)getpid());
+    log_warn("event=payload_plain detail=\"[payload] format = plain: requests "
+             "and answers are plain JSON (Google seals them in production: "
+             "format = pgp)\"");
+  log_info("event=ready");
   status = stop_requested ? 0 : fcgi_worker_run(&api, listen_fd, &stop_requested);
-  log_info("stopping");
+  log_info("event=stopped status=%d", status);
   api_close(&api);
   program_end(conf);
   return status;

@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
     return status;
   enum sender_rc rc = sender_run(conf, &opt, err, sizeof err);
   if (rc != SENDER_OK)
-    log_error("%s", err);
+    log_error("event=exit error=%s", log_q(err).s);
   program_end(conf);
   return rc == SENDER_OK ? 0 : 1;
 }

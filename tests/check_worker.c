@@ -42,11 +42,15 @@ static char *worker_program(void) {
 }
 
 /* otpgate-fcgi -c CONF --socket SPEC in the background, output to DIR/log. */
-static int spawn_worker(const char *log, const char *spec) {
+static int spawn_worker_with(const char *conf, const char *log, const char *spec) {
   char *prog = worker_program();
-  int pid = th_spawn(log, prog, "-c", th_config_path(), "--socket", spec, NULL);
+  int pid = th_spawn(log, prog, "-c", conf, "--socket", spec, NULL);
   free(prog);
   return pid;
+}
+
+static int spawn_worker(const char *log, const char *spec) {
+  return spawn_worker_with(th_config_path(), log, spec);
 }
 
 /* The same, to its exit: the exit status, or -1 when it was still
@@ -203,6 +207,64 @@ START_TEST(bad_socket_spec_is_refused) {
 }
 END_TEST
 
+/* ---- the log under systemd ---- */
+
+/* The test configuration with syslog on (th_config() turns it off). */
+static char *config_with_syslog(void) {
+  char *text = th_read_file(th_config_path());
+  char *at = strstr(text, "syslog = no");
+  ck_assert_ptr_nonnull(at);
+  memcpy(at, "syslog =yes", 11);
+  char *path = th_write_file("syslog.conf", text, 0644);
+  free(text);
+  return path;
+}
+
+/* Under systemd, stderr is the journal's stream (JOURNAL_STREAM names its
+ * device and inode): each line once, with its priority, no stamp (journald
+ * adds the time, name and pid), and syslog stays shut although the
+ * configuration has it on (journald would store every line twice). */
+START_TEST(journal_gets_each_line_once) {
+  ck_assert_int_eq(th_worker_stop(worker), 0);
+  worker = 0;
+  char *conf = config_with_syslog(), *log = th_write_file("journal.log", "", 0644);
+  char *spec = th_path("journal.sock");
+  struct stat sb;
+  ck_assert_int_eq(stat(log, &sb), 0);
+  char *stream = xasprintf("%ju:%ju", (uintmax_t)sb.st_dev, (uintmax_t)sb.st_ino);
+  setenv("JOURNAL_STREAM", stream, 1);
+  worker = spawn_worker_with(conf, "journal.log", spec);
+  unsetenv("JOURNAL_STREAM");
+  ck_assert(answers(spec));
+  ck_assert_int_eq(echo_status(spec, "j-1"), 200);
+  ck_assert_int_eq(th_worker_stop(worker), 0);
+  worker = 0;
+  char *text = th_read_file(log);
+  ck_assert_msg(strstr(text, "<6>event=ready\n") != NULL, "%s", text);
+  int lines = 0, j1 = 0;
+  for (char *line = text, *end; *line; line = end + 1) {
+    end = strchrnul(line, '\n');
+    ck_assert_msg(line[0] == '<' && line[2] == '>', "no priority: %.*s", (int)(end - line), line);
+    if (strstr(line, "requestId=j-1 ") && strstr(line, "requestId=j-1 ") < end) {
+      ck_assert_int_eq(strncmp(line, "<6>event=request method=echo requestId=j-1 result=SUCCESS status=200 ", 69), 0);
+      j1++;
+    }
+    lines++;
+    if (*end == '\0')
+      break;
+  }
+  ck_assert_int_eq(j1, 1);
+  ck_assert_ptr_nonnull(strstr(text, "\n<6>event=stopped status=0\n"));
+  ck_assert_ptr_null(strstr(text, "otpgate-fcgi["));
+  ck_assert_int_ge(lines, 3);
+  free(text);
+  free(stream);
+  free(spec);
+  free(log);
+  free(conf);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("worker");
   TCase *tc = tcase_create("socket");
@@ -216,6 +278,7 @@ int main(void) {
   tcase_add_test(tc, tcp_socket_serves);
   tcase_add_loop_test(tc, bad_socket_spec_is_refused, 0,
                       sizeof bad_specs / sizeof bad_specs[0]);
+  tcase_add_test(tc, journal_gets_each_line_once);
   suite_add_tcase(s, tc);
   return th_run_suite(s);
 }

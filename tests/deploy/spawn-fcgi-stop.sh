@@ -125,7 +125,7 @@ for id in after-1 after-2; do
   ! grep -q "requestId=$id " "$T/log/workers.log" || die "a worker saw $id"
 done
 for pid in $WORKER_PIDS; do
-  grep -qE "otpgate-fcgi\[$pid\] .*stopping" "$T/log/workers.log" ||
+  grep -qE "otpgate-fcgi\[$pid\] info: event=stopped status=0" "$T/log/workers.log" ||
     die "worker $pid did not stop by itself"
 done
 say "ok: SIGTERM to multiwatch (status $mw_status) under load: $n requests answered 200 with one record each, 2 refused after the stop"
