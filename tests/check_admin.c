@@ -107,6 +107,9 @@ static const struct {
      "association add does not take --phone"},
     {{"init", "--json"}, 2, "init does not take --json"},
     {{"secret", "rotate", "--since", "0"}, 2, "secret rotate does not take --since"},
+    {{"pgp", "list", "--key", "x"}, 2, "pgp list does not take --key"},
+    {{"pgp", "generate", "--out", "d", "--key", "x"}, 2, "pgp generate does not take --key"},
+    {{"pgp", "seal", "--key", "k", "--bits", "2048"}, 2, "pgp seal does not take --bits"},
 };
 
 START_TEST(bad_arguments_change_nothing) {
