@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "conf.h"
+#include "conf_check.h"
 #include "secret.h"
 #include "store.h"
 #include "phone.h"
@@ -40,6 +41,9 @@
   "                                          sendOtp requestId: the code's row and its SMS\n" \
   "  otp list --account ID [--since TIME]\n"                                   \
   "  secret rotate                           add a new secret; older ones still verify\n" \
+  "  check                                   test the configuration, the database, the\n" \
+  "                                          secret, the transport and the paths as this\n" \
+  "                                          user; exit 0 only when all is well\n" \
   "  pgp generate|list|check|seal|open       OpenPGP keys ('pgp --help')\n"
 
 struct admin {
@@ -89,6 +93,7 @@ static const struct {
     {"otp", "show", OPT_JSON},
     {"otp", "list", OPT_JSON | OPT_ACCOUNT | OPT_SINCE},
     {"secret", "rotate", 0},
+    {"check", NULL, 0},
 };
 
 /* The usage text, with the statuses as the store spells them. */
@@ -724,6 +729,16 @@ static int cmd_secret(struct admin *a) {
   return 0;
 }
 
+/* check: what the worker and the sender need, as this user. */
+static int cmd_check(struct admin *a) {
+  if (a->nargs != 1)
+    return usage(a, "check takes no arguments");
+  return conf_check_run(a->conf, CONF_CHECK_WORKER | CONF_CHECK_SENDER,
+                        a->out) == 0
+             ? 0
+             : 1;
+}
+
 /* Refuses, naming it, the first option the command does not take. -1 when
  * all belong (or the command is unknown: its own usage says so). */
 static int refuse_foreign_options(struct admin *a) {
@@ -849,6 +864,8 @@ int admin_main(int argc, char **argv, FILE *out, FILE *err) {
     status = cmd_otp(&a);
   else if (strcmp(cmd, "secret") == 0)
     status = cmd_secret(&a);
+  else if (strcmp(cmd, "check") == 0)
+    status = cmd_check(&a);
   else
     status = usage(&a, "unknown command");
 out:

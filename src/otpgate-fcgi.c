@@ -9,6 +9,7 @@
 
 #include "api.h"
 #include "conf.h"
+#include "conf_check.h"
 #include "fcgi_worker.h"
 #include "listen_socket.h"
 #include "log.h"
@@ -35,8 +36,18 @@ static void log_key(void *ctx, bool warn, const char *text) {
           status ? log_q(status + 8).s : "");
 }
 
+/* -t: the configuration test; exit 0 only when all is well. */
+static int configuration_test(struct conf *conf) {
+  int problems = conf_check_run(conf, CONF_CHECK_WORKER, stdout);
+  printf("otpgate-fcgi: the configuration test %s\n",
+         problems ? "failed" : "is successful");
+  program_end(conf);
+  return problems ? 1 : 0;
+}
+
 static const char usage[] =
     "usage: otpgate-fcgi [-c PATH] [--socket PATH|HOST:PORT] [--allow-root]\n"
+    "       otpgate-fcgi -t [-c PATH]\n"
     "  -c, --config PATH  the configuration file (else $OTPGATE_CONFIG,\n"
     "                     else " OTPGATE_SYSCONFDIR "/otpgate/otpgate.conf)\n"
     "      --socket SPEC  listen on a unix socket PATH (one with a '/',\n"
@@ -44,15 +55,20 @@ static const char usage[] =
     "                     without it the listening socket is taken on\n"
     "                     fd 0, as spawn-fcgi, mod_fcgid and lighttpd\n"
     "                     hand it over\n"
+    "  -t, --test         test the configuration (the database, the secret,\n"
+    "                     the keys, the paths) as this user, then exit: 0\n"
+    "                     when all is well\n"
     "      --allow-root   run even as root (it refuses by default)\n"
     "  -h, --help         this text\n"
     "  -V, --version      the version\n";
 
 int main(int argc, char **argv) {
   const char *socket_spec = NULL;
+  bool test = false;
   const struct program_option options[] = {
-      {"socket", &socket_spec, NULL},
-      {NULL, NULL, NULL},
+      {"socket", &socket_spec, NULL, 0},
+      {"test", NULL, &test, 't'},
+      {NULL, NULL, NULL, 0},
   };
   char err[1024];
   struct api api;
@@ -74,6 +90,8 @@ int main(int argc, char **argv) {
       program_start(argc, argv, "otpgate-fcgi", usage, options, &status);
   if (conf == NULL)
     return status;
+  if (test) /* like nginx -t: all a worker needs, as this user */
+    return configuration_test(conf);
   if (!socket_spec && !fcgi_worker_fd0_is_fastcgi()) {
     fprintf(stderr, "otpgate-fcgi: fd 0 is not a FastCGI socket: run it under "
                     "spawn-fcgi, mod_fcgid or lighttpd, or give --socket\n");

@@ -33,8 +33,8 @@ static void stdio_open(void) {
 int main(int argc, char **argv) {
   struct sender_options opt = {.once = false};
   const struct program_option options[] = {
-      {"once", NULL, &opt.once},
-      {NULL, NULL, NULL},
+      {"once", NULL, &opt.once, 0},
+      {NULL, NULL, NULL, 0},
   };
   char err[1024];
   int status;

@@ -265,6 +265,50 @@ START_TEST(journal_gets_each_line_once) {
 }
 END_TEST
 
+/* ---- -t: the configuration test ---- */
+
+/* otpgate-fcgi -t, run as a worker runs (nobody, when the tests are
+ * root's): its exit status, its output in DIR/test.log. */
+static int run_test(void) {
+  char *path = th_path("test.log");
+  unlink(path);
+  free(path);
+  char *prog = worker_program();
+  int status = th_wait_pid(th_spawn("test.log", prog, "-t", "-c", th_config_path(), NULL), 20000);
+  free(prog);
+  return status == -1 || !WIFEXITED(status) ? -1 : WEXITSTATUS(status);
+}
+
+START_TEST(test_option_all_is_well) {
+  ck_assert_int_eq(run_test(), 0);
+  char *log = read_log("test.log");
+  ck_assert_msg(strstr(log, "\nall is well\notpgate-fcgi: the configuration test is successful\n"), "%s", log);
+  ck_assert_ptr_null(strstr(log, "problem: "));
+  free(log);
+}
+END_TEST
+
+/* What the worker's user cannot do, every problem of it: a database it
+ * cannot write (the worker would answer 503 to every sendOtp) and a
+ * secret others may read (it would not start). */
+START_TEST(test_option_reports_every_problem) {
+  char *key = th_path("otp.key");
+  ck_assert_int_eq(chmod(th_db_path(), 0440), 0);
+  ck_assert_int_eq(chmod(key, 0644), 0);
+  ck_assert_int_eq(run_test(), 1);
+  char *log = read_log("test.log");
+  char *want = xasprintf("problem: database %s: ", th_db_path());
+  ck_assert_msg(strstr(log, want) && strstr(log, " 0440: "), "%s", log);
+  ck_assert_msg(strstr(log, "cannot read and write it\n"), "%s", log);
+  ck_assert_msg(strstr(log, "problem: [otp] secret_file: "), "%s", log);
+  ck_assert_msg(strstr(log, "\n2 problems\notpgate-fcgi: the configuration test failed\n"), "%s", log);
+  ck_assert_int_eq(chmod(th_db_path(), 0660), 0);
+  free(want);
+  free(log);
+  free(key);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("worker");
   TCase *tc = tcase_create("socket");
@@ -279,6 +323,8 @@ int main(void) {
   tcase_add_loop_test(tc, bad_socket_spec_is_refused, 0,
                       sizeof bad_specs / sizeof bad_specs[0]);
   tcase_add_test(tc, journal_gets_each_line_once);
+  tcase_add_test(tc, test_option_all_is_well);
+  tcase_add_test(tc, test_option_reports_every_problem);
   suite_add_tcase(s, tc);
   return th_run_suite(s);
 }
