@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -122,6 +123,15 @@ static void handle_one(struct api *api, FCGX_Request *req) {
  * Without a timer (timer_create failed) a stop shuts down at once.
  * The socket's flags are left alone: under spawn-fcgi it is shared. */
 static int stopping_listen_fd = -1;
+/* When the request in hand began (monotonic ms), 0 between requests: read
+ * by the watchdog's thread (otpgate-fcgi.c). */
+static atomic_int_least64_t busy_since_ms;
+
+int64_t fcgi_worker_busy_ms(void) {
+  int64_t since = atomic_load(&busy_since_ms);
+  return since ? monotonic_ms() - since : 0;
+}
+
 static timer_t stop_timer;
 static bool stop_timer_ok;
 static volatile sig_atomic_t drain_ticks;
@@ -182,8 +192,10 @@ int fcgi_worker_run(struct api *api, int listen_fd,
   int drained = 0;
   while (FCGX_Accept_r(&req) >= 0) {
     sigprocmask(SIG_BLOCK, &stop_signals, &unblocked);
+    atomic_store(&busy_since_ms, monotonic_ms());
     handle_one(api, &req);
     FCGX_Finish_r(&req);
+    atomic_store(&busy_since_ms, 0);
     sigprocmask(SIG_SETMASK, &unblocked, NULL);
     if (*stop && (!connection_waiting(listen_fd) ||
                   ++drained >= DRAIN_MAX_REQUESTS))

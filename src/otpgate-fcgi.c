@@ -13,6 +13,7 @@
 #include "fcgi_worker.h"
 #include "listen_socket.h"
 #include "log.h"
+#include "notify.h"
 #include "payload.h"
 #include "program.h"
 
@@ -34,6 +35,25 @@ static void log_key(void *ctx, bool warn, const char *text) {
   log_msg(warn ? LOG_LVL_WARN : LOG_LVL_INFO, "event=pgp_key %.*s%s%s", head,
           text, status ? " status=" : "",
           status ? log_q(status + 8).s : "");
+}
+
+static int64_t watchdog_limit_ms;
+
+/* Alive, for the watchdog: between requests, or not held by one request
+ * for a whole WatchdogSec=. */
+static bool worker_alive(void) {
+  return fcgi_worker_busy_ms() < watchdog_limit_ms;
+}
+
+/* Under otpgate-fcgi.service (Type=notify, NotifyAccess=all): ready, and a
+ * watchdog from a thread (the main one may wait in accept() for good).
+ * Never STOPPING=1: one worker stopping is not the service stopping
+ * (multiwatch starts another), but systemd would take it so. */
+static void worker_notify_start(void) {
+  int64_t every = notify_watchdog_every_ms(true, &watchdog_limit_ms);
+  if (every > 0 && !notify_watchdog_thread(every, worker_alive))
+    log_warn("event=watchdog_failed error=\"cannot start its thread\"");
+  notify_ready();
 }
 
 /* -t: the configuration test; exit 0 only when all is well. */
@@ -125,6 +145,7 @@ int main(int argc, char **argv) {
              "and answers are plain JSON (Google seals them in production: "
              "format = pgp)\"");
   log_info("event=ready");
+  worker_notify_start();
   status = stop_requested ? 0 : fcgi_worker_run(&api, listen_fd, &stop_requested);
   log_info("event=stopped status=%d", status);
   api_close(&api);

@@ -25,6 +25,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "notify.h"
 #include "otp.h"
 #include "store.h"
 #include "transport.h"
@@ -436,7 +437,7 @@ static void sender_send(struct sender *s, struct sender_done *d) {
 }
 
 /* How long to sleep: the poll interval, or less when a row falls due or a
- * heartbeat is due sooner. */
+ * heartbeat (or the watchdog's ping) is due sooner. */
 static int sender_wait_ms(struct sender *s, int64_t next_heartbeat) {
   int64_t wait = s->conf->sender.poll_interval_ms, when;
   if (store_outbox_next_due(s->store, &when) == STORE_OK) {
@@ -466,6 +467,8 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
   int64_t next_heartbeat = monotonic_ms() + hb_every;
   int64_t next_housekeeping = monotonic_ms() + hk_every;
   int64_t next_close = monotonic_ms() + CLOSE_DUE_EVERY_MS;
+  int64_t watchdog_every = once ? 0 : notify_watchdog_every_ms(false, NULL);
+  int64_t next_watchdog = watchdog_every ? monotonic_ms() : INT64_MAX;
   struct sender_done d;
   enum sender_rc result = SENDER_OK;
 
@@ -474,9 +477,16 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
   sender_housekeeping(s);
   for (;;) {
     sender_take_signals(s);
-    if (stop_requested)
+    if (stop_requested) {
+      if (!once)
+        notify_stopping();
       break;
+    }
     int64_t mono = monotonic_ms();
+    if (mono >= next_watchdog) { /* systemd's, when WatchdogSec= is set */
+      notify_watchdog();
+      next_watchdog = mono + watchdog_every;
+    }
     if (mono >= next_heartbeat) {
       sender_heartbeat(s);
       next_heartbeat = mono + hb_every;
@@ -508,7 +518,9 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
         break;
       }
     }
-    sender_wait(s, sender_wait_ms(s, next_heartbeat));
+    sender_wait(s, sender_wait_ms(s, next_heartbeat < next_watchdog
+                                         ? next_heartbeat
+                                         : next_watchdog));
   }
   /* Stopping with a message sent but not recorded: record it alone. */
   sender_record_claim(s, &d, false);
@@ -552,6 +564,8 @@ enum sender_rc sender_run(const struct conf *conf,
   log_info("event=started once=%s transport=%s owner=%s",
            opt->once ? "yes" : "no", transport_name(s.transport),
            log_q(s.owner).s);
+  if (!opt->once)
+    notify_ready(); /* Type=notify: the outbox is being drained */
   rc = sender_loop(&s, opt->once);
   /* Gone: no worker should count on this sender any more. A --once run
    * leaves its heartbeat, the way cron-only sending works (README). */
