@@ -136,8 +136,9 @@ int main(int argc, char **argv) {
   }
 
   if (api.metrics_error[0])
-    log_warn("%s: the metrics route shows only what the database says",
-             api.metrics_error);
+    log_warn("event=metrics_counters_off error=%s detail=\"the metrics route "
+             "shows only what the database says\"",
+             log_q(api.metrics_error).s);
   if (payload_is_sealed(api.payload))
     payload_describe_keys(api.payload, log_key, NULL);
   else

@@ -181,8 +181,9 @@ static void sender_gateway_said(struct sender *s, enum gateway_status st) {
   bool opened = s->failures == s->conf->sender.breaker_failures;
   if ((before > 0 && s->failures == 0) || opened) {
     if (opened)
-      log_warn("gateway: %" PRId64 " sends in a row not taken: sendOtp "
-               "answers MESSAGE_UNABLE_TO_BE_SENT until one is",
+      log_warn("event=breaker_open failures=%" PRId64 " detail=\"sends in a "
+               "row not taken: sendOtp answers MESSAGE_UNABLE_TO_BE_SENT until "
+               "one is\"",
                s->failures);
     sender_heartbeat(s);
   }

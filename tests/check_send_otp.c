@@ -387,7 +387,7 @@ START_TEST(countries_and_caps) {
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 2);
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests WHERE request_id = 'm3'"), 0);
   char *log = th_read_file(th_path("worker.log"));
-  ck_assert_ptr_nonnull(strstr(log, "[sms] max_per_minute reached"));
+  ck_assert_ptr_nonnull(strstr(log, "event=sms_cap_reached cap=\"[sms] max_per_minute\""));
   free(log);
   ck_assert_int_eq(th_worker_stop(worker), 0);
   th_cleanup();
