@@ -74,7 +74,8 @@ static const char *const option_names[] = {"--json",   "--phone",   "--no-phone"
                                            "--status", "--account", "--since"};
 
 /* What each command takes; anything else is refused, named, so that an
- * option meant for another command is not silently ignored. */
+ * option meant for another command is not silently ignored. A new command
+ * needs its row. */
 static const struct {
   const char *cmd, *sub; /* sub NULL: the command has none */
   unsigned takes;
@@ -739,28 +740,31 @@ static int cmd_check(struct admin *a) {
              : 1;
 }
 
-/* Refuses, naming it, the first option the command does not take. -1 when
- * all belong (or the command is unknown: its own usage says so). */
+/* Refuses, naming it, the first option the command does not take; a
+ * command without a row in command_options takes none (a new command
+ * cannot silently ignore options). -1 when all belong. */
 static int refuse_foreign_options(struct admin *a) {
   const char *cmd = a->args[0], *sub = a->nargs > 1 ? a->args[1] : "";
-  for (size_t i = 0; i < sizeof command_options / sizeof command_options[0]; i++) {
-    if (strcmp(cmd, command_options[i].cmd) != 0 ||
-        (command_options[i].sub && strcmp(sub, command_options[i].sub) != 0))
-      continue;
-    unsigned foreign = a->given & ~command_options[i].takes;
-    if (foreign == 0)
-      return -1;
-    int bit = 0;
-    while (!(foreign & (1u << bit)))
-      bit++;
-    char *why = xasprintf("%s%s%s does not take %s", cmd,
-                          command_options[i].sub ? " " : "",
-                          command_options[i].sub ? sub : "", option_names[bit]);
-    int status = usage(a, why);
-    free(why);
-    return status;
-  }
-  return -1;
+  unsigned takes = 0;
+  bool has_sub = a->nargs > 1;
+  for (size_t i = 0; i < sizeof command_options / sizeof command_options[0]; i++)
+    if (strcmp(cmd, command_options[i].cmd) == 0 &&
+        (!command_options[i].sub || strcmp(sub, command_options[i].sub) == 0)) {
+      takes = command_options[i].takes;
+      has_sub = command_options[i].sub != NULL;
+      break;
+    }
+  unsigned foreign = a->given & ~takes;
+  if (foreign == 0)
+    return -1;
+  int bit = 0;
+  while (!(foreign & (1u << bit)))
+    bit++;
+  char *why = xasprintf("%s%s%s does not take %s", cmd, has_sub ? " " : "",
+                        has_sub ? sub : "", option_names[bit]);
+  int status = usage(a, why);
+  free(why);
+  return status;
 }
 
 /* Takes the options out of argv, wherever they stand, leaving the words. */

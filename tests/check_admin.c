@@ -109,6 +109,7 @@ static const struct {
     {{"init", "--json"}, 2, "init does not take --json"},
     {{"secret", "rotate", "--since", "0"}, 2, "secret rotate does not take --since"},
     {{"check", "--json"}, 2, "check does not take --json"},
+    {{"outbox", "purge", "--since", "0"}, 2, "outbox purge does not take --since"},
     {{"check", "now"}, 2, "check takes no arguments"},
     {{"pgp", "list", "--key", "x"}, 2, "pgp list does not take --key"},
     {{"pgp", "generate", "--out", "d", "--key", "x"}, 2, "pgp generate does not take --key"},
