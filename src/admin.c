@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "conf.h"
+#include "conf_check.h"
 #include "secret.h"
 #include "store.h"
 #include "phone.h"
@@ -22,6 +23,8 @@
 
 #define ADMIN_USAGE                                                            \
   "usage: otpgate-admin [-c PATH] [--json] COMMAND [ARGS]\n"                   \
+  "       otpgate-admin -h | -V\n"                                              \
+  "--json: for the commands that print rows (show, list)\n"                    \
   "commands:\n"                                                                \
   "  init                                    create or migrate the database, create the secret\n" \
   "  account add ID [--phone +E164] [--status S]\n"                            \
@@ -38,6 +41,9 @@
   "                                          sendOtp requestId: the code's row and its SMS\n" \
   "  otp list --account ID [--since TIME]\n"                                   \
   "  secret rotate                           add a new secret; older ones still verify\n" \
+  "  check                                   test the configuration, the database, the\n" \
+  "                                          secret, the transport and the paths as this\n" \
+  "                                          user; exit 0 only when all is well\n" \
   "  pgp generate|list|check|seal|open       OpenPGP keys ('pgp --help')\n"
 
 struct admin {
@@ -52,6 +58,43 @@ struct admin {
   /* Command options. */
   const char *phone, *status, *since, *account;
   bool phone_given, no_phone;
+  unsigned given; /* OPT_* of the options on the command line */
+};
+
+/* The options that belong to some commands (-c, -h and -V belong to all). */
+enum {
+  OPT_JSON = 1 << 0,
+  OPT_PHONE = 1 << 1,
+  OPT_NO_PHONE = 1 << 2,
+  OPT_STATUS = 1 << 3,
+  OPT_ACCOUNT = 1 << 4,
+  OPT_SINCE = 1 << 5,
+};
+static const char *const option_names[] = {"--json",   "--phone",   "--no-phone",
+                                           "--status", "--account", "--since"};
+
+/* What each command takes; anything else is refused, named, so that an
+ * option meant for another command is not silently ignored. A new command
+ * needs its row. */
+static const struct {
+  const char *cmd, *sub; /* sub NULL: the command has none */
+  unsigned takes;
+} command_options[] = {
+    {"init", NULL, 0},
+    {"account", "add", OPT_PHONE | OPT_STATUS},
+    {"account", "set", OPT_PHONE | OPT_NO_PHONE | OPT_STATUS},
+    {"account", "show", OPT_JSON},
+    {"account", "list", OPT_JSON},
+    {"account", "import", 0},
+    {"association", "add", 0},
+    {"association", "revoke", 0},
+    {"association", "list", OPT_JSON},
+    {"outbox", "list", OPT_JSON | OPT_STATUS | OPT_SINCE},
+    {"outbox", "show", OPT_JSON},
+    {"otp", "show", OPT_JSON},
+    {"otp", "list", OPT_JSON | OPT_ACCOUNT | OPT_SINCE},
+    {"secret", "rotate", 0},
+    {"check", NULL, 0},
 };
 
 /* The usage text, with the statuses as the store spells them. */
@@ -280,8 +323,9 @@ static int cmd_init(struct admin *a) {
   if (rc != STORE_OK) {
     fprintf(a->err, "otpgate-admin: %s: cannot migrate the schema: %s (%s)\n",
             a->conf->database.path, store_strerror(rc),
-            from > store_schema_version_latest() ? "the file is newer than this program"
-                                                 : store_errmsg(a->store));
+            from > store_schema_version_latest()
+                ? "the database was migrated by a newer otpgate"
+                : store_errmsg(a->store));
     return 1;
   }
   /* The secret goes to the database's group: the workers read it. */
@@ -369,8 +413,6 @@ static int cmd_account_add(struct admin *a) {
     return usage(a, "account add takes one ID");
   const char *id = a->args[2];
   enum account_status status = ACCOUNT_ACTIVE;
-  if (a->no_phone)
-    return usage(a, "--no-phone is for account set");
   if (!check_account(a, "", id, a->phone, a->status, &status) ||
       !open_store(a))
     return 1;
@@ -688,18 +730,60 @@ static int cmd_secret(struct admin *a) {
   return 0;
 }
 
+/* check: what the worker and the sender need, as this user. */
+static int cmd_check(struct admin *a) {
+  if (a->nargs != 1)
+    return usage(a, "check takes no arguments");
+  return conf_check_run(a->conf, CONF_CHECK_WORKER | CONF_CHECK_SENDER,
+                        a->out) == 0
+             ? 0
+             : 1;
+}
+
+/* Refuses, naming it, the first option the command does not take; a
+ * command without a row in command_options takes none (a new command
+ * cannot silently ignore options). -1 when all belong. */
+static int refuse_foreign_options(struct admin *a) {
+  const char *cmd = a->args[0], *sub = a->nargs > 1 ? a->args[1] : "";
+  unsigned takes = 0;
+  bool has_sub = a->nargs > 1;
+  for (size_t i = 0; i < sizeof command_options / sizeof command_options[0]; i++)
+    if (strcmp(cmd, command_options[i].cmd) == 0 &&
+        (!command_options[i].sub || strcmp(sub, command_options[i].sub) == 0)) {
+      takes = command_options[i].takes;
+      has_sub = command_options[i].sub != NULL;
+      break;
+    }
+  unsigned foreign = a->given & ~takes;
+  if (foreign == 0)
+    return -1;
+  int bit = 0;
+  while (!(foreign & (1u << bit)))
+    bit++;
+  char *why = xasprintf("%s%s%s does not take %s", cmd, has_sub ? " " : "",
+                        has_sub ? sub : "", option_names[bit]);
+  int status = usage(a, why);
+  free(why);
+  return status;
+}
+
 /* Takes the options out of argv, wherever they stand, leaving the words. */
 static int parse_options(struct admin *a, int argc, char **argv) {
   a->args = xcalloc((size_t)argc + 1, sizeof *a->args);
   for (int i = 1; i < argc; i++) {
     const char *o = argv[i];
     bool has_next = i + 1 < argc;
-    if (strcmp(o, "--json") == 0)
+    if (strcmp(o, "--json") == 0) {
       a->json = true;
-    else if (strcmp(o, "--no-phone") == 0)
+      a->given |= OPT_JSON;
+    } else if (strcmp(o, "--no-phone") == 0) {
       a->no_phone = true;
-    else if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
+      a->given |= OPT_NO_PHONE;
+    } else if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
       print_usage(a->out);
+      return 0;
+    } else if (strcmp(o, "-V") == 0 || strcmp(o, "--version") == 0) {
+      fprintf(a->out, "otpgate-admin %s\n", PACKAGE_VERSION);
       return 0;
     } else if (strcmp(o, "-c") == 0 || strcmp(o, "--config") == 0) {
       if (!has_next)
@@ -710,20 +794,27 @@ static int parse_options(struct admin *a, int argc, char **argv) {
         return usage(a, "--phone needs a number");
       a->phone = argv[++i];
       a->phone_given = true;
+      a->given |= OPT_PHONE;
     } else if (strcmp(o, "--status") == 0) {
       if (!has_next)
         return usage(a, "--status needs a status");
       a->status = argv[++i];
+      a->given |= OPT_STATUS;
     } else if (strcmp(o, "--account") == 0) {
       if (!has_next)
         return usage(a, "--account needs an ID");
       a->account = argv[++i];
+      a->given |= OPT_ACCOUNT;
     } else if (strcmp(o, "--since") == 0) {
       if (!has_next)
         return usage(a, "--since needs a TIME");
       a->since = argv[++i];
+      a->given |= OPT_SINCE;
     } else if (o[0] == '-' && o[1] != '\0') {
-      return usage(a, "unknown option");
+      char *why = xasprintf("unknown option %s", o);
+      int status = usage(a, why);
+      free(why);
+      return status;
     } else {
       a->args[a->nargs++] = argv[i];
     }
@@ -755,6 +846,8 @@ int admin_main(int argc, char **argv, FILE *out, FILE *err) {
     status = usage(&a, "no command");
     goto out;
   }
+  if ((status = refuse_foreign_options(&a)) >= 0)
+    goto out;
   const char *path = conf_resolve_path(a.config_path);
   a.conf = conf_load(path, cerr, sizeof cerr);
   if (a.conf == NULL) {
@@ -775,6 +868,8 @@ int admin_main(int argc, char **argv, FILE *out, FILE *err) {
     status = cmd_otp(&a);
   else if (strcmp(cmd, "secret") == 0)
     status = cmd_secret(&a);
+  else if (strcmp(cmd, "check") == 0)
+    status = cmd_check(&a);
   else
     status = usage(&a, "unknown command");
 out:

@@ -218,6 +218,14 @@ static int cmd_open(struct pgp_cmd *c) {
   return o.verdict == PAYLOAD_OPENED ? 0 : pgp_fail(c, 1, "%s", o.why);
 }
 
+/* The options (their letters in admin_pgp_main()'s table) a pgp command
+ * takes beyond -c; any other is refused, named, not ignored. */
+static const char *pgp_takes(const char *cmd) {
+  if (strcmp(cmd, "generate") == 0)
+    return "obeu";
+  return strcmp(cmd, "seal") == 0 || strcmp(cmd, "open") == 0 ? "k" : "";
+}
+
 int admin_pgp_main(int argc, char **argv, FILE *out, FILE *err) {
   static const struct option longopts[] = {
       {"config", required_argument, NULL, 'c'},
@@ -230,10 +238,13 @@ int admin_pgp_main(int argc, char **argv, FILE *out, FILE *err) {
       {NULL, 0, NULL, 0},
   };
   struct pgp_cmd c = {.out = out, .err = err, .bits = 3072};
+  char given[8] = ""; /* the letters of the command's options, once each */
   int ch, status;
   optind = 0; /* a full start: tests run many command lines in one process */
   opterr = 0;
   while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+    if (strchr("obeuk", ch) && !strchr(given, ch))
+      given[strlen(given)] = (char)ch;
     switch (ch) {
     case 'c': c.config = optarg; break;
     case 'o': c.dir = optarg; break;
@@ -252,6 +263,10 @@ int admin_pgp_main(int argc, char **argv, FILE *out, FILE *err) {
   if (argc - optind != 2 || strcmp(argv[optind], "pgp") != 0)
     return pgp_fail(&c, 2, "pgp takes one command");
   const char *cmd = argv[optind + 1];
+  for (const char *g = given; *g; g++)
+    for (const struct option *o = longopts; o->name; o++)
+      if (o->val == *g && !strchr(pgp_takes(cmd), *g))
+        return pgp_fail(&c, 2, "pgp %s does not take --%s", cmd, o->name);
   if (strcmp(cmd, "generate") == 0)
     return cmd_generate(&c);
   if (strcmp(cmd, "list") && strcmp(cmd, "check") && strcmp(cmd, "seal") &&

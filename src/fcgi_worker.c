@@ -5,25 +5,17 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <fcgiapp.h>
 
 #include "log.h"
 #include "util.h"
-
-int fcgi_worker_listen(const char *spec) {
-  /* Only the owner and its group (the web server's) may connect. */
-  mode_t old = umask(007);
-  int fd = FCGX_OpenSocket(spec, 128);
-  umask(old);
-  return fd;
-}
 
 int fcgi_worker_fd0_is_fastcgi(void) { return !FCGX_IsCGI(); }
 
@@ -110,11 +102,13 @@ static void handle_one(struct api *api, FCGX_Request *req) {
   };
   api_handle(api, &hr, &resp);
   write_response(req, &resp);
-  log_info("%s requestId=%s %s status=%d %.2fms%s%s%s%s %s", resp.method,
-           resp.request_id, resp.outcome, resp.status,
-           (monotonic_seconds() - start) * 1000.0,
+  log_info("event=request method=%s requestId=%s result=%s status=%d ms=%.2f"
+           "%s%s%s%s detail=%s",
+           resp.method, log_q(resp.request_id).s, log_q(resp.outcome).s,
+           resp.status, (monotonic_seconds() - start) * 1000.0,
            resp.error_id[0] ? " errorId=" : "", resp.error_id,
-           resp.signer[0] ? " signer=" : "", resp.signer, resp.detail);
+           resp.signer[0] ? " signer=" : "",
+           resp.signer[0] ? log_q(resp.signer).s : "", log_q(resp.detail).s);
   api_response_free(&resp);
 }
 
@@ -129,6 +123,15 @@ static void handle_one(struct api *api, FCGX_Request *req) {
  * Without a timer (timer_create failed) a stop shuts down at once.
  * The socket's flags are left alone: under spawn-fcgi it is shared. */
 static int stopping_listen_fd = -1;
+/* When the request in hand began (monotonic ms), 0 between requests: read
+ * by the watchdog's thread (otpgate-fcgi.c). */
+static atomic_int_least64_t busy_since_ms;
+
+int64_t fcgi_worker_busy_ms(void) {
+  int64_t since = atomic_load(&busy_since_ms);
+  return since ? monotonic_ms() - since : 0;
+}
+
 static timer_t stop_timer;
 static bool stop_timer_ok;
 static volatile sig_atomic_t drain_ticks;
@@ -169,7 +172,7 @@ int fcgi_worker_run(struct api *api, int listen_fd,
   /* Its own signal: SIGALRM is the write queue's (store_queue.h). */
   struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN};
   if (FCGX_Init() != 0 || FCGX_InitRequest(&req, listen_fd, 0) != 0) {
-    log_error("cannot set up libfcgi");
+    log_error("event=start_failed error=\"cannot set up libfcgi\"");
     return 1;
   }
   sigemptyset(&sa.sa_mask);
@@ -184,12 +187,15 @@ int fcgi_worker_run(struct api *api, int listen_fd,
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGQUIT); /* multiwatch's TERM (otpgate-fcgi.c) */
   sigaddset(&stop_signals, SIGRTMIN);
   int drained = 0;
   while (FCGX_Accept_r(&req) >= 0) {
     sigprocmask(SIG_BLOCK, &stop_signals, &unblocked);
+    atomic_store(&busy_since_ms, monotonic_ms());
     handle_one(api, &req);
     FCGX_Finish_r(&req);
+    atomic_store(&busy_since_ms, 0);
     sigprocmask(SIG_SETMASK, &unblocked, NULL);
     if (*stop && (!connection_waiting(listen_fd) ||
                   ++drained >= DRAIN_MAX_REQUESTS))

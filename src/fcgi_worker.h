@@ -6,12 +6,10 @@
 #define OTPGATE_FCGI_WORKER_H
 
 #include <signal.h>
+#include <stdint.h>
 
 #include "api.h"
 
-/* Opens the listening socket: "PATH" (unix) or "HOST:PORT"; returns the fd
- * or -1. */
-int fcgi_worker_listen(const char *spec);
 /* Whether fd 0 is a socket a FastCGI server handed us. */
 int fcgi_worker_fd0_is_fastcgi(void);
 
@@ -23,5 +21,8 @@ int fcgi_worker_run(struct api *api, int listen_fd,
 /* Async-signal-safe: the worker finishes the request in hand and the ones
  * queued on its socket, and accepts no more. */
 void fcgi_worker_stop_accepting(void);
+/* How long the request in hand has run (ms), 0 between requests; safe from
+ * another thread. */
+int64_t fcgi_worker_busy_ms(void);
 
 #endif

@@ -33,8 +33,8 @@ static void stdio_open(void) {
 int main(int argc, char **argv) {
   struct sender_options opt = {.once = false};
   const struct program_option options[] = {
-      {"once", NULL, &opt.once},
-      {NULL, NULL, NULL},
+      {"once", NULL, &opt.once, 0},
+      {NULL, NULL, NULL, 0},
   };
   char err[1024];
   int status;
@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
     return status;
   enum sender_rc rc = sender_run(conf, &opt, err, sizeof err);
   if (rc != SENDER_OK)
-    log_error("%s", err);
+    log_error("event=exit error=%s", log_q(err).s);
   program_end(conf);
   return rc == SENDER_OK ? 0 : 1;
 }

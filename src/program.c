@@ -4,6 +4,7 @@
 
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -26,14 +27,22 @@ static int program_options(int argc, char **argv, const char *prog,
       {"help", no_argument, NULL, 'h'},
       {"version", no_argument, NULL, 'V'},
   };
+  char shortopts[8 + 2 * PROGRAM_MAX_EXTRA] = "c:hV";
   int n = 4, ch, index;
-  for (int i = 0; i < PROGRAM_MAX_EXTRA && extra[i].name; i++)
+  for (int i = 0; i < PROGRAM_MAX_EXTRA && extra[i].name; i++) {
     longopts[n++] = (struct option){extra[i].name,
                                     extra[i].value ? required_argument
                                                    : no_argument,
                                     NULL, 1000 + i};
+    if (extra[i].letter)
+      snprintf(shortopts + strlen(shortopts), 3, "%c%s", extra[i].letter,
+               extra[i].value ? ":" : "");
+  }
   longopts[n] = (struct option){NULL, 0, NULL, 0};
-  while ((ch = getopt_long(argc, argv, "c:hV", longopts, &index)) != -1) {
+  while ((ch = getopt_long(argc, argv, shortopts, longopts, &index)) != -1) {
+    for (int i = 0; ch != 'c' && ch != 'h' && ch != 'V' && extra[i].name; i++)
+      if (ch == extra[i].letter)
+        ch = 1000 + i; /* -letter is --name */
     if (ch == 'c') {
       *config = optarg;
     } else if (ch == 'r') {

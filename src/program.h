@@ -9,11 +9,13 @@ struct conf;
 
 /* An option of one program beyond the common ones (-c/--config PATH,
  * --allow-root, -h/--help, -V/--version): --name with a value (stored in
- * *value) or a flag (sets *flag). The list ends with a NULL name. */
+ * *value) or a flag (sets *flag), and -letter too when letter is not 0.
+ * The list ends with a NULL name. */
 struct program_option {
   const char *name;
   const char **value;
   bool *flag;
+  char letter;
 };
 
 /* Reads the command line; refuses root unless --allow-root (the worker

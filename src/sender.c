@@ -25,6 +25,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "notify.h"
 #include "otp.h"
 #include "store.h"
 #include "transport.h"
@@ -146,7 +147,7 @@ static void sender_take_signals(struct sender *s) {
   if (reopen_requested) {
     reopen_requested = 0;
     log_reopen();
-    log_info("logs reopened");
+    log_info("event=logs_reopened");
   }
 }
 
@@ -161,7 +162,8 @@ static void sender_heartbeat(struct sender *s) {
   };
   enum store_rc rc = store_sender_heartbeat(s->store, &b);
   if (rc != STORE_OK)
-    log_warn("heartbeat: %s: %s", store_strerror(rc), store_errmsg(s->store));
+    log_warn("event=heartbeat_failed error=%s reason=%s",
+             log_q(store_strerror(rc)).s, log_q(store_errmsg(s->store)).s);
 }
 
 /* Counts what the gateway said. The moment the breaker opens (the
@@ -179,8 +181,9 @@ static void sender_gateway_said(struct sender *s, enum gateway_status st) {
   bool opened = s->failures == s->conf->sender.breaker_failures;
   if ((before > 0 && s->failures == 0) || opened) {
     if (opened)
-      log_warn("gateway: %" PRId64 " sends in a row not taken: sendOtp "
-               "answers MESSAGE_UNABLE_TO_BE_SENT until one is",
+      log_warn("event=breaker_open failures=%" PRId64 " detail=\"sends in a "
+               "row not taken: sendOtp answers MESSAGE_UNABLE_TO_BE_SENT until "
+               "one is\"",
                s->failures);
     sender_heartbeat(s);
   }
@@ -198,13 +201,13 @@ static void sender_housekeeping(struct sender *s) {
   struct store_purge_counts n;
   enum store_rc rc = store_purge(s->store, &p, &n);
   if (rc != STORE_OK) {
-    log_warn("housekeeping: %s: %s", store_strerror(rc),
-             store_errmsg(s->store));
+    log_warn("event=housekeeping_failed error=%s reason=%s",
+             log_q(store_strerror(rc)).s, log_q(store_errmsg(s->store)).s);
     return;
   }
   if (n.requests || n.otps || n.outbox || n.senders)
-    log_info("housekeeping: deleted %" PRId64 " idempotency records, %" PRId64
-             " OTPs, %" PRId64 " outbox rows, %" PRId64 " old heartbeats",
+    log_info("event=housekeeping requests=%" PRId64 " otps=%" PRId64
+             " outbox=%" PRId64 " senders=%" PRId64,
              n.requests, n.otps, n.outbox, n.senders);
 }
 
@@ -264,11 +267,11 @@ static const char *outcome_name(enum store_outbox_outcome o) {
   case STORE_OUTBOX_SENT:
     return "sent";
   case STORE_OUTBOX_RETRY:
-    return "will retry";
+    return "retry";
   case STORE_OUTBOX_FAILED:
     return "failed";
   case STORE_OUTBOX_UNKNOWN:
-    return "outcome unknown";
+    return "unknown";
   case STORE_OUTBOX_EXPIRED:
     return "expired";
   }
@@ -293,21 +296,24 @@ static void sender_done_log(struct sender *s, struct sender_done *d) {
 
   phone_mask(d->row.destination, masked, sizeof masked);
   if (d->done.recorded == STORE_NOT_FOUND) {
-    log_warn("message %" PRId64 " to %s: %s, but the lease ran out first; "
-             "another sender may send it again",
+    log_warn("event=message id=%" PRId64 " to=%s outcome=%s recorded=no "
+             "reason=\"the lease ran out first; another sender may send it "
+             "again\"",
              d->row.id, masked, outcome_name(o->outcome));
   } else if (d->done.recorded != STORE_OK) {
-    log_error("message %" PRId64 " to %s: %s, but recording it failed: %s",
+    log_error("event=message id=%" PRId64 " to=%s outcome=%s recorded=no "
+              "reason=%s",
               d->row.id, masked, outcome_name(o->outcome),
-              store_errmsg(s->store));
+              log_q(store_errmsg(s->store)).s);
   } else {
     enum log_level lvl =
         o->outcome == STORE_OUTBOX_SENT ? LOG_LVL_INFO : LOG_LVL_WARN;
     log_msg(lvl,
-            "message %" PRId64 " to %s: %s (attempt %" PRId64 ", %" PRId64
-            " ms)%s%s",
+            "event=message id=%" PRId64 " to=%s outcome=%s attempt=%" PRId64
+            " ms=%" PRId64 "%s%s",
             d->row.id, masked, outcome_name(o->outcome), d->row.attempts,
-            d->took, o->error ? ": " : "", o->error ? o->error : "");
+            d->took, o->error ? " error=" : "",
+            o->error ? log_q(o->error).s : "");
   }
   store_outbox_claim_free(&d->row);
   d->pending = false;
@@ -356,10 +362,12 @@ static void sender_close_due(struct sender *s) {
                                             s->conf->sender.max_attempts,
                                             &closed);
   if (rc != STORE_OK)
-    log_error("closing expired messages: %s: %s", store_strerror(rc),
-              store_errmsg(s->store));
+    log_error("event=close_due_failed error=%s reason=%s",
+              log_q(store_strerror(rc)).s, log_q(store_errmsg(s->store)).s);
   else if (closed)
-    log_info("%" PRId64 " message(s) expired or out of attempts", closed);
+    log_info("event=closed_due messages=%" PRId64
+             " why=\"expired or out of attempts\"",
+             closed);
 }
 
 /* The SMS as it goes out: the row's masked text with its sealed code
@@ -430,7 +438,7 @@ static void sender_send(struct sender *s, struct sender_done *d) {
 }
 
 /* How long to sleep: the poll interval, or less when a row falls due or a
- * heartbeat is due sooner. */
+ * heartbeat (or the watchdog's ping) is due sooner. */
 static int sender_wait_ms(struct sender *s, int64_t next_heartbeat) {
   int64_t wait = s->conf->sender.poll_interval_ms, when;
   if (store_outbox_next_due(s->store, &when) == STORE_OK) {
@@ -460,6 +468,8 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
   int64_t next_heartbeat = monotonic_ms() + hb_every;
   int64_t next_housekeeping = monotonic_ms() + hk_every;
   int64_t next_close = monotonic_ms() + CLOSE_DUE_EVERY_MS;
+  int64_t watchdog_every = once ? 0 : notify_watchdog_every_ms(false, NULL);
+  int64_t next_watchdog = watchdog_every ? monotonic_ms() : INT64_MAX;
   struct sender_done d;
   enum sender_rc result = SENDER_OK;
 
@@ -468,9 +478,16 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
   sender_housekeeping(s);
   for (;;) {
     sender_take_signals(s);
-    if (stop_requested)
+    if (stop_requested) {
+      if (!once)
+        notify_stopping();
       break;
+    }
     int64_t mono = monotonic_ms();
+    if (mono >= next_watchdog) { /* systemd's, when WatchdogSec= is set */
+      notify_watchdog();
+      next_watchdog = mono + watchdog_every;
+    }
     if (mono >= next_heartbeat) {
       sender_heartbeat(s);
       next_heartbeat = mono + hb_every;
@@ -495,14 +512,16 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
       if (once)
         break;
     } else {
-      log_error("claiming a message: %s: %s", store_strerror(rc),
-                store_errmsg(s->store));
+      log_error("event=claim_failed error=%s reason=%s",
+                log_q(store_strerror(rc)).s, log_q(store_errmsg(s->store)).s);
       if (once) {
         result = SENDER_ESTORE;
         break;
       }
     }
-    sender_wait(s, sender_wait_ms(s, next_heartbeat));
+    sender_wait(s, sender_wait_ms(s, next_heartbeat < next_watchdog
+                                         ? next_heartbeat
+                                         : next_watchdog));
   }
   /* Stopping with a message sent but not recorded: record it alone. */
   sender_record_claim(s, &d, false);
@@ -539,18 +558,22 @@ enum sender_rc sender_run(const struct conf *conf,
   if (!opt->once && conf->sender.wake_socket[0]) {
     s.wake_fd = wake_listen(conf->sender.wake_socket);
     if (s.wake_fd < 0)
-      log_warn("%s: cannot listen for wake-ups (%s); polling every %ld ms",
-               conf->sender.wake_socket, strerror(errno),
+      log_warn("event=wake_socket_failed path=%s error=%s poll_ms=%ld",
+               log_q(conf->sender.wake_socket).s, log_q(strerror(errno)).s,
                conf->sender.poll_interval_ms);
   }
-  log_info("started%s: transport %s, owner %s", opt->once ? " (once)" : "",
-           transport_name(s.transport), s.owner);
+  log_info("event=started once=%s transport=%s owner=%s",
+           opt->once ? "yes" : "no", transport_name(s.transport),
+           log_q(s.owner).s);
+  if (!opt->once)
+    notify_ready(); /* Type=notify: the outbox is being drained */
   rc = sender_loop(&s, opt->once);
   /* Gone: no worker should count on this sender any more. A --once run
    * leaves its heartbeat, the way cron-only sending works (README). */
   if (!opt->once && store_sender_forget(s.store, s.owner) != STORE_OK)
-    log_warn("cannot remove the heartbeat: %s", store_errmsg(s.store));
-  log_info("stopped");
+    log_warn("event=heartbeat_remove_failed reason=%s",
+             log_q(store_errmsg(s.store)).s);
+  log_info("event=stopped");
   if (rc != SENDER_OK)
     snprintf(err, errsz, "%s", sender_strerror(rc));
 out:

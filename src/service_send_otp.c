@@ -96,7 +96,8 @@ static void warn_capped(const char *which, int64_t now) {
   if (now - last < 60000)
     return;
   last = now;
-  log_warn("sendOtp refused: [sms] %s reached (MESSAGE_UNABLE_TO_BE_SENT)",
+  log_warn("event=sms_cap_reached cap=\"[sms] %s\" detail=\"sendOtp "
+           "answers MESSAGE_UNABLE_TO_BE_SENT\"",
            which);
 }
 

@@ -109,6 +109,14 @@ struct store *store_open(const struct conf *conf, bool for_init, char *err,
   }
   if (!for_init) {
     int v = store_user_version(s), want = store_schema_version_latest();
+    if (v > want) { /* init cannot help: it never migrates down */
+      snprintf(err, errsz,
+               "%s: schema version %d: the database was migrated by a newer "
+               "otpgate (this one, %s, knows versions up to %d); run that "
+               "version",
+               path, v, PACKAGE_VERSION, want);
+      goto fail;
+    }
     if (v != want) {
       snprintf(err, errsz,
                "%s: schema version %d, this program needs %d (run "

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
+#include <sqlite3.h>
 
 #include "store.h"
 #include "testhelp.h"
@@ -89,7 +90,30 @@ static const struct {
     {{"outbox", "show", "x"}, 1, "bad outbox ID"},
     {{"outbox", "show", "42"}, 1, "no outbox row"},
     {{"nonsense"}, 2, "unknown command"},
-    {{"--bogus", "account", "list"}, 2, "unknown option"},
+    {{"--bogus", "account", "list"}, 2, "unknown option --bogus"},
+    /* An option of another command is refused, not ignored. */
+    {{"account", "show", "acct-1", "--phone", "+14035559999"}, 2,
+     "account show does not take --phone"},
+    {{"outbox", "list", "--phone", "x"}, 2, "outbox list does not take --phone"},
+    {{"association", "revoke", "assoc-1", "--status", "closed"}, 2,
+     "association revoke does not take --status"},
+    {{"account", "add", "x2", "--no-phone"}, 2, "account add does not take --no-phone"},
+    {{"account", "add", "x2", "--since", "2024-01-01"}, 2, "account add does not take --since"},
+    {{"account", "set", "acct-1", "--status", "closed", "--account", "a"}, 2,
+     "account set does not take --account"},
+    {{"account", "add", "x2", "--json"}, 2, "account add does not take --json"},
+    {{"otp", "list", "--account", "acct-1", "--status", "sent"}, 2,
+     "otp list does not take --status"},
+    {{"association", "add", "assoc-2", "acct-1", "--phone", "+14035551111"}, 2,
+     "association add does not take --phone"},
+    {{"init", "--json"}, 2, "init does not take --json"},
+    {{"secret", "rotate", "--since", "0"}, 2, "secret rotate does not take --since"},
+    {{"check", "--json"}, 2, "check does not take --json"},
+    {{"outbox", "purge", "--since", "0"}, 2, "outbox purge does not take --since"},
+    {{"check", "now"}, 2, "check takes no arguments"},
+    {{"pgp", "list", "--key", "x"}, 2, "pgp list does not take --key"},
+    {{"pgp", "generate", "--out", "d", "--key", "x"}, 2, "pgp generate does not take --key"},
+    {{"pgp", "seal", "--key", "k", "--bits", "2048"}, 2, "pgp seal does not take --bits"},
 };
 
 START_TEST(bad_arguments_change_nothing) {
@@ -105,6 +129,15 @@ START_TEST(bad_arguments_change_nothing) {
   ck_assert_str_eq(before, after);
   free(before);
   free(after);
+}
+END_TEST
+
+/* Every program has -V. */
+START_TEST(version) {
+  ck_assert_int_eq(th_admin("-V", NULL), 0);
+  ck_assert_str_eq(th_admin_out(), "otpgate-admin " PACKAGE_VERSION "\n");
+  ck_assert_int_eq(th_admin("--version", NULL), 0);
+  ck_assert_str_eq(th_admin_out(), "otpgate-admin " PACKAGE_VERSION "\n");
 }
 END_TEST
 
@@ -276,6 +309,107 @@ START_TEST(secret_rotate_command) {
 }
 END_TEST
 
+/* ---- check: the configuration test ---- */
+
+/* The test configuration with a spool directory that is there. */
+static void config_for_check(const char *extra) {
+  char *spool = th_path("spool");
+  char *text = xasprintf("[sender]\ntransport = spool\nspool_dir = %s\n%s", spool,
+                         extra ? extra : "");
+  th_config(text);
+  ck_assert_int_eq(mkdir(spool, 0770), 0);
+  free(text);
+  free(spool);
+}
+
+static int count_lines(const char *text, const char *prefix) {
+  int n = 0;
+  for (const char *p = text; (p = strstr(p, prefix)) != NULL; p++)
+    n += p == text || p[-1] == '\n';
+  return n;
+}
+
+START_TEST(check_all_is_well) {
+  config_for_check(NULL);
+  ck_assert_int_eq(th_admin("check", NULL), 0);
+  const char *out = th_admin_out();
+  ck_assert_msg(count_lines(out, "problem: ") == 0, "%s", out);
+  char *want = xasprintf("ok: database %s: schema version %d, current", th_db_path(),
+                         store_schema_version_latest());
+  ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+  ck_assert_ptr_nonnull(strstr(out, "ok: secret "));
+  ck_assert_ptr_nonnull(strstr(out, "ok: [sender] transport spool"));
+  ck_assert_ptr_nonnull(strstr(out, "ok: [sender] wake_socket directory "));
+  ck_assert_ptr_nonnull(strstr(out, "note: checking as "));
+  /* Who owns what: "OWNER:GROUP MODE". */
+  ck_assert_ptr_nonnull(strstr(out, " 0660\n"));
+  size_t n = strlen(out);
+  ck_assert_str_eq(out + n - strlen("all is well\n"), "all is well\n");
+  free(want);
+}
+END_TEST
+
+/* Every problem, not only the first: a database a newer otpgate migrated,
+ * a secret others may read, a spool directory and a wake socket directory
+ * that are not there, an exec command that cannot run. */
+START_TEST(check_reports_every_problem) {
+  config_for_check(NULL);
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
+  sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL);
+  sqlite3_close(db);
+  char *key = th_path("otp.key"), *spool = th_path("spool");
+  ck_assert_int_eq(chmod(key, 0644), 0);
+  ck_assert_int_eq(rmdir(spool), 0);
+  char *extra = xasprintf("[sender]\nwake_socket = %s/gone/sender.sock\n", th_tmpdir());
+  char *conf = th_read_file(th_config_path());
+  /* The configuration again, its wake socket moved. */
+  char *at = strstr(conf, "wake_socket = ");
+  ck_assert_ptr_nonnull(at);
+  *at = ';';
+  FILE *f = fopen(th_config_path(), "w");
+  fprintf(f, "%s%s", conf, extra);
+  fclose(f);
+  ck_assert_int_eq(th_admin("check", NULL), 1);
+  const char *out = th_admin_out();
+  ck_assert_msg(count_lines(out, "problem: ") == 4, "%s", out);
+  ck_assert_ptr_nonnull(strstr(out, "schema version 99: the database was migrated by a newer otpgate"));
+  ck_assert_ptr_nonnull(strstr(out, "problem: [otp] secret_file: "));
+  ck_assert_ptr_nonnull(strstr(out, "[sender] spool_dir: "));
+  ck_assert_ptr_nonnull(strstr(out, "problem: [sender] wake_socket "));
+  ck_assert_ptr_nonnull(strstr(out, "\n4 problems\n"));
+  free(conf);
+  free(extra);
+  free(spool);
+  free(key);
+}
+END_TEST
+
+START_TEST(check_exec_command_and_missing_database) {
+  char *gw = th_write_file("gw.sh", "#!/bin/sh\nexit 0\n", 0644); /* not runnable */
+  char *extra = xasprintf("[sender]\ntransport = exec\nexec_command = %s --flag\n", gw);
+  th_config(extra);
+  ck_assert_int_eq(unlink(th_db_path()), 0);
+  ck_assert_int_eq(th_admin("check", NULL), 1);
+  const char *out = th_admin_out();
+  char *want = xasprintf("problem: database %s: No such file or directory (run "
+                         "'otpgate-admin init')", th_db_path());
+  ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+  ck_assert_msg(strstr(out, "[sender] exec_command: ") != NULL, "%s", out);
+  ck_assert_int_eq(count_lines(out, "problem: "), 2);
+  /* Runnable: that problem is gone, and who owns the program is said. */
+  ck_assert_int_eq(chmod(gw, 0755), 0);
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  ck_assert_int_eq(th_admin("check", NULL), 0);
+  free(want);
+  want = xasprintf("ok: [sender] exec_command %s: ", gw);
+  ck_assert_msg(strstr(th_admin_out(), want) != NULL, "%s", th_admin_out());
+  free(want);
+  free(extra);
+  free(gw);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("admin");
   TCase *tc = tcase_create("admin");
@@ -283,12 +417,16 @@ int main(void) {
   tcase_add_test(tc, account_add_show_list);
   tcase_add_test(tc, account_set);
   tcase_add_loop_test(tc, bad_arguments_change_nothing, 0, sizeof bad / sizeof bad[0]);
+  tcase_add_test(tc, version);
   tcase_add_test(tc, associations);
   tcase_add_test(tc, import_all_or_nothing);
   tcase_add_test(tc, init_makes_the_database_group_writable);
   tcase_add_test(tc, bad_config_stops_with_key);
   tcase_add_test(tc, otp_show_and_list);
   tcase_add_test(tc, secret_rotate_command);
+  tcase_add_test(tc, check_all_is_well);
+  tcase_add_test(tc, check_reports_every_problem);
+  tcase_add_test(tc, check_exec_command_and_missing_database);
   suite_add_tcase(s, tc);
   return th_run_suite(s);
 }

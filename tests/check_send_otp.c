@@ -144,7 +144,7 @@ START_TEST(seeds_example_round_trip) {
   char *log = th_path("worker.log");
   char *logtext = th_read_file(log);
   ck_assert_ptr_nonnull(logtext);
-  ck_assert_ptr_nonnull(strstr(logtext, "requestId=0123434-otp-abc SUCCESS status=200"));
+  ck_assert_ptr_nonnull(strstr(logtext, "requestId=0123434-otp-abc result=SUCCESS status=200"));
   ck_assert_ptr_null(strstr(logtext, code));
   ck_assert_ptr_null(strstr(logtext, PHONE));
   free(logtext);
@@ -387,7 +387,7 @@ START_TEST(countries_and_caps) {
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 2);
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests WHERE request_id = 'm3'"), 0);
   char *log = th_read_file(th_path("worker.log"));
-  ck_assert_ptr_nonnull(strstr(log, "[sms] max_per_minute reached"));
+  ck_assert_ptr_nonnull(strstr(log, "event=sms_cap_reached cap=\"[sms] max_per_minute\""));
   free(log);
   ck_assert_int_eq(th_worker_stop(worker), 0);
   th_cleanup();
@@ -537,7 +537,7 @@ START_TEST(failed_last_write_is_503) {
   ck_assert_ptr_nonnull(line);
   *strchrnul(line, '\n') = '\0';
   ck_assert_msg(strstr(line, "status=503") && strstr(line, eid) &&
-                    strstr(line, " store: ") && strstr(line, "(refused)") &&
+                    strstr(line, " detail=\"store: ") && strstr(line, "(refused)") &&
                     !strstr(line, "queued"),
                 "%s", line);
   ck_assert_int_eq(sqlite3_exec(db, "DROP TRIGGER refuse", NULL, NULL, NULL),

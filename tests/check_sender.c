@@ -522,11 +522,11 @@ START_TEST(sighup_reopens_logs_and_keeps_running) {
   for (int i = 0; i < 200; i++) {
     free(log);
     log = file_in_dir("sender.log");
-    if (log && strstr(log, "logs reopened"))
+    if (log && strstr(log, "event=logs_reopened"))
       break;
     usleep(10000);
   }
-  ck_assert_ptr_nonnull(strstr(log, "logs reopened"));
+  ck_assert_ptr_nonnull(strstr(log, "event=logs_reopened"));
   int64_t id = add_row(5 * MINUTE_MS);
   ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sent'", 1,
                         5000));

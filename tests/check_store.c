@@ -163,8 +163,15 @@ START_TEST(refuses_newer_file) {
   sqlite3_exec(db, "PRAGMA user_version=99", NULL, NULL, NULL);
   sqlite3_close(db);
   ck_assert_int_eq(th_admin("init", NULL), 1);
-  ck_assert_ptr_nonnull(strstr(th_admin_err(), "newer"));
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "migrated by a newer otpgate"));
   ck_assert_int_eq(th_sql_int("PRAGMA user_version"), 99);
+  /* Every program opening it says what is true, and does not send the
+   * operator to init, which cannot migrate down. */
+  ck_assert_int_eq(th_admin("account", "list", NULL), 1);
+  ck_assert_msg(strstr(th_admin_err(), "schema version 99: the database was "
+                                       "migrated by a newer otpgate") != NULL,
+                "%s", th_admin_err());
+  ck_assert_ptr_null(strstr(th_admin_err(), "otpgate-admin init"));
   th_cleanup();
 }
 END_TEST

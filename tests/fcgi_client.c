@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -70,16 +72,36 @@ const char *th_fcgi_last_error(void) { return last_error; }
     goto out;                                                                  \
   } while (0)
 
+/* A unix socket path (with a '/'), or 127.0.0.1:PORT. */
+static int connect_to(const char *spec) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  struct sockaddr_in in = {.sin_family = AF_INET,
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  const char *colon = strrchr(spec, ':');
+  bool tcp = strchr(spec, '/') == NULL && colon != NULL;
+  int fd = socket(tcp ? AF_INET : AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0)
+    return -1;
+  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", spec);
+  in.sin_port = tcp ? htons((uint16_t)atoi(colon + 1)) : 0;
+  if ((tcp ? connect(fd, (struct sockaddr *)&in, sizeof in)
+           : connect(fd, (struct sockaddr *)&sa, sizeof sa)) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
 int th_fcgi_call(const char *socket_path, const char *const *params,
               const char *body, size_t body_len, struct th_fcgi_reply *out) {
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
   struct buf req = {0}, pbuf = {0}, stdout_buf = {0};
   int rc = -1;
   memset(out, 0, sizeof *out);
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", socket_path);
   last_error[0] = '\0';
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0)
+  int fd = connect_to(socket_path);
+  if (fd < 0)
     FAIL_AT("connect");
 
   unsigned char begin[8] = {0, 1, 0, 0, 0, 0, 0, 0}; /* responder, no keep */

@@ -12,7 +12,8 @@ struct th_fcgi_reply {
   size_t body_len;
 };
 
-/* params: "NAME=VALUE" strings, NULL-terminated. Returns 0, or -1 when the
+/* socket_path: a unix socket path, or 127.0.0.1:PORT.
+ * params: "NAME=VALUE" strings, NULL-terminated. Returns 0, or -1 when the
  * connection failed or the reply was not a complete FastCGI response. */
 int th_fcgi_call(const char *socket_path, const char *const *params,
               const char *body, size_t body_len, struct th_fcgi_reply *out);

@@ -86,7 +86,7 @@ say "ok: $(grep -c ' 503 $' "$T/full.answers") answers of 503 with an ErrorRespo
   die "a worker exited on a full disk"
 # The workers' standard error is lighttpd's.
 WLOG=$T/log/lighttpd-stderr.log
-grep -qE 'otpgate-fcgi\[[0-9]+\] .*status=503 .*store:' "$WLOG" ||
+grep -qE 'otpgate-fcgi\[[0-9]+\] .*status=503 .*detail="store: ' "$WLOG" ||
   die "no worker logged why it answered 503: $(grep -m 3 'status=503' "$WLOG")"
 say "ok: the same workers run ($PIDS)"
 

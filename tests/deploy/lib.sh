@@ -594,8 +594,8 @@ check_log_clean() { # FILE NOISE
   [ -f "$1" ] || return 0
   from=$(cat "$T/mark.$(basename "$1")" 2>/dev/null || echo 0)
   bad=$(tail -c +$((from + 1)) "$1" | grep -v -E "$2" |
-    grep -v -E 'otpgate-fcgi\[[0-9]+\] info: (ready \(pid [0-9]+\)|stopping|pgp key=|[A-Za-z]+ requestId=[A-Za-z0-9:_-]* [A-Za-z_]+ status=(200|4[0-9][0-9]) )' |
-    grep -v -E 'otpgate-fcgi\[[0-9]+\] warn(ing)?: \[payload\] format = plain' |
+    grep -v -E 'otpgate-fcgi\[[0-9]+\] info: event=(ready|stopped status=0|pgp_key key=|request method=[A-Za-z]+ requestId=[A-Za-z0-9:_-]* result=[A-Za-z_]+ status=(200|4[0-9][0-9]) )' |
+    grep -v -E 'otpgate-fcgi\[[0-9]+\] warn: event=payload_plain ' |
     grep -v '^[[:space:]]*$' || true)
   [ -z "$bad" ] || die "unexpected lines in $1:
 $bad"

@@ -35,7 +35,7 @@ grep -qi '^Content-Type: text/plain; version=0.0.4' "$T/resp/headers" ||
   die "metrics: $(grep -i content-type "$T/resp/headers")"
 ok=$(metric 'otpgate_requests_total{method="sendOtp",status="200",result="SUCCESS"}')
 [ "${ok:-0}" -ge 40 ] || die "metrics count ${ok:-no} sendOtp SUCCESS, want at least 40"
-workers=$(grep -h "sendOtp requestId=metrics-" "$T"/log/lighttpd-*.log |
+workers=$(grep -h "method=sendOtp requestId=metrics-" "$T"/log/lighttpd-*.log |
   sed 's/.*otpgate-fcgi\[\([0-9]*\)\].*/\1/' | sort -u | wc -l)
 [ "$workers" -ge 2 ] || die "the 40 sendOtps were served by $workers worker(s): nothing to add up"
 for k in '# TYPE otpgate_request_duration_seconds histogram' \

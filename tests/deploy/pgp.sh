@@ -241,4 +241,4 @@ after=$(sql "SELECT (SELECT count(*) FROM requests) || '/' || (SELECT count(*) F
 grep -q "signer=$G1" "$T"/log/*.log || die "no signer= in the workers' log"
 ! grep -q '"smsMatchingToken"' "$T"/log/*.log || die "a plaintext in a log"
 # The expiring and dead Google keys are warned about at each start-up.
-check_log_clean "$T/log/lighttpd-stderr.log" '^$|warn: pgp key=.* status=(expires soon|expired or revoked)'
+check_log_clean "$T/log/lighttpd-stderr.log" '^$|warn: event=pgp_key key=.* status="(expires soon|expired or revoked)"'
