@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <csv.h>
 #include <json-c/json.h>
 
 #include "conf.h"
@@ -495,106 +496,148 @@ static int list_with(struct admin *a,
   return admin_report_store(a, rc, "listing", "");
 }
 
-/* Splits one CSV line of exactly three plain fields (no quoting). */
-static bool csv_fields(char *line, char **f) {
-  int n = 0;
-  char *p = line;
-  f[n++] = p;
-  for (; *p; p++) {
-    if (*p == '"')
-      return false;
-    if (*p == ',') {
-      if (n == 3)
-        return false;
-      *p = '\0';
-      f[n++] = p + 1;
-    }
+/* An import's state as libcsv hands over fields and records. */
+struct import {
+  struct admin *a;
+  const char *path;
+  char *f[3];
+  int nf;          /* fields of the record so far */
+  bool bad_field;  /* a NUL byte in a field */
+  long record;     /* 1: the header */
+  bool ok;
+  long added, updated;
+  int64_t now;
+};
+
+static void import_field(void *text, size_t len, void *ctx) {
+  struct import *im = ctx;
+  if (im->nf < 3) {
+    if (memchr(text, '\0', len))
+      im->bad_field = true;
+    im->f[im->nf] = xasprintf("%.*s", (int)len, (const char *)text);
   }
-  return n == 3;
+  im->nf++;
 }
 
-/* One data line of an import: checked as `account add` checks, then
- * added inside the import's transaction. */
-static bool import_line(struct admin *a, const char *path, long lineno,
-                        char *line, int64_t now) {
-  char where[PATH_MAX + 32], *fl[3];
+/* One account of the file: added, or with --update changed when it is
+ * there (an empty phone removes it, an empty status keeps it). */
+static bool import_account(struct import *im, const char *where) {
+  struct admin *a = im->a;
   enum account_status status = ACCOUNT_ACTIVE;
-  snprintf(where, sizeof where, "%s:%ld: ", path, lineno);
-  if (!csv_fields(line, fl)) {
-    admin_fail(a, "%sneed three fields id,phone,status (no quotes)", where);
+  const char *phone = im->f[1][0] ? im->f[1] : NULL;
+  const char *word = im->f[2][0] ? im->f[2] : NULL;
+  if (!check_account(a, where, im->f[0], phone, word, &status))
     return false;
-  }
-  const char *phone = fl[1][0] ? fl[1] : NULL;
-  if (!check_account(a, where, fl[0], phone, fl[2][0] ? fl[2] : NULL, &status))
-    return false;
-  enum store_rc rc = store_account_add(a->store, fl[0], phone, status, now);
-  if (rc != STORE_OK) {
-    admin_fail(a, "%saccount \"%s\": %s", where, fl[0],
-         rc == STORE_EXISTS ? "already exists, or its phone is taken"
-                            : store_errmsg(a->store));
-    return false;
-  }
-  return true;
+  enum store_rc rc = STORE_NOT_FOUND;
+  if (a->update)
+    rc = store_account_update(a->store, im->f[0], true, phone,
+                              word ? &status : NULL, im->now);
+  if (rc == STORE_OK)
+    im->updated++;
+  if (rc == STORE_NOT_FOUND &&
+      (rc = store_account_add(a->store, im->f[0], phone, status, im->now)) ==
+          STORE_OK)
+    im->added++;
+  if (rc != STORE_OK)
+    admin_fail(a, "%saccount \"%s\": %s", where, im->f[0],
+               rc == STORE_EXISTS ? (a->update ? "its phone is taken"
+                                               : "already exists, or its "
+                                                 "phone is taken (--update "
+                                                 "changes it)")
+                                  : store_errmsg(a->store));
+  return rc == STORE_OK;
 }
 
-/* Reads the whole file into the open transaction; false at the first bad
- * line (said on stderr). */
-static bool import_file(struct admin *a, const char *path, FILE *f,
-                        long *added) {
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t len;
-  long lineno = 0;
-  int64_t now = now_ms();
-  bool ok = true;
+static void import_record(int end, void *ctx) {
+  struct import *im = ctx;
+  char where[PATH_MAX + 32];
+  (void)end;
+  im->record++;
+  snprintf(where, sizeof where, "%s:%ld: ", im->path, im->record);
+  if (!im->ok) {
+  } else if (im->record == 1) {
+    im->ok = im->nf == 3 && strcmp(im->f[0], "id") == 0 &&
+             strcmp(im->f[1], "phone") == 0 && strcmp(im->f[2], "status") == 0;
+    if (!im->ok)
+      admin_fail(im->a, "%sthe header must be id,phone,status", where);
+  } else if (im->nf != 3 || im->bad_field) {
+    admin_fail(im->a, "%sneed three fields id,phone,status", where);
+    im->ok = false;
+  } else {
+    im->ok = import_account(im, where);
+  }
+  for (int i = 0; i < 3; i++) {
+    free(im->f[i]);
+    im->f[i] = NULL;
+  }
+  im->nf = 0;
+  im->bad_field = false;
+}
 
-  while (ok && (len = getline(&line, &cap, f)) >= 0) {
-    lineno++;
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-      line[--len] = '\0';
-    if (lineno == 1 && strcmp(line, "id,phone,status") != 0) {
-      admin_fail(a, "%s:1: the header must be id,phone,status", path);
-      ok = false;
-    } else if (lineno > 1 && len > 0) {
-      ok = import_line(a, path, lineno, line, now);
-      if (ok)
-        (*added)++;
-    }
+/* Reads the whole file (RFC 4180: quoted fields, CRLF, a UTF-8 BOM) into
+ * the open transaction; false at the first bad record (said on stderr).
+ * Records are counted, not lines: they differ only when a quoted field
+ * holds a line break, which no valid field does. */
+static bool import_file(struct import *im, FILE *f) {
+  struct csv_parser p;
+  char buf[4096];
+  size_t n, skip = 0;
+  bool first = true, parsed = true;
+  if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI) != 0)
+    return admin_fail(im->a, "%s: cannot start the CSV parser", im->path) == 0;
+  while (im->ok && parsed && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+    skip = first && n >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    first = false;
+    parsed = csv_parse(&p, buf + skip, n - skip, import_field, import_record,
+                       im) == n - skip;
   }
-  if (ok && lineno == 0) {
-    admin_fail(a, "%s: empty file (need the header id,phone,status)", path);
-    ok = false;
+  if (im->ok && parsed)
+    parsed = csv_fini(&p, import_field, import_record, im) == 0;
+  if (im->ok && !parsed) {
+    admin_fail(im->a, "%s:%ld: %s", im->path, im->record + 1,
+               csv_strerror(csv_error(&p)));
+    im->ok = false;
   }
-  free(line);
-  return ok;
+  csv_free(&p);
+  for (int i = 0; i < 3; i++)
+    free(im->f[i]);
+  if (im->ok && im->record == 0) {
+    admin_fail(im->a, "%s: empty file (need the header id,phone,status)",
+               im->path);
+    im->ok = false;
+  }
+  return im->ok;
 }
 
 static int cmd_account_import(struct admin *a) {
   if (a->nargs != 3)
     return admin_usage(a, "account import takes one FILE");
   const char *path = a->args[2];
-  long added = 0;
-  enum store_rc rc;
+  struct import im = {.a = a, .path = path, .ok = true, .now = now_ms()};
+  char detail[96];
   int status = 1;
   FILE *f = fopen(path, "r");
   if (f == NULL)
     return admin_fail(a, "%s: %s", path, strerror(errno));
-  if (!admin_open_store(a))
+  if (!admin_open_store(a) || admin_change_begin(a) != STORE_OK)
     goto out;
-  if ((rc = store_begin_write(a->store)) != STORE_OK) {
-    admin_report_store(a, rc, "database", a->conf->database.path);
-    goto out;
-  }
-  if (!import_file(a, path, f, &added)) {
+  if (!import_file(&im, f)) {
     store_rollback(a->store);
     admin_fail(a, "nothing imported");
     goto out;
   }
-  if ((rc = store_commit(a->store)) != STORE_OK) {
+  snprintf(detail, sizeof detail, "%ld added, %ld updated", im.added,
+           im.updated);
+  enum store_rc rc = admin_change_end(a, STORE_OK, "account import", path, detail);
+  if (rc != STORE_OK) {
     admin_report_store(a, rc, "database", a->conf->database.path);
     goto out;
   }
-  fprintf(a->out, "%ld accounts imported\n", added);
+  if (a->update)
+    fprintf(a->out, "%ld accounts imported, %ld updated\n", im.added,
+            im.updated);
+  else
+    fprintf(a->out, "%ld accounts imported\n", im.added);
   status = 0;
 out:
   fclose(f);

@@ -188,7 +188,8 @@ START_TEST(import_all_or_nothing) {
       {"id,phone,status\nu4,+14035550004,active\nu1,,active\n", "a.csv:3: account \"u1\""},
       {"id,phone,status\nu4,+14035550004,active\nu5,+14035550004,active\n", "a.csv:3:"},
       {"id,phone,status\nu4,+14035550004\n", "a.csv:2: need three fields"},
-      {"id,phone,status\n\"u4\",,active\n", "a.csv:2: need three fields"},
+      {"id,phone,status\nu4,,active,extra\n", "a.csv:2: need three fields"},
+      {"id,phone,status\n\"u4,,active\n", "a.csv:2: "},
       {"phone,id,status\n", "a.csv:1: the header"},
       {"", "empty file"},
   };
@@ -202,6 +203,40 @@ START_TEST(import_all_or_nothing) {
     free(after);
   }
   free(before);
+  free(path);
+}
+END_TEST
+
+/* A real CSV: quoted fields, a UTF-8 BOM, CRLF; --update changes the
+ * accounts that are there, still all rows or none. */
+START_TEST(import_csv_and_update) {
+  char *path = xasprintf("%s/a.csv", th_tmpdir());
+  write_file("a.csv", "\xEF\xBB\xBFid,phone,status\r\n\"u1\",\"+14035550001\",active\r\n"
+                      "\"u2\",,\"closed\"\r\n");
+  ck_assert_int_eq(th_admin("account", "import", path, NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE id='u1' AND "
+                              "phone='+14035550001'"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE id='u2' AND "
+                              "status='closed'"), 1);
+  /* Without --update an existing account is refused; with it, changed. */
+  write_file("a.csv", "id,phone,status\nu1,+14035550009,\nu3,,\n");
+  ck_assert_int_eq(th_admin("account", "import", path, NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "--update"));
+  ck_assert_int_eq(th_admin("account", "import", "--update", path, NULL), 0);
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "1 accounts imported, 1 updated"));
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE id='u1' AND "
+                              "phone='+14035550009' AND status='active'"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts"), 3);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM admin_audit WHERE action = "
+                              "'account import' AND detail = '1 added, 1 updated'"), 1);
+  /* A bad row after a good update: nothing changes. */
+  char *before = th_db_snapshot();
+  write_file("a.csv", "id,phone,status\nu1,+14035550007,\nu2,,frozen\n");
+  ck_assert_int_eq(th_admin("account", "import", "--update", path, NULL), 1);
+  char *after = th_db_snapshot();
+  ck_assert_str_eq(before, after);
+  free(before);
+  free(after);
   free(path);
 }
 END_TEST
@@ -703,6 +738,7 @@ int main(void) {
   tcase_add_test(tc, version);
   tcase_add_test(tc, associations);
   tcase_add_test(tc, import_all_or_nothing);
+  tcase_add_test(tc, import_csv_and_update);
   tcase_add_test(tc, init_makes_the_database_group_writable);
   tcase_add_test(tc, bad_config_stops_with_key);
   tcase_add_test(tc, otp_show_and_list);
