@@ -232,8 +232,18 @@ bool admin_backup_before_migration(struct admin *a, int version, char *path,
   struct tm tm;
   gmtime_r(&t, &tm);
   strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
-  snprintf(path, pathsz, "%s.v%d-%s.bak", a->conf->database.path, version,
-           stamp);
+  /* A retry in the same second (a migration refused, the cause fixed)
+   * keeps the first copy and makes another beside it. */
+  for (int n = 1; n < 100; n++) {
+    if (n == 1)
+      snprintf(path, pathsz, "%s.v%d-%s.bak", a->conf->database.path, version,
+               stamp);
+    else
+      snprintf(path, pathsz, "%s.v%d-%s-%d.bak", a->conf->database.path,
+               version, stamp, n);
+    if (access(path, F_OK) != 0)
+      break;
+  }
   return store_backup(a->store, path, err, errsz);
 }
 

@@ -721,6 +721,15 @@ START_TEST(init_backs_up_before_migrating) {
   sqlite3_close(db);
   ck_assert_int_eq(th_sql_int("PRAGMA user_version"), store_schema_version_latest());
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE id = 'old'"), 1);
+  /* Another copy in the same second goes beside the first. */
+  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
+  sqlite3_exec(db, "PRAGMA user_version=5", NULL, NULL, NULL);
+  sqlite3_close(db);
+  ck_assert_int_eq(th_admin("init", NULL), 1); /* 006 again: admin_audit exists */
+  ck_assert_int_eq(th_admin("init", NULL), 1);
+  ck_assert_msg(strstr(th_admin_out(), "backed up to") != NULL, "%s", th_admin_err());
+  ck_assert_int_eq(stat(copy, &sb), 0);
+  sql_exec("PRAGMA user_version=6");
   /* Up to date: no copy. */
   ck_assert_int_eq(th_admin("init", NULL), 0);
   ck_assert_ptr_null(strstr(th_admin_out(), "backed up"));
