@@ -5,7 +5,7 @@ set -eu
 
 BUILD="build-essential autoconf automake pkg-config libfcgi-dev libjson-c-dev
   libsqlite3-dev libsodium-dev libinih-dev libcurl4-openssl-dev librnp-dev
-  libsystemd-dev check"
+  libsystemd-dev libcsv-dev check"
 RUN="sqlite3 curl spawn-fcgi multiwatch python3 procps wrk libfcgi-bin gnupg"
 SERVERS="lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid nginx-light openssl"
 TOOLS="valgrind clang"

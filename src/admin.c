@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include "admin.h"
+#include "admin_internal.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <csv.h>
 #include <json-c/json.h>
 
 #include "conf.h"
@@ -24,18 +26,25 @@
 #define ADMIN_USAGE                                                            \
   "usage: otpgate-admin [-c PATH] [--json] COMMAND [ARGS]\n"                   \
   "       otpgate-admin -h | -V\n"                                              \
-  "--json: for the commands that print rows (show, list)\n"                    \
+  "--json: for the commands that print rows (show, list, audit) and status\n"                    \
   "commands:\n"                                                                \
   "  init                                    create or migrate the database, create the secret\n" \
   "  account add ID [--phone +E164] [--status S]\n"                            \
   "  account set ID [--phone +E164 | --no-phone] [--status S]\n"               \
   "  account show ID\n"                                                        \
   "  account list\n"                                                           \
-  "  account import FILE.csv                 header id,phone,status; all rows or none\n" \
+  "  account import [--update] FILE.csv      header id,phone,status; all rows or none;\n" \
+  "                                          --update changes existing accounts\n" \
+  "  account unlock ID                       end its lock and its failure count\n" \
+  "  account delete ID [--force]             with its associations (--force: even\n" \
+  "                                          with live codes, which it supersedes)\n" \
   "  association add ASSOCIATION_ID ACCOUNT_ID\n"                              \
   "  association revoke ASSOCIATION_ID\n"                                      \
   "  association list\n"                                                       \
-  "  outbox list [--status S] [--since TIME] TIME: ms since epoch, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ\n" \
+  "  outbox list [--status S] [--since TIME] [--account ID] [--limit N]\n"  \
+  "                                          TIME: ms since epoch, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ\n" \
+  "  outbox cancel ID                        a queued SMS: failed, never sent\n" \
+  "  outbox requeue ID                       a queued SMS waiting for a retry: due now\n" \
   "  outbox show ID\n"                                                         \
   "  otp show SEND_ID|REQUEST_ID             a send by its paymentIntegratorSendOtpId or\n" \
   "                                          sendOtp requestId: the code's row and its SMS\n" \
@@ -44,34 +53,15 @@
   "  check                                   test the configuration, the database, the\n" \
   "                                          secret, the transport and the paths as this\n" \
   "                                          user; exit 0 only when all is well\n" \
-  "  pgp generate|list|check|seal|open       OpenPGP keys ('pgp --help')\n"
+  "  pgp generate|list|check|seal|open       OpenPGP keys ('pgp --help')\n" \
+  "  status [--max-queue-age S]              what to watch; exit 0 healthy, 1 not (the\n" \
+  "                                          first line says why)\n" \
+  "  audit [--since TIME]                    the operators' changes: who, what, when\n" \
+  "  backup PATH                             online copy to a new 0600 file, checked\n"
 
-struct admin {
-  FILE *out, *err;
-  bool json;
-  const char *config_path;
-  struct conf *conf;
-  struct store *store;
-  /* Positional words after the options are taken out. */
-  int nargs;
-  char **args;
-  /* Command options. */
-  const char *phone, *status, *since, *account;
-  bool phone_given, no_phone;
-  unsigned given; /* OPT_* of the options on the command line */
-};
-
-/* The options that belong to some commands (-c, -h and -V belong to all). */
-enum {
-  OPT_JSON = 1 << 0,
-  OPT_PHONE = 1 << 1,
-  OPT_NO_PHONE = 1 << 2,
-  OPT_STATUS = 1 << 3,
-  OPT_ACCOUNT = 1 << 4,
-  OPT_SINCE = 1 << 5,
-};
-static const char *const option_names[] = {"--json",   "--phone",   "--no-phone",
-                                           "--status", "--account", "--since"};
+static const char *const option_names[] = {
+    "--json",  "--phone", "--no-phone",      "--status", "--account",
+    "--since", "--force", "--limit",   "--max-queue-age", "--update"};
 
 /* What each command takes; anything else is refused, named, so that an
  * option meant for another command is not silently ignored. A new command
@@ -85,19 +75,26 @@ static const struct {
     {"account", "set", OPT_PHONE | OPT_NO_PHONE | OPT_STATUS},
     {"account", "show", OPT_JSON},
     {"account", "list", OPT_JSON},
-    {"account", "import", 0},
+    {"account", "import", OPT_UPDATE},
+    {"account", "unlock", 0},
+    {"account", "delete", OPT_FORCE},
     {"association", "add", 0},
     {"association", "revoke", 0},
     {"association", "list", OPT_JSON},
-    {"outbox", "list", OPT_JSON | OPT_STATUS | OPT_SINCE},
+    {"outbox", "list", OPT_JSON | OPT_STATUS | OPT_SINCE | OPT_ACCOUNT | OPT_LIMIT},
+    {"outbox", "cancel", 0},
+    {"outbox", "requeue", 0},
     {"outbox", "show", OPT_JSON},
     {"otp", "show", OPT_JSON},
     {"otp", "list", OPT_JSON | OPT_ACCOUNT | OPT_SINCE},
     {"secret", "rotate", 0},
     {"check", NULL, 0},
+    {"status", NULL, OPT_JSON | OPT_MAX_QUEUE_AGE},
+    {"audit", NULL, OPT_JSON | OPT_SINCE},
+    {"backup", NULL, 0},
 };
 
-/* The usage text, with the statuses as the store spells them. */
+/* The admin_usage text, with the statuses as the store spells them. */
 static void print_usage(FILE *f) {
   char list[256];
   fputs(ADMIN_USAGE, f);
@@ -107,17 +104,17 @@ static void print_usage(FILE *f) {
           store_vocab_list(&store_outbox_statuses, list, sizeof list));
 }
 
-static int usage(struct admin *a, const char *why) {
+int admin_usage(struct admin *a, const char *why) {
   if (why)
     fprintf(a->err, "otpgate-admin: %s\n", why);
   print_usage(a->err);
   return 2;
 }
 
-static int fail(struct admin *a, const char *fmt, ...)
+int admin_fail(struct admin *a, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static int fail(struct admin *a, const char *fmt, ...) {
+int admin_fail(struct admin *a, const char *fmt, ...) {
   va_list ap;
   fprintf(a->err, "otpgate-admin: ");
   va_start(ap, fmt);
@@ -129,7 +126,7 @@ static int fail(struct admin *a, const char *fmt, ...) {
 
 /* Account IDs: 1 to 100 of A-Z a-z 0-9 . _ : @ -; association IDs the same
  * alphabet, up to 255. */
-static bool id_valid(const char *id, size_t max) {
+bool admin_id_valid(const char *id, size_t max) {
   size_t n = strlen(id);
   if (n == 0 || n > max)
     return false;
@@ -141,7 +138,7 @@ static bool id_valid(const char *id, size_t max) {
 }
 
 /* TIME: ms since the epoch, YYYY-MM-DD, or YYYY-MM-DDTHH:MM:SSZ (UTC). */
-static bool parse_time(const char *s, int64_t *out) {
+bool admin_parse_time(const char *s, int64_t *out) {
   uint64_t ms;
   struct tm tm;
   const char *end;
@@ -161,7 +158,7 @@ static bool parse_time(const char *s, int64_t *out) {
   return true;
 }
 
-static bool open_store(struct admin *a) {
+bool admin_open_store(struct admin *a) {
   char err[512];
   a->store = store_open(a->conf, false, err, sizeof err);
   if (a->store == NULL) {
@@ -173,7 +170,7 @@ static bool open_store(struct admin *a) {
 
 /* ---- printing rows: a JSON array, or an aligned table ---- */
 
-static void collect_row(const struct store_row *row, void *ctx) {
+void admin_collect_row(const struct store_row *row, void *ctx) {
   json_object *arr = ctx, *obj = json_object_new_object();
   for (int i = 0; i < row->ncols; i++)
     json_object_object_add(obj, row->names[i],
@@ -182,7 +179,7 @@ static void collect_row(const struct store_row *row, void *ctx) {
   json_object_array_add(arr, obj);
 }
 
-static void print_rows(struct admin *a, json_object *arr, bool single) {
+void admin_print_rows(struct admin *a, json_object *arr, bool single) {
   size_t n = json_object_array_length(arr);
   if (a->json) {
     json_object *o = single ? json_object_array_get_idx(arr, 0) : arr;
@@ -238,10 +235,10 @@ static void print_rows(struct admin *a, json_object *arr, bool single) {
 
 /* Collects a listing's rows and prints them (one row as a record when
  * single). Returns the store's answer. */
-static enum store_rc print_listing(struct admin *a, enum store_rc rc,
+enum store_rc admin_print_listing(struct admin *a, enum store_rc rc,
                                    json_object *arr, bool single) {
   if (rc == STORE_OK)
-    print_rows(a, arr, single);
+    admin_print_rows(a, arr, single);
   json_object_put(arr);
   return rc;
 }
@@ -308,6 +305,23 @@ static void init_check_sharing(struct admin *a, bool existed, mode_t old_mode) {
   free(dir);
 }
 
+/* A database with a schema older than this program's is copied, checked,
+ * before any migration touches it: a migration that goes wrong, or a
+ * version that must be rolled back, then has its way back. */
+static bool init_backup(struct admin *a, bool existed) {
+  char path[PATH_MAX], err[PATH_MAX + 256];
+  int v = existed ? store_schema_version(a->store) : 0;
+  if (v <= 0 || v >= store_schema_version_latest())
+    return true;
+  if (!admin_backup_before_migration(a, v, path, sizeof path, err, sizeof err)) {
+    admin_fail(a, "%s; nothing migrated", err);
+    return false;
+  }
+  fprintf(a->out, "database %s: schema version %d backed up to %s\n",
+          a->conf->database.path, v, path);
+  return true;
+}
+
 static int cmd_init(struct admin *a) {
   char err[512];
   int from, to;
@@ -319,6 +333,8 @@ static int cmd_init(struct admin *a) {
     fprintf(a->err, "otpgate-admin: %s\n", err);
     return 1;
   }
+  if (!init_backup(a, existed))
+    return 1;
   enum store_rc rc = store_migrate(a->store, &from, &to);
   if (rc != STORE_OK) {
     fprintf(a->err, "otpgate-admin: %s: cannot migrate the schema: %s (%s)\n",
@@ -356,13 +372,13 @@ static int cmd_init(struct admin *a) {
 }
 
 /* A status word of the vocabulary v; otherwise says so, listing them. */
-static bool parse_status(struct admin *a, const char *where,
+bool admin_parse_status(struct admin *a, const char *where,
                          const struct store_vocab *v, const char *word,
                          int *out) {
   char list[256];
   if (store_vocab_parse(v, word, out))
     return true;
-  fail(a, "%sbad status \"%s\": one of %s", where, word,
+  admin_fail(a, "%sbad status \"%s\": one of %s", where, word,
        store_vocab_list(v, list, sizeof list));
   return false;
 }
@@ -374,26 +390,26 @@ static bool check_account(struct admin *a, const char *where, const char *id,
                           const char *phone, const char *status,
                           enum account_status *st) {
   int v;
-  if (id && !id_valid(id, STORE_ID_MAX)) {
-    fail(a, "%sbad account ID \"%s\": 1 to 100 of A-Z a-z 0-9 . _ : @ -",
+  if (id && !admin_id_valid(id, STORE_ID_MAX)) {
+    admin_fail(a, "%sbad account ID \"%s\": 1 to 100 of A-Z a-z 0-9 . _ : @ -",
          where, id);
     return false;
   }
   if (phone && !phone_is_e164(phone)) {
-    fail(a, "%sbad phone number \"%s\": E.164 is '+' then 7 to 15 digits, "
+    admin_fail(a, "%sbad phone number \"%s\": E.164 is '+' then 7 to 15 digits, "
             "the first not 0",
          where, phone);
     return false;
   }
   if (status) {
-    if (!parse_status(a, where, &store_account_statuses, status, &v))
+    if (!admin_parse_status(a, where, &store_account_statuses, status, &v))
       return false;
     *st = (enum account_status)v;
   }
   return true;
 }
 
-static int report_store(struct admin *a, enum store_rc rc, const char *what,
+int admin_report_store(struct admin *a, enum store_rc rc, const char *what,
                         const char *id) {
   if (rc == STORE_OK)
     return 0;
@@ -410,160 +426,218 @@ static int report_store(struct admin *a, enum store_rc rc, const char *what,
 
 static int cmd_account_add(struct admin *a) {
   if (a->nargs != 3)
-    return usage(a, "account add takes one ID");
+    return admin_usage(a, "account add takes one ID");
   const char *id = a->args[2];
   enum account_status status = ACCOUNT_ACTIVE;
   if (!check_account(a, "", id, a->phone, a->status, &status) ||
-      !open_store(a))
+      !admin_open_store(a))
     return 1;
-  enum store_rc rc = store_account_add(a->store, id, a->phone, status, now_ms());
+  if (admin_change_begin(a) != STORE_OK)
+    return 1;
+  enum store_rc rc = admin_change_end(
+      a, store_account_add(a->store, id, a->phone, status, now_ms()),
+      "account add", id, store_vocab_name(&store_account_statuses, status));
   if (rc == STORE_OK)
     fprintf(a->out, "account %s added\n", id);
-  return report_store(a, rc, "account", id);
+  return admin_report_store(a, rc, "account", id);
 }
 
 static int cmd_account_set(struct admin *a) {
   if (a->nargs != 3)
-    return usage(a, "account set takes one ID");
+    return admin_usage(a, "account set takes one ID");
   const char *id = a->args[2];
   if (a->phone_given && a->no_phone)
-    return usage(a, "--phone and --no-phone exclude each other");
+    return admin_usage(a, "--phone and --no-phone exclude each other");
   if (!a->phone_given && !a->no_phone && !a->status)
-    return usage(a, "account set needs --phone, --no-phone or --status");
+    return admin_usage(a, "account set needs --phone, --no-phone or --status");
   enum account_status status;
   if (!check_account(a, "", NULL, a->phone, a->status, &status) ||
-      !open_store(a))
+      !admin_open_store(a))
     return 1;
-  enum store_rc rc = store_account_update(
-      a->store, id, a->phone_given || a->no_phone, a->no_phone ? NULL : a->phone,
-      a->status ? &status : NULL, now_ms());
+  if (admin_change_begin(a) != STORE_OK)
+    return 1;
+  /* The audit says what changed, never the number. */
+  char *detail = xasprintf("%s%s%s", a->no_phone ? "phone removed"
+                                     : a->phone  ? "phone changed"
+                                                 : "",
+                           (a->no_phone || a->phone) && a->status ? ", " : "",
+                           a->status ? a->status : "");
+  enum store_rc rc = admin_change_end(
+      a,
+      store_account_update(a->store, id, a->phone_given || a->no_phone,
+                           a->no_phone ? NULL : a->phone,
+                           a->status ? &status : NULL, now_ms()),
+      "account set", id, detail);
+  free(detail);
   if (rc == STORE_OK)
     fprintf(a->out, "account %s updated\n", id);
-  return report_store(a, rc, "account", id);
+  return admin_report_store(a, rc, "account", id);
 }
 
 static int cmd_account_show(struct admin *a) {
   if (a->nargs != 3)
-    return usage(a, "account show takes one ID");
-  if (!open_store(a))
+    return admin_usage(a, "account show takes one ID");
+  if (!admin_open_store(a))
     return 1;
   json_object *arr = json_object_new_array();
-  enum store_rc rc = print_listing(
-      a, store_account_show(a->store, a->args[2], collect_row, arr), arr, true);
-  return report_store(a, rc, "account", a->args[2]);
+  enum store_rc rc = admin_print_listing(
+      a, store_account_show(a->store, a->args[2], admin_collect_row, arr), arr, true);
+  return admin_report_store(a, rc, "account", a->args[2]);
 }
 
 static int list_with(struct admin *a,
                      enum store_rc (*fn)(struct store *, store_row_fn, void *)) {
   if (a->nargs != 2)
-    return usage(a, "list takes no arguments");
-  if (!open_store(a))
+    return admin_usage(a, "list takes no arguments");
+  if (!admin_open_store(a))
     return 1;
   json_object *arr = json_object_new_array();
-  enum store_rc rc = print_listing(a, fn(a->store, collect_row, arr), arr, false);
-  return report_store(a, rc, "listing", "");
+  enum store_rc rc = admin_print_listing(a, fn(a->store, admin_collect_row, arr), arr, false);
+  return admin_report_store(a, rc, "listing", "");
 }
 
-/* Splits one CSV line of exactly three plain fields (no quoting). */
-static bool csv_fields(char *line, char **f) {
-  int n = 0;
-  char *p = line;
-  f[n++] = p;
-  for (; *p; p++) {
-    if (*p == '"')
-      return false;
-    if (*p == ',') {
-      if (n == 3)
-        return false;
-      *p = '\0';
-      f[n++] = p + 1;
-    }
+/* An import's state as libcsv hands over fields and records. */
+struct import {
+  struct admin *a;
+  const char *path;
+  char *f[3];
+  int nf;          /* fields of the record so far */
+  bool bad_field;  /* a NUL byte in a field */
+  long record;     /* 1: the header */
+  bool ok;
+  long added, updated;
+  int64_t now;
+};
+
+static void import_field(void *text, size_t len, void *ctx) {
+  struct import *im = ctx;
+  if (im->nf < 3) {
+    if (memchr(text, '\0', len))
+      im->bad_field = true;
+    im->f[im->nf] = xasprintf("%.*s", (int)len, (const char *)text);
   }
-  return n == 3;
+  im->nf++;
 }
 
-/* One data line of an import: checked as `account add` checks, then
- * added inside the import's transaction. */
-static bool import_line(struct admin *a, const char *path, long lineno,
-                        char *line, int64_t now) {
-  char where[PATH_MAX + 32], *fl[3];
+/* One account of the file: added, or with --update changed when it is
+ * there (an empty phone removes it, an empty status keeps it). */
+static bool import_account(struct import *im, const char *where) {
+  struct admin *a = im->a;
   enum account_status status = ACCOUNT_ACTIVE;
-  snprintf(where, sizeof where, "%s:%ld: ", path, lineno);
-  if (!csv_fields(line, fl)) {
-    fail(a, "%sneed three fields id,phone,status (no quotes)", where);
+  const char *phone = im->f[1][0] ? im->f[1] : NULL;
+  const char *word = im->f[2][0] ? im->f[2] : NULL;
+  if (!check_account(a, where, im->f[0], phone, word, &status))
     return false;
-  }
-  const char *phone = fl[1][0] ? fl[1] : NULL;
-  if (!check_account(a, where, fl[0], phone, fl[2][0] ? fl[2] : NULL, &status))
-    return false;
-  enum store_rc rc = store_account_add(a->store, fl[0], phone, status, now);
-  if (rc != STORE_OK) {
-    fail(a, "%saccount \"%s\": %s", where, fl[0],
-         rc == STORE_EXISTS ? "already exists, or its phone is taken"
-                            : store_errmsg(a->store));
-    return false;
-  }
-  return true;
+  enum store_rc rc = STORE_NOT_FOUND;
+  if (a->update)
+    rc = store_account_update(a->store, im->f[0], true, phone,
+                              word ? &status : NULL, im->now);
+  if (rc == STORE_OK)
+    im->updated++;
+  if (rc == STORE_NOT_FOUND &&
+      (rc = store_account_add(a->store, im->f[0], phone, status, im->now)) ==
+          STORE_OK)
+    im->added++;
+  if (rc != STORE_OK)
+    admin_fail(a, "%saccount \"%s\": %s", where, im->f[0],
+               rc == STORE_EXISTS ? (a->update ? "its phone is taken"
+                                               : "already exists, or its "
+                                                 "phone is taken (--update "
+                                                 "changes it)")
+                                  : store_errmsg(a->store));
+  return rc == STORE_OK;
 }
 
-/* Reads the whole file into the open transaction; false at the first bad
- * line (said on stderr). */
-static bool import_file(struct admin *a, const char *path, FILE *f,
-                        long *added) {
-  char *line = NULL;
-  size_t cap = 0;
-  ssize_t len;
-  long lineno = 0;
-  int64_t now = now_ms();
-  bool ok = true;
+static void import_record(int end, void *ctx) {
+  struct import *im = ctx;
+  char where[PATH_MAX + 32];
+  (void)end;
+  im->record++;
+  snprintf(where, sizeof where, "%s:%ld: ", im->path, im->record);
+  if (!im->ok) {
+  } else if (im->record == 1) {
+    im->ok = im->nf == 3 && strcmp(im->f[0], "id") == 0 &&
+             strcmp(im->f[1], "phone") == 0 && strcmp(im->f[2], "status") == 0;
+    if (!im->ok)
+      admin_fail(im->a, "%sthe header must be id,phone,status", where);
+  } else if (im->nf != 3 || im->bad_field) {
+    admin_fail(im->a, "%sneed three fields id,phone,status", where);
+    im->ok = false;
+  } else {
+    im->ok = import_account(im, where);
+  }
+  for (int i = 0; i < 3; i++) {
+    free(im->f[i]);
+    im->f[i] = NULL;
+  }
+  im->nf = 0;
+  im->bad_field = false;
+}
 
-  while (ok && (len = getline(&line, &cap, f)) >= 0) {
-    lineno++;
-    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-      line[--len] = '\0';
-    if (lineno == 1 && strcmp(line, "id,phone,status") != 0) {
-      fail(a, "%s:1: the header must be id,phone,status", path);
-      ok = false;
-    } else if (lineno > 1 && len > 0) {
-      ok = import_line(a, path, lineno, line, now);
-      if (ok)
-        (*added)++;
-    }
+/* Reads the whole file (RFC 4180: quoted fields, CRLF, a UTF-8 BOM) into
+ * the open transaction; false at the first bad record (said on stderr).
+ * Records are counted, not lines: they differ only when a quoted field
+ * holds a line break, which no valid field does. */
+static bool import_file(struct import *im, FILE *f) {
+  struct csv_parser p;
+  char buf[4096];
+  size_t n, skip = 0;
+  bool first = true, parsed = true;
+  if (csv_init(&p, CSV_STRICT | CSV_STRICT_FINI) != 0)
+    return admin_fail(im->a, "%s: cannot start the CSV parser", im->path) == 0;
+  while (im->ok && parsed && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+    skip = first && n >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+    first = false;
+    parsed = csv_parse(&p, buf + skip, n - skip, import_field, import_record,
+                       im) == n - skip;
   }
-  if (ok && lineno == 0) {
-    fail(a, "%s: empty file (need the header id,phone,status)", path);
-    ok = false;
+  if (im->ok && parsed)
+    parsed = csv_fini(&p, import_field, import_record, im) == 0;
+  if (im->ok && !parsed) {
+    admin_fail(im->a, "%s:%ld: %s", im->path, im->record + 1,
+               csv_strerror(csv_error(&p)));
+    im->ok = false;
   }
-  free(line);
-  return ok;
+  csv_free(&p);
+  for (int i = 0; i < 3; i++)
+    free(im->f[i]);
+  if (im->ok && im->record == 0) {
+    admin_fail(im->a, "%s: empty file (need the header id,phone,status)",
+               im->path);
+    im->ok = false;
+  }
+  return im->ok;
 }
 
 static int cmd_account_import(struct admin *a) {
   if (a->nargs != 3)
-    return usage(a, "account import takes one FILE");
+    return admin_usage(a, "account import takes one FILE");
   const char *path = a->args[2];
-  long added = 0;
-  enum store_rc rc;
+  struct import im = {.a = a, .path = path, .ok = true, .now = now_ms()};
+  char detail[96];
   int status = 1;
   FILE *f = fopen(path, "r");
   if (f == NULL)
-    return fail(a, "%s: %s", path, strerror(errno));
-  if (!open_store(a))
+    return admin_fail(a, "%s: %s", path, strerror(errno));
+  if (!admin_open_store(a) || admin_change_begin(a) != STORE_OK)
     goto out;
-  if ((rc = store_begin_write(a->store)) != STORE_OK) {
-    report_store(a, rc, "database", a->conf->database.path);
-    goto out;
-  }
-  if (!import_file(a, path, f, &added)) {
+  if (!import_file(&im, f)) {
     store_rollback(a->store);
-    fail(a, "nothing imported");
+    admin_fail(a, "nothing imported");
     goto out;
   }
-  if ((rc = store_commit(a->store)) != STORE_OK) {
-    report_store(a, rc, "database", a->conf->database.path);
+  snprintf(detail, sizeof detail, "%ld added, %ld updated", im.added,
+           im.updated);
+  enum store_rc rc = admin_change_end(a, STORE_OK, "account import", path, detail);
+  if (rc != STORE_OK) {
+    admin_report_store(a, rc, "database", a->conf->database.path);
     goto out;
   }
-  fprintf(a->out, "%ld accounts imported\n", added);
+  if (a->update)
+    fprintf(a->out, "%ld accounts imported, %ld updated\n", im.added,
+            im.updated);
+  else
+    fprintf(a->out, "%ld accounts imported\n", im.added);
   status = 0;
 out:
   fclose(f);
@@ -577,31 +651,39 @@ static int cmd_association(struct admin *a) {
     return list_with(a, store_association_list);
   if (strcmp(sub, "add") == 0) {
     if (a->nargs != 4)
-      return usage(a, "association add takes ASSOCIATION_ID ACCOUNT_ID");
-    if (!id_valid(a->args[2], STORE_ASSOCIATION_ID_MAX))
-      return fail(a, "bad association ID \"%s\": 1 to 255 of A-Z a-z 0-9 . _ : @ -",
+      return admin_usage(a, "association add takes ASSOCIATION_ID ACCOUNT_ID");
+    if (!admin_id_valid(a->args[2], STORE_ASSOCIATION_ID_MAX))
+      return admin_fail(a, "bad association ID \"%s\": 1 to 255 of A-Z a-z 0-9 . _ : @ -",
                   a->args[2]);
-    if (!open_store(a))
+    if (!admin_open_store(a))
       return 1;
-    rc = store_association_add(a->store, a->args[2], a->args[3], now_ms());
+    if (admin_change_begin(a) != STORE_OK)
+      return 1;
+    rc = admin_change_end(
+        a, store_association_add(a->store, a->args[2], a->args[3], now_ms()),
+        "association add", a->args[2], a->args[3]);
     if (rc == STORE_NOT_FOUND)
-      return report_store(a, rc, "account", a->args[3]);
+      return admin_report_store(a, rc, "account", a->args[3]);
     if (rc == STORE_OK)
       fprintf(a->out, "association %s -> account %s added\n", a->args[2],
               a->args[3]);
-    return report_store(a, rc, "association", a->args[2]);
+    return admin_report_store(a, rc, "association", a->args[2]);
   }
   if (strcmp(sub, "revoke") == 0) {
     if (a->nargs != 3)
-      return usage(a, "association revoke takes ASSOCIATION_ID");
-    if (!open_store(a))
+      return admin_usage(a, "association revoke takes ASSOCIATION_ID");
+    if (!admin_open_store(a))
       return 1;
-    rc = store_association_revoke(a->store, a->args[2], now_ms());
+    if (admin_change_begin(a) != STORE_OK)
+      return 1;
+    rc = admin_change_end(
+        a, store_association_revoke(a->store, a->args[2], now_ms()),
+        "association revoke", a->args[2], NULL);
     if (rc == STORE_OK)
       fprintf(a->out, "association %s revoked\n", a->args[2]);
-    return report_store(a, rc, "live association", a->args[2]);
+    return admin_report_store(a, rc, "live association", a->args[2]);
   }
-  return usage(a, "association: add, revoke or list");
+  return admin_usage(a, "association: add, revoke or list");
 }
 
 static int cmd_account(struct admin *a) {
@@ -616,7 +698,11 @@ static int cmd_account(struct admin *a) {
     return list_with(a, store_account_list);
   if (strcmp(sub, "import") == 0)
     return cmd_account_import(a);
-  return usage(a, "account: add, set, show, list or import");
+  if (strcmp(sub, "unlock") == 0)
+    return admin_cmd_account_unlock(a);
+  if (strcmp(sub, "delete") == 0)
+    return admin_cmd_account_delete(a);
+  return admin_usage(a, "account: add, set, show, list, import, unlock or delete");
 }
 
 static int cmd_outbox(struct admin *a) {
@@ -627,51 +713,60 @@ static int cmd_outbox(struct admin *a) {
     int64_t since = 0;
     int status = 0;
     if (a->nargs != 2)
-      return usage(a, "outbox list takes only options");
+      return admin_usage(a, "outbox list takes only options");
     if (a->status &&
-        !parse_status(a, "", &store_outbox_statuses, a->status, &status))
+        !admin_parse_status(a, "", &store_outbox_statuses, a->status, &status))
       return 1;
-    if (a->since && !parse_time(a->since, &since))
-      return fail(a, "bad --since \"%s\": ms since the epoch, YYYY-MM-DD or "
+    if (a->since && !admin_parse_time(a->since, &since))
+      return admin_fail(a, "bad --since \"%s\": ms since the epoch, YYYY-MM-DD or "
                      "YYYY-MM-DDTHH:MM:SSZ", a->since);
-    if (!open_store(a))
+    uint64_t limit = 0;
+    if (a->limit && (!parse_u64(a->limit, &limit) || limit == 0 ||
+                     limit > INT64_MAX))
+      return admin_fail(a, "bad --limit \"%s\": a number, 1 or more", a->limit);
+    if (!admin_open_store(a))
       return 1;
     arr = json_object_new_array();
     enum outbox_status st = (enum outbox_status)status;
-    rc = print_listing(a,
-                       store_outbox_list(a->store, a->status ? &st : NULL,
-                                         since, collect_row, arr),
-                       arr, false);
-    return report_store(a, rc, "listing", "outbox");
+    rc = admin_print_listing(
+        a,
+        store_outbox_list(a->store, a->status ? &st : NULL, since, a->account,
+                          (int64_t)limit, admin_collect_row, arr),
+        arr, false);
+    return admin_report_store(a, rc, "listing", "outbox");
   }
   if (strcmp(sub, "show") == 0) {
     uint64_t id;
     if (a->nargs != 3)
-      return usage(a, "outbox show takes one ID");
+      return admin_usage(a, "outbox show takes one ID");
     if (!parse_u64(a->args[2], &id) || id > INT64_MAX)
-      return fail(a, "bad outbox ID \"%s\": a number", a->args[2]);
-    if (!open_store(a))
+      return admin_fail(a, "bad outbox ID \"%s\": a number", a->args[2]);
+    if (!admin_open_store(a))
       return 1;
     arr = json_object_new_array();
-    rc = print_listing(
-        a, store_outbox_show(a->store, (int64_t)id, collect_row, arr), arr,
+    rc = admin_print_listing(
+        a, store_outbox_show(a->store, (int64_t)id, admin_collect_row, arr), arr,
         true);
-    return report_store(a, rc, "outbox row", a->args[2]);
+    return admin_report_store(a, rc, "outbox row", a->args[2]);
   }
-  return usage(a, "outbox: list or show");
+  if (strcmp(sub, "cancel") == 0)
+    return admin_cmd_outbox_cancel(a);
+  if (strcmp(sub, "requeue") == 0)
+    return admin_cmd_outbox_requeue(a);
+  return admin_usage(a, "outbox: list, show, cancel or requeue");
 }
 
 /* otp show: the code's row, then its SMS rows (JSON: {"otp", "sms"}). */
 static int cmd_otp_show(struct admin *a) {
   if (a->nargs != 3)
-    return usage(a, "otp show takes one SEND_ID or REQUEST_ID");
-  if (!open_store(a))
+    return admin_usage(a, "otp show takes one SEND_ID or REQUEST_ID");
+  if (!admin_open_store(a))
     return 1;
   const char *id = a->args[2];
   json_object *otp = json_object_new_array(), *sms = json_object_new_array();
-  enum store_rc rc = store_otp_show(a->store, id, collect_row, otp);
+  enum store_rc rc = store_otp_show(a->store, id, admin_collect_row, otp);
   if (rc == STORE_OK)
-    rc = store_outbox_of_send(a->store, id, collect_row, sms);
+    rc = store_outbox_of_send(a->store, id, admin_collect_row, sms);
   if (rc == STORE_OK && a->json) {
     json_object *both = json_object_new_object();
     json_object_object_add(both, "otp",
@@ -682,13 +777,13 @@ static int cmd_otp_show(struct admin *a) {
                                                      JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(both);
   } else if (rc == STORE_OK) {
-    print_rows(a, otp, true);
+    admin_print_rows(a, otp, true);
     fprintf(a->out, "\nsms:\n");
-    print_rows(a, sms, false);
+    admin_print_rows(a, sms, false);
   }
   json_object_put(otp);
   json_object_put(sms);
-  return report_store(a, rc, "send", id);
+  return admin_report_store(a, rc, "send", id);
 }
 
 static int cmd_otp(struct admin *a) {
@@ -698,19 +793,19 @@ static int cmd_otp(struct admin *a) {
   if (strcmp(sub, "list") == 0) {
     int64_t since = 0;
     if (a->nargs != 2 || a->account == NULL)
-      return usage(a, "otp list takes --account ID");
-    if (a->since && !parse_time(a->since, &since))
-      return fail(a, "bad --since \"%s\": ms since the epoch, YYYY-MM-DD or "
+      return admin_usage(a, "otp list takes --account ID");
+    if (a->since && !admin_parse_time(a->since, &since))
+      return admin_fail(a, "bad --since \"%s\": ms since the epoch, YYYY-MM-DD or "
                      "YYYY-MM-DDTHH:MM:SSZ", a->since);
-    if (!open_store(a))
+    if (!admin_open_store(a))
       return 1;
     json_object *arr = json_object_new_array();
-    enum store_rc rc = print_listing(
-        a, store_otp_list(a->store, a->account, since, collect_row, arr), arr,
+    enum store_rc rc = admin_print_listing(
+        a, store_otp_list(a->store, a->account, since, admin_collect_row, arr), arr,
         false);
-    return report_store(a, rc, "listing", "otps");
+    return admin_report_store(a, rc, "listing", "otps");
   }
-  return usage(a, "otp: show or list");
+  return admin_usage(a, "otp: show or list");
 }
 
 /* secret rotate: a new secret takes over new codes and records. */
@@ -718,9 +813,9 @@ static int cmd_secret(struct admin *a) {
   char err[512];
   int64_t id;
   if (a->nargs != 2 || strcmp(a->args[1], "rotate") != 0)
-    return usage(a, "secret: rotate");
+    return admin_usage(a, "secret: rotate");
   if (!secret_rotate(a->conf->otp.secret_file, &id, err, sizeof err))
-    return fail(a, "%s", err);
+    return admin_fail(a, "%s", err);
   fprintf(a->out,
           "secret %s: secret %lld added; new codes and records use it once "
           "the workers and the sender reload (older secrets still verify and "
@@ -733,7 +828,7 @@ static int cmd_secret(struct admin *a) {
 /* check: what the worker and the sender need, as this user. */
 static int cmd_check(struct admin *a) {
   if (a->nargs != 1)
-    return usage(a, "check takes no arguments");
+    return admin_usage(a, "check takes no arguments");
   return conf_check_run(a->conf, CONF_CHECK_WORKER | CONF_CHECK_SENDER,
                         a->out) == 0
              ? 0
@@ -762,7 +857,7 @@ static int refuse_foreign_options(struct admin *a) {
     bit++;
   char *why = xasprintf("%s%s%s does not take %s", cmd, has_sub ? " " : "",
                         has_sub ? sub : "", option_names[bit]);
-  int status = usage(a, why);
+  int status = admin_usage(a, why);
   free(why);
   return status;
 }
@@ -776,6 +871,22 @@ static int parse_options(struct admin *a, int argc, char **argv) {
     if (strcmp(o, "--json") == 0) {
       a->json = true;
       a->given |= OPT_JSON;
+    } else if (strcmp(o, "--force") == 0) {
+      a->force = true;
+      a->given |= OPT_FORCE;
+    } else if (strcmp(o, "--update") == 0) {
+      a->update = true;
+      a->given |= OPT_UPDATE;
+    } else if (strcmp(o, "--limit") == 0) {
+      if (!has_next)
+        return admin_usage(a, "--limit needs a number");
+      a->limit = argv[++i];
+      a->given |= OPT_LIMIT;
+    } else if (strcmp(o, "--max-queue-age") == 0) {
+      if (!has_next)
+        return admin_usage(a, "--max-queue-age needs seconds");
+      a->max_queue_age = argv[++i];
+      a->given |= OPT_MAX_QUEUE_AGE;
     } else if (strcmp(o, "--no-phone") == 0) {
       a->no_phone = true;
       a->given |= OPT_NO_PHONE;
@@ -787,32 +898,32 @@ static int parse_options(struct admin *a, int argc, char **argv) {
       return 0;
     } else if (strcmp(o, "-c") == 0 || strcmp(o, "--config") == 0) {
       if (!has_next)
-        return usage(a, "-c needs a PATH");
+        return admin_usage(a, "-c needs a PATH");
       a->config_path = argv[++i];
     } else if (strcmp(o, "--phone") == 0) {
       if (!has_next)
-        return usage(a, "--phone needs a number");
+        return admin_usage(a, "--phone needs a number");
       a->phone = argv[++i];
       a->phone_given = true;
       a->given |= OPT_PHONE;
     } else if (strcmp(o, "--status") == 0) {
       if (!has_next)
-        return usage(a, "--status needs a status");
+        return admin_usage(a, "--status needs a status");
       a->status = argv[++i];
       a->given |= OPT_STATUS;
     } else if (strcmp(o, "--account") == 0) {
       if (!has_next)
-        return usage(a, "--account needs an ID");
+        return admin_usage(a, "--account needs an ID");
       a->account = argv[++i];
       a->given |= OPT_ACCOUNT;
     } else if (strcmp(o, "--since") == 0) {
       if (!has_next)
-        return usage(a, "--since needs a TIME");
+        return admin_usage(a, "--since needs a TIME");
       a->since = argv[++i];
       a->given |= OPT_SINCE;
     } else if (o[0] == '-' && o[1] != '\0') {
       char *why = xasprintf("unknown option %s", o);
-      int status = usage(a, why);
+      int status = admin_usage(a, why);
       free(why);
       return status;
     } else {
@@ -843,7 +954,7 @@ int admin_main(int argc, char **argv, FILE *out, FILE *err) {
   if (status >= 0)
     goto out;
   if (a.nargs == 0) {
-    status = usage(&a, "no command");
+    status = admin_usage(&a, "no command");
     goto out;
   }
   if ((status = refuse_foreign_options(&a)) >= 0)
@@ -857,7 +968,7 @@ int admin_main(int argc, char **argv, FILE *out, FILE *err) {
   }
   const char *cmd = a.args[0];
   if (strcmp(cmd, "init") == 0)
-    status = a.nargs == 1 ? cmd_init(&a) : usage(&a, "init takes no arguments");
+    status = a.nargs == 1 ? cmd_init(&a) : admin_usage(&a, "init takes no arguments");
   else if (strcmp(cmd, "account") == 0)
     status = cmd_account(&a);
   else if (strcmp(cmd, "association") == 0)
@@ -870,8 +981,14 @@ int admin_main(int argc, char **argv, FILE *out, FILE *err) {
     status = cmd_secret(&a);
   else if (strcmp(cmd, "check") == 0)
     status = cmd_check(&a);
+  else if (strcmp(cmd, "status") == 0)
+    status = admin_cmd_status(&a);
+  else if (strcmp(cmd, "audit") == 0)
+    status = admin_cmd_audit(&a);
+  else if (strcmp(cmd, "backup") == 0)
+    status = admin_cmd_backup(&a);
   else
-    status = usage(&a, "unknown command");
+    status = admin_usage(&a, "unknown command");
 out:
   store_close(a.store);
   conf_free(a.conf);

@@ -224,3 +224,37 @@ void metrics_render(struct metrics *m, struct buf *out) {
     buf_appends(out, line);
   }
 }
+
+bool metrics_read(const char *path,
+                  void (*fn)(void *ctx, const char *key, uint64_t value),
+                  void *ctx, char *err, size_t errsz) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  struct stat sb;
+  const char *why = fd < 0 || fstat(fd, &sb) != 0 ? strerror(errno)
+                    : (size_t)sb.st_size < sizeof(struct metrics_file)
+                        ? "not an otpgate metrics file"
+                        : NULL;
+  if (why) {
+    snprintf(err, errsz, "%s: %s", path, why);
+    if (fd >= 0)
+      close(fd);
+    return false;
+  }
+  void *map = mmap(NULL, sizeof(struct metrics_file), PROT_READ, MAP_SHARED,
+                   fd, 0);
+  close(fd);
+  if (map == MAP_FAILED) {
+    snprintf(err, errsz, "%s: %s", path, strerror(errno));
+    return false;
+  }
+  const struct metrics_file *f = map;
+  bool ok = __atomic_load_n(&f->magic, __ATOMIC_ACQUIRE) == METRICS_MAGIC;
+  if (!ok)
+    snprintf(err, errsz, "%s: not an otpgate metrics file", path);
+  for (int i = 0; ok && i < METRICS_SLOTS; i++)
+    if (__atomic_load_n(&f->slots[i].state, __ATOMIC_ACQUIRE) == SLOT_READY)
+      fn(ctx, f->slots[i].key,
+         __atomic_load_n(&f->slots[i].value, __ATOMIC_RELAXED));
+  munmap(map, sizeof(struct metrics_file));
+  return ok;
+}

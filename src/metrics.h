@@ -12,7 +12,9 @@
 #ifndef OTPGATE_METRICS_H
 #define OTPGATE_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "util.h"
 
@@ -31,5 +33,12 @@ void metrics_count_cap(struct metrics *m, const char *cap);
 
 /* Every counter, as Prometheus text lines appended to out. */
 void metrics_render(struct metrics *m, struct buf *out);
+
+/* Reads the counters of the file at path without writing or creating it
+ * (`otpgate-admin status`): fn gets each one's name{labels} and value.
+ * False with err when it cannot be read. */
+bool metrics_read(const char *path,
+                  void (*fn)(void *ctx, const char *key, uint64_t value),
+                  void *ctx, char *err, size_t errsz);
 
 #endif

@@ -24,36 +24,51 @@ static void answer(struct api_response *resp, int status, const char *type,
 
 /* ---- health ---- */
 
-static void health_store(struct api *api, json_object *reasons) {
-  struct store *s = api->svc.store;
-  char why[320];
-  enum store_rc rc = store_begin_write(s);
-  if (rc == STORE_OK) {
-    store_rollback(s);
-    return;
-  }
-  snprintf(why, sizeof why, "database not writable: %s (%s)",
-           store_strerror(rc), store_errmsg(s));
-  json_object_array_add(reasons, json_object_new_string(why));
+bool ops_store_writable(struct store *s, char *why, size_t whysz) {
+  enum store_rc rc = store_check_writable(s);
+  if (rc == STORE_OK)
+    return true;
+  snprintf(why, whysz, "database not writable: %s (%s)", store_strerror(rc),
+           store_errmsg(s));
+  return false;
 }
 
-static void health_senders(struct api *api, json_object *reasons) {
-  const struct conf *c = api->svc.conf;
+const char *ops_senders_problem(struct store *s, const struct conf *c,
+                                int64_t now) {
   enum store_sender_verdict v;
-  int64_t now = api->svc.now();
   if (c->sender.heartbeat_max_age_seconds == 0)
-    return;
-  if (store_sender_verdict(api->svc.store, now,
+    return NULL;
+  if (store_sender_verdict(s, now,
                            now - c->sender.heartbeat_max_age_seconds * 1000,
                            c->sender.breaker_failures,
                            c->sender.breaker_seconds * 1000, false,
                            &v) != STORE_OK)
-    return; /* the database's own reason is health_store()'s */
+    return NULL; /* the database's own reason is ops_store_writable()'s */
   if (v == STORE_SENDERS_NONE)
-    json_object_array_add(reasons, json_object_new_string("no live sender"));
-  else if (v != STORE_SENDERS_OK)
-    json_object_array_add(
-        reasons, json_object_new_string("breaker open: the gateway is failing"));
+    return "no live sender";
+  if (v != STORE_SENDERS_OK)
+    return "breaker open: the gateway is failing";
+  return NULL;
+}
+
+bool ops_breaker_open(const struct conf *c, int64_t failures,
+                      int64_t failed_at, int64_t now) {
+  return c->sender.breaker_failures > 0 &&
+         failures >= c->sender.breaker_failures &&
+         failed_at > now - c->sender.breaker_seconds * 1000;
+}
+
+static void health_store(struct api *api, json_object *reasons) {
+  char why[320];
+  if (!ops_store_writable(api->svc.store, why, sizeof why))
+    json_object_array_add(reasons, json_object_new_string(why));
+}
+
+static void health_senders(struct api *api, json_object *reasons) {
+  const char *why =
+      ops_senders_problem(api->svc.store, api->svc.conf, api->svc.now());
+  if (why)
+    json_object_array_add(reasons, json_object_new_string(why));
 }
 
 void ops_health(struct api *api, struct api_response *resp) {
@@ -120,9 +135,7 @@ static void sender_row(const struct store_row *row, void *ctx) {
   int64_t seen = strtoll(row->values[1], NULL, 10);
   int64_t failures = strtoll(row->values[2], NULL, 10);
   int64_t failed_at = strtoll(row->values[3], NULL, 10);
-  bool open = g->conf->sender.breaker_failures > 0 &&
-              failures >= g->conf->sender.breaker_failures &&
-              failed_at > g->now - g->conf->sender.breaker_seconds * 1000;
+  bool open = ops_breaker_open(g->conf, failures, failed_at, g->now);
   double values[] = {(double)(g->now - seen) / 1000.0, (double)failures, open};
   gauge(g->out, "%s{owner=\"%s\"} %g\n", sender_families[g->family],
         row->values[0], values[g->family]);

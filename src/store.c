@@ -51,7 +51,7 @@ int store_schema_version_latest(void) {
   return v;
 }
 
-static int store_user_version(struct store *s) {
+int store_schema_version(struct store *s) {
   sqlite3_stmt *st;
   int v = -1;
   if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) !=
@@ -108,7 +108,7 @@ struct store *store_open(const struct conf *conf, bool for_init, char *err,
     goto fail;
   }
   if (!for_init) {
-    int v = store_user_version(s), want = store_schema_version_latest();
+    int v = store_schema_version(s), want = store_schema_version_latest();
     if (v > want) { /* init cannot help: it never migrates down */
       snprintf(err, errsz,
                "%s: schema version %d: the database was migrated by a newer "
@@ -337,7 +337,7 @@ static enum store_rc store_apply_migrations(struct store *s, int *from,
   enum store_rc rc = store_begin_write(s);
   if (rc != STORE_OK)
     return rc;
-  int v = store_user_version(s);
+  int v = store_schema_version(s);
   if (v < 0) {
     store_rollback(s);
     return STORE_ERROR;

@@ -202,10 +202,12 @@ enum store_rc store_outbox_count_since(struct store *s, int64_t since,
 enum store_rc store_outbox_status_counts(struct store *s, store_row_fn fn,
                                          void *ctx);
 enum store_rc store_outbox_oldest_queued(struct store *s, int64_t *created_at);
-/* Audit listing (masked): status NULL and since 0 for all. */
+/* Audit listing (masked): status NULL, since 0, account NULL for all;
+ * limit > 0 keeps the newest limit rows (still listed oldest first). */
 enum store_rc store_outbox_list(struct store *s,
                                 const enum outbox_status *status,
-                                int64_t since, store_row_fn fn, void *ctx);
+                                int64_t since, const char *account,
+                                int64_t limit, store_row_fn fn, void *ctx);
 enum store_rc store_outbox_show(struct store *s, int64_t id, store_row_fn fn,
                                 void *ctx);
 
@@ -341,5 +343,67 @@ enum store_rc store_sender_verdict(struct store *s, int64_t now,
 enum store_rc store_sender_list(struct store *s, store_row_fn fn, void *ctx);
 /* The newest heartbeat of any sender; 0 when none was ever seen. */
 enum store_rc store_sender_last_seen(struct store *s, int64_t *seen_at);
+
+/* ---- the operator's hand (otpgate-admin) ----
+ * The changes run inside the caller's write transaction
+ * (store_begin_write()), beside the audit row that records them. */
+
+/* One row of the operator's audit: who (the Unix user), action (the
+ * command), target (the ID acted on), detail (NULL or what changed; never
+ * a phone number or a code). */
+enum store_rc store_admin_audit_add(struct store *s, const char *who,
+                                    const char *action, const char *target,
+                                    const char *detail, int64_t now);
+/* The audit rows written at or after since, oldest first. */
+enum store_rc store_admin_audit_list(struct store *s, int64_t since,
+                                     store_row_fn fn, void *ctx);
+/* Ends the account's lock and its count of failed verifications. */
+enum store_rc store_account_unlock(struct store *s, const char *id,
+                                   int64_t now);
+/* The account's live codes: unused, not superseded, unexpired. */
+enum store_rc store_account_live_codes(struct store *s, const char *id,
+                                       int64_t now, int64_t *count);
+/* Supersedes the account's live codes (store_otps_supersede()), deletes
+ * its associations and then the account. Its codes' and SMS rows stay for
+ * the audit (they name the account by its ID only). */
+enum store_rc store_account_delete(struct store *s, const char *id,
+                                   int64_t now);
+/* The status of one outbox row and whether it still holds its sealed code
+ * (queued and sending rows do; a final row's was dropped). */
+enum store_rc store_outbox_status_of(struct store *s, int64_t id,
+                                     enum outbox_status *status,
+                                     bool *has_seal);
+/* A queued row becomes final: failed, last_error "cancelled by the
+ * operator", its sealed code dropped. STORE_NOT_FOUND: no queued row. */
+enum store_rc store_outbox_cancel(struct store *s, int64_t id, int64_t now);
+/* A queued row that still holds its seal and whose code is unexpired is
+ * due now with its attempts counted afresh. STORE_NOT_FOUND: no such row. */
+enum store_rc store_outbox_requeue(struct store *s, int64_t id, int64_t now);
+
+/* ---- what `otpgate-admin status` reads ---- */
+
+/* The creation time of the oldest row of that status (0: none). */
+enum store_rc store_outbox_oldest(struct store *s, enum outbox_status status,
+                                  int64_t *created_at);
+/* The rows that became final at or after since (sent_at, else
+ * updated_at), per status: columns status, count. */
+enum store_rc store_outbox_outcomes_since(struct store *s, int64_t since,
+                                          store_row_fn fn, void *ctx);
+struct store_otp_stats {
+  int64_t sent;     /* codes created since */
+  int64_t verified; /* codes used since */
+  int64_t failed;   /* failed guesses at the codes created since */
+};
+enum store_rc store_otp_stats_since(struct store *s, int64_t since,
+                                    struct store_otp_stats *out);
+/* The schema version of the open database (PRAGMA user_version). */
+int store_schema_version(struct store *s);
+/* Whether a write transaction can start now (started and rolled back);
+ * store_errmsg() says why not. */
+enum store_rc store_check_writable(struct store *s);
+/* SQLite's online backup of the database to path, a new file made 0600
+ * (an existing path is refused), then PRAGMA integrity_check on the copy.
+ * A failed copy is removed. False with err. */
+bool store_backup(struct store *s, const char *path, char *err, size_t errsz);
 
 #endif

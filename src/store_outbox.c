@@ -68,14 +68,17 @@ enum store_rc store_outbox_oldest_queued(struct store *s, int64_t *created_at) {
 
 enum store_rc store_outbox_list(struct store *s,
                                 const enum outbox_status *status,
-                                int64_t since, store_row_fn fn, void *ctx) {
-  /* The audit view masks the destination and the code. */
+                                int64_t since, const char *account,
+                                int64_t limit, store_row_fn fn, void *ctx) {
+  /* The audit view masks the destination and the code. The newest rows
+   * are taken (LIMIT -1: all), then listed oldest first. */
   static const char sql[] =
-      "SELECT v.id, v.account, v.destination, v.status, v.attempts, v.created, "
-      "v.updated, v.sent, v.last_error FROM audit_outbox AS v "
-      "JOIN outbox AS o ON o.id = v.id "
+      "SELECT * FROM (SELECT v.id, v.account, v.destination, v.status, "
+      "v.attempts, v.created, v.updated, v.sent, v.last_error "
+      "FROM audit_outbox AS v JOIN outbox AS o ON o.id = v.id "
       "WHERE (?1 IS NULL OR o.status = ?1) AND o.created_at >= ?2 "
-      "ORDER BY o.id";
+      "AND (?3 IS NULL OR o.account_id = ?3) "
+      "ORDER BY o.id DESC LIMIT ?4) ORDER BY id";
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
     return STORE_ERROR;
@@ -83,6 +86,8 @@ enum store_rc store_outbox_list(struct store *s,
                   status ? store_vocab_name(&store_outbox_statuses, *status)
                          : NULL);
   sqlite3_bind_int64(st, 2, since);
+  store_bind_text(st, 3, account);
+  sqlite3_bind_int64(st, 4, limit > 0 ? limit : -1);
   return store_rows(s, st, fn, ctx);
 }
 

@@ -12,7 +12,9 @@
 #include <json-c/json.h>
 #include <sqlite3.h>
 
+#include "metrics.h"
 #include "store.h"
+#include "store_schema.h"
 #include "testhelp.h"
 #include "util.h"
 
@@ -111,6 +113,11 @@ static const struct {
     {{"check", "--json"}, 2, "check does not take --json"},
     {{"outbox", "purge", "--since", "0"}, 2, "outbox purge does not take --since"},
     {{"check", "now"}, 2, "check takes no arguments"},
+    {{"account", "unlock", "acct-1", "--force"}, 2, "account unlock does not take --force"},
+    {{"status", "--since", "0"}, 2, "status does not take --since"},
+    {{"backup"}, 2, "backup takes one PATH"},
+    {{"outbox", "cancel", "x"}, 1, "bad outbox ID"},
+    {{"outbox", "requeue", "1", "--force"}, 2, "outbox requeue does not take --force"},
     {{"pgp", "list", "--key", "x"}, 2, "pgp list does not take --key"},
     {{"pgp", "generate", "--out", "d", "--key", "x"}, 2, "pgp generate does not take --key"},
     {{"pgp", "seal", "--key", "k", "--bits", "2048"}, 2, "pgp seal does not take --bits"},
@@ -181,7 +188,8 @@ START_TEST(import_all_or_nothing) {
       {"id,phone,status\nu4,+14035550004,active\nu1,,active\n", "a.csv:3: account \"u1\""},
       {"id,phone,status\nu4,+14035550004,active\nu5,+14035550004,active\n", "a.csv:3:"},
       {"id,phone,status\nu4,+14035550004\n", "a.csv:2: need three fields"},
-      {"id,phone,status\n\"u4\",,active\n", "a.csv:2: need three fields"},
+      {"id,phone,status\nu4,,active,extra\n", "a.csv:2: need three fields"},
+      {"id,phone,status\n\"u4,,active\n", "a.csv:2: "},
       {"phone,id,status\n", "a.csv:1: the header"},
       {"", "empty file"},
   };
@@ -195,6 +203,40 @@ START_TEST(import_all_or_nothing) {
     free(after);
   }
   free(before);
+  free(path);
+}
+END_TEST
+
+/* A real CSV: quoted fields, a UTF-8 BOM, CRLF; --update changes the
+ * accounts that are there, still all rows or none. */
+START_TEST(import_csv_and_update) {
+  char *path = xasprintf("%s/a.csv", th_tmpdir());
+  write_file("a.csv", "\xEF\xBB\xBFid,phone,status\r\n\"u1\",\"+14035550001\",active\r\n"
+                      "\"u2\",,\"closed\"\r\n");
+  ck_assert_int_eq(th_admin("account", "import", path, NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE id='u1' AND "
+                              "phone='+14035550001'"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE id='u2' AND "
+                              "status='closed'"), 1);
+  /* Without --update an existing account is refused; with it, changed. */
+  write_file("a.csv", "id,phone,status\nu1,+14035550009,\nu3,,\n");
+  ck_assert_int_eq(th_admin("account", "import", path, NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "--update"));
+  ck_assert_int_eq(th_admin("account", "import", "--update", path, NULL), 0);
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "1 accounts imported, 1 updated"));
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE id='u1' AND "
+                              "phone='+14035550009' AND status='active'"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts"), 3);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM admin_audit WHERE action = "
+                              "'account import' AND detail = '1 added, 1 updated'"), 1);
+  /* A bad row after a good update: nothing changes. */
+  char *before = th_db_snapshot();
+  write_file("a.csv", "id,phone,status\nu1,+14035550007,\nu2,,frozen\n");
+  ck_assert_int_eq(th_admin("account", "import", "--update", path, NULL), 1);
+  char *after = th_db_snapshot();
+  ck_assert_str_eq(before, after);
+  free(before);
+  free(after);
   free(path);
 }
 END_TEST
@@ -410,6 +452,291 @@ START_TEST(check_exec_command_and_missing_database) {
 }
 END_TEST
 
+/* ---- operating: status, steering, audit, backup ---- */
+
+static void sql_exec(const char *sql) {
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 5000);
+  ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s", sql,
+                sqlite3_errmsg(db));
+  sqlite3_close(db);
+}
+
+/* A sender's heartbeat now, with failures in a row ending now. */
+static void heartbeat(int64_t failures) {
+  struct store *s = th_store_open();
+  int64_t now = now_ms();
+  struct store_sender_beat b = {.owner = "host:1:1", .pid = 1, .started_at = now,
+                                .now = now, .failures = failures,
+                                .failed_at = failures ? now : 0};
+  ck_assert_int_eq(store_sender_heartbeat(s, &b), STORE_OK);
+  th_store_close(s);
+}
+
+static json_object *json_path(json_object *o, const char *a, const char *b) {
+  json_object *v = NULL;
+  ck_assert_msg(json_object_object_get_ex(o, a, &v), "no %s", a);
+  if (b)
+    ck_assert_msg(json_object_object_get_ex(v, b, &v), "no %s.%s", a, b);
+  return v;
+}
+
+/* Exit 0 when healthy, 1 with the reason on the first line: no sender, a
+ * breaker open, a queued SMS too old. */
+START_TEST(status_says_why) {
+  ck_assert_int_eq(th_admin("status", NULL), 1);
+  ck_assert_msg(strncmp(th_admin_out(), "UNHEALTHY: no live sender\n", 26) == 0, "%s",
+                th_admin_out());
+  heartbeat(0);
+  ck_assert_int_eq(th_admin("status", NULL), 0);
+  ck_assert_msg(strncmp(th_admin_out(), "OK\n", 3) == 0, "%s", th_admin_out());
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "senders[0].breaker closed\n"));
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "secret_expires never"));
+  heartbeat(5);
+  ck_assert_int_eq(th_admin("status", NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "UNHEALTHY: breaker open"));
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "senders[0].breaker open\n"));
+  heartbeat(0);
+  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", "+14035551111", NULL), 0);
+  int64_t id = th_outbox_add(1, "+14035551111", "code 123456", 5, 6, 600000);
+  char *sql = xasprintf("UPDATE outbox SET created_at = created_at - 120000 WHERE id = %lld",
+                        (long long)id);
+  sql_exec(sql);
+  free(sql);
+  ck_assert_int_eq(th_admin("status", NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "UNHEALTHY: oldest queued SMS is 120 s old"));
+  ck_assert_int_eq(th_admin("status", "--max-queue-age", "300", NULL), 0);
+  ck_assert_int_eq(th_admin("status", "--max-queue-age", "soon", NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "bad --max-queue-age"));
+}
+END_TEST
+
+/* --json: numbers as numbers; outcomes by status over the last minute and
+ * hour; codes of the last hour; the caps' refusals from the metrics file. */
+START_TEST(status_json) {
+  heartbeat(0);
+  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", "+14035551111", NULL), 0);
+  th_outbox_add(2, "+14035551111", "code 123456", 5, 6, 600000);
+  int64_t now = now_ms();
+  char *sql = xasprintf(
+      "UPDATE outbox SET status = 'sent', sealed_code = NULL, sent_at = %lld, "
+      "updated_at = %lld WHERE id = (SELECT max(id) FROM outbox);"
+      "INSERT INTO otps (request_id, account_id, context, code_hash, created_at, "
+      "expires_at, attempts, used_at) VALUES ('r1', 'acct-1', 'none', x'00', %lld, "
+      "%lld, 2, %lld)", (long long)now - 30000, (long long)now - 30000,
+      (long long)now - 60000, (long long)now + 60000, (long long)now - 1000);
+  sql_exec(sql);
+  free(sql);
+  char *mpath = th_path("metrics");
+  char err[256];
+  struct metrics *m = metrics_open(mpath, err, sizeof err);
+  ck_assert_ptr_nonnull(m);
+  metrics_count_cap(m, "max_per_minute");
+  metrics_count_cap(m, "max_per_minute");
+  metrics_close(m);
+  free(mpath);
+  ck_assert_int_eq(th_admin("--json", "status", NULL), 0);
+  json_object *o = json_tokener_parse(th_admin_out());
+  ck_assert_ptr_nonnull(o);
+  ck_assert(json_object_get_boolean(json_path(o, "healthy", NULL)));
+  ck_assert(json_object_is_type(json_path(o, "outbox", "queued"), json_type_int));
+  ck_assert_int_eq(json_object_get_int64(json_path(o, "outbox", "queued")), 1);
+  ck_assert_int_eq(json_object_get_int64(json_path(o, "outbox", "sent")), 1);
+  ck_assert_int_eq(json_object_get_int64(json_path(o, "outbox", "failed")), 0);
+  ck_assert_int_eq(json_object_get_int64(json_path(o, "final_last_minute", "sent")), 1);
+  ck_assert_int_eq(json_object_get_int64(json_path(o, "final_last_hour", "sent")), 1);
+  ck_assert_int_eq(json_object_get_int64(json_path(o, "codes_last_hour", "sent")), 1);
+  ck_assert_int_eq(json_object_get_int64(json_path(o, "codes_last_hour", "verified")), 1);
+  ck_assert_int_eq(json_object_get_int64(json_path(o, "codes_last_hour", "failed_guesses")), 2);
+  ck_assert_int_eq(json_object_get_int64(json_path(o, "sms_capped", "max_per_minute")), 2);
+  ck_assert(json_object_is_type(json_path(o, "oldest_queued_seconds", NULL), json_type_double));
+  ck_assert_int_eq(json_object_array_length(json_path(o, "keys", NULL)), 0);
+  json_object_put(o);
+  /* No phone number anywhere in what status prints. */
+  ck_assert_ptr_null(strstr(th_admin_out(), "5551111"));
+}
+END_TEST
+
+START_TEST(account_unlock_is_audited) {
+  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", "+14035551111", NULL), 0);
+  sql_exec("UPDATE accounts SET locked_until = 99999999999999, verify_failures = 7");
+  ck_assert_int_eq(th_admin("account", "unlock", "acct-1", NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE locked_until = 0 "
+                              "AND verify_failures = 0"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM admin_audit WHERE action = "
+                              "'account unlock' AND target = 'acct-1' AND who <> ''"), 1);
+  ck_assert_int_eq(th_admin("account", "unlock", "ghost", NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "no account \"ghost\""));
+  /* A refused change writes no audit row. */
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM admin_audit WHERE target = 'ghost'"), 0);
+  ck_assert_int_eq(th_admin("audit", NULL), 0);
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "account unlock"));
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "account add"));
+  /* The audit never holds the number. */
+  ck_assert_ptr_null(strstr(th_admin_out(), "5551111"));
+  ck_assert_int_eq(th_admin("audit", "--since", "2999-01-01", NULL), 0);
+  ck_assert_str_eq(th_admin_out(), "");
+}
+END_TEST
+
+/* Refused while the account has a live code; --force supersedes it (and
+ * its queued SMS) and deletes the account and its associations, leaving
+ * the code's and the SMS's rows for the audit. */
+START_TEST(account_delete_keeps_the_audit) {
+  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", "+14035551111", NULL), 0);
+  ck_assert_int_eq(th_admin("association", "add", "assoc-1", "acct-1", NULL), 0);
+  int64_t now = now_ms();
+  char *sql = xasprintf("INSERT INTO otps (request_id, account_id, context, code_hash, "
+                        "created_at, expires_at) VALUES ('r1', 'acct-1', 'none', x'00', "
+                        "%lld, %lld)", (long long)now, (long long)now + 300000);
+  sql_exec(sql);
+  free(sql);
+  th_outbox_add(1, "+14035551111", "code 123456", 5, 6, 300000);
+  char *before = th_db_snapshot();
+  ck_assert_int_eq(th_admin("account", "delete", "acct-1", NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "1 live code"));
+  char *after = th_db_snapshot();
+  ck_assert_str_eq(before, after);
+  ck_assert_int_eq(th_admin("account", "delete", "acct-1", "--force", NULL), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts"), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM associations"), 0);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps WHERE superseded_at IS NOT NULL"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox WHERE status = 'superseded' "
+                              "AND sealed_code IS NULL"), 1);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM admin_audit WHERE action = "
+                              "'account delete' AND detail = '1 live codes superseded'"), 1);
+  ck_assert_int_eq(th_admin("account", "delete", "acct-1", NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "no account"));
+  /* Without live codes no --force is needed. */
+  ck_assert_int_eq(th_admin("account", "add", "acct-2", NULL), 0);
+  ck_assert_int_eq(th_admin("account", "delete", "acct-2", NULL), 0);
+  free(before);
+  free(after);
+}
+END_TEST
+
+START_TEST(outbox_cancel_and_requeue) {
+  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", "+14035551111", NULL), 0);
+  int64_t id = th_outbox_add(3, "+14035551111", "code 123456", 5, 6, 300000);
+  char *ids[3];
+  for (int i = 0; i < 3; i++)
+    ids[i] = xasprintf("%lld", (long long)id + i);
+  ck_assert_int_eq(th_admin("outbox", "cancel", ids[0], NULL), 0);
+  char *sql = xasprintf("SELECT count(*) FROM outbox WHERE id = %s AND status = 'failed' "
+                        "AND sealed_code IS NULL AND last_error = 'cancelled by the operator'",
+                        ids[0]);
+  ck_assert_int_eq(th_sql_int(sql), 1);
+  free(sql);
+  ck_assert_int_eq(th_admin("outbox", "cancel", ids[0], NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "is failed: only a queued row"));
+  /* A final row cannot be requeued: its code is gone. */
+  ck_assert_int_eq(th_admin("outbox", "requeue", ids[0], NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "its code was dropped"));
+  /* A queued row waiting for its retry: due now, attempts afresh. */
+  sql = xasprintf("UPDATE outbox SET attempts = 2, next_attempt_at = next_attempt_at + "
+                  "100000 WHERE id = %s", ids[1]);
+  sql_exec(sql);
+  free(sql);
+  ck_assert_int_eq(th_admin("outbox", "requeue", ids[1], NULL), 0);
+  sql = xasprintf("SELECT count(*) FROM outbox WHERE id = %s AND attempts = 0 "
+                  "AND next_attempt_at <= %lld AND status = 'queued'", ids[1],
+                  (long long)now_ms());
+  ck_assert_int_eq(th_sql_int(sql), 1);
+  free(sql);
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM admin_audit WHERE action IN "
+                              "('outbox cancel', 'outbox requeue')"), 2);
+  ck_assert_int_eq(th_admin("outbox", "requeue", "999", NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "no outbox row \"999\""));
+  ck_assert_int_eq(th_admin("outbox", "cancel", NULL), 2);
+  /* list --account --limit: the newest rows of that account. */
+  ck_assert_int_eq(th_admin("--json", "outbox", "list", "--account", "acct-1", "--limit",
+                            "2", NULL), 0);
+  json_object *arr = json_tokener_parse(th_admin_out());
+  ck_assert_int_eq(json_object_array_length(arr), 2);
+  ck_assert_str_eq(json_object_get_string(json_path(json_object_array_get_idx(arr, 1), "id",
+                                                    NULL)), ids[2]);
+  json_object_put(arr);
+  ck_assert_int_eq(th_admin("--json", "outbox", "list", "--account", "nobody", NULL), 0);
+  ck_assert_str_eq(th_admin_out(), "[\n]\n");
+  ck_assert_int_eq(th_admin("outbox", "list", "--limit", "0", NULL), 1);
+  for (int i = 0; i < 3; i++)
+    free(ids[i]);
+}
+END_TEST
+
+/* A new file, 0600, with the rows; an existing path is refused. */
+START_TEST(backup_copies_and_checks) {
+  ck_assert_int_eq(th_admin("account", "add", "acct-1", "--phone", "+14035551111", NULL), 0);
+  char *path = th_path("copy.db");
+  ck_assert_int_eq(th_admin("backup", path, NULL), 0);
+  ck_assert_ptr_nonnull(strstr(th_admin_out(), "integrity_check ok"));
+  struct stat sb;
+  ck_assert_int_eq(stat(path, &sb), 0);
+  ck_assert_int_eq(sb.st_mode & 07777, 0600);
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+  ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM accounts", -1, &st, NULL),
+                   SQLITE_OK);
+  ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+  ck_assert_int_eq(sqlite3_column_int(st, 0), 1);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  ck_assert_int_eq(th_admin("backup", path, NULL), 1);
+  ck_assert_ptr_nonnull(strstr(th_admin_err(), "File exists"));
+  free(path);
+}
+END_TEST
+
+/* init copies a database of an older schema before migrating it, and
+ * says where; the copy keeps the old version. */
+START_TEST(init_backs_up_before_migrating) {
+  ck_assert_int_eq(unlink(th_db_path()), 0);
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
+  for (const struct store_migration *m = store_migrations; m->sql && m->version <= 5; m++) {
+    ck_assert_int_eq(sqlite3_exec(db, m->sql, NULL, NULL, NULL), SQLITE_OK);
+    char *pragma = xasprintf("PRAGMA user_version=%d", m->version);
+    ck_assert_int_eq(sqlite3_exec(db, pragma, NULL, NULL, NULL), SQLITE_OK);
+    free(pragma);
+  }
+  sqlite3_exec(db, "INSERT INTO accounts (id, created_at, updated_at) VALUES ('old', 1, 1)",
+               NULL, NULL, NULL);
+  sqlite3_close(db);
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  const char *at = strstr(th_admin_out(), "schema version 5 backed up to ");
+  ck_assert_msg(at != NULL, "%s", th_admin_out());
+  char *copy = xstrdup(at + strlen("schema version 5 backed up to "));
+  copy[strcspn(copy, "\n")] = '\0';
+  struct stat sb;
+  ck_assert_int_eq(stat(copy, &sb), 0);
+  ck_assert_int_eq(sb.st_mode & 07777, 0600);
+  ck_assert_int_eq(sqlite3_open(copy, &db), SQLITE_OK);
+  sqlite3_stmt *st;
+  sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+  ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+  ck_assert_int_eq(sqlite3_column_int(st, 0), 5);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  ck_assert_int_eq(th_sql_int("PRAGMA user_version"), store_schema_version_latest());
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE id = 'old'"), 1);
+  /* Another copy in the same second goes beside the first. */
+  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
+  sqlite3_exec(db, "PRAGMA user_version=5", NULL, NULL, NULL);
+  sqlite3_close(db);
+  ck_assert_int_eq(th_admin("init", NULL), 1); /* 006 again: admin_audit exists */
+  ck_assert_int_eq(th_admin("init", NULL), 1);
+  ck_assert_msg(strstr(th_admin_out(), "backed up to") != NULL, "%s", th_admin_err());
+  ck_assert_int_eq(stat(copy, &sb), 0);
+  sql_exec("PRAGMA user_version=6");
+  /* Up to date: no copy. */
+  ck_assert_int_eq(th_admin("init", NULL), 0);
+  ck_assert_ptr_null(strstr(th_admin_out(), "backed up"));
+  free(copy);
+}
+END_TEST
+
 int main(void) {
   Suite *s = suite_create("admin");
   TCase *tc = tcase_create("admin");
@@ -420,6 +747,7 @@ int main(void) {
   tcase_add_test(tc, version);
   tcase_add_test(tc, associations);
   tcase_add_test(tc, import_all_or_nothing);
+  tcase_add_test(tc, import_csv_and_update);
   tcase_add_test(tc, init_makes_the_database_group_writable);
   tcase_add_test(tc, bad_config_stops_with_key);
   tcase_add_test(tc, otp_show_and_list);
@@ -427,6 +755,13 @@ int main(void) {
   tcase_add_test(tc, check_all_is_well);
   tcase_add_test(tc, check_reports_every_problem);
   tcase_add_test(tc, check_exec_command_and_missing_database);
+  tcase_add_test(tc, status_says_why);
+  tcase_add_test(tc, status_json);
+  tcase_add_test(tc, account_unlock_is_audited);
+  tcase_add_test(tc, account_delete_keeps_the_audit);
+  tcase_add_test(tc, outbox_cancel_and_requeue);
+  tcase_add_test(tc, backup_copies_and_checks);
+  tcase_add_test(tc, init_backs_up_before_migrating);
   suite_add_tcase(s, tc);
   return th_run_suite(s);
 }
