@@ -170,12 +170,26 @@ bool admin_open_store(struct admin *a) {
 
 /* ---- printing rows: a JSON array, or an aligned table ---- */
 
+/* A value as JSON: numbers as numbers, SQL NULL as null. */
+static json_object *json_value(const struct store_row *row, int i) {
+  const char *v = row->values[i];
+  if (v == NULL)
+    return NULL;
+  switch (row->kinds[i]) {
+  case STORE_VALUE_INT:
+    return json_object_new_int64(strtoll(v, NULL, 10));
+  case STORE_VALUE_REAL:
+    return json_object_new_double(strtod(v, NULL));
+  case STORE_VALUE_TEXT:
+    break;
+  }
+  return json_object_new_string(v);
+}
+
 void admin_collect_row(const struct store_row *row, void *ctx) {
   json_object *arr = ctx, *obj = json_object_new_object();
   for (int i = 0; i < row->ncols; i++)
-    json_object_object_add(obj, row->names[i],
-                           row->values[i] ? json_object_new_string(row->values[i])
-                                          : NULL);
+    json_object_object_add(obj, row->names[i], json_value(row, i));
   json_object_array_add(arr, obj);
 }
 

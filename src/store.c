@@ -214,16 +214,23 @@ enum store_rc store_rows(struct store *s, sqlite3_stmt *st, store_row_fn fn,
   int n = sqlite3_column_count(st);
   const char **names = xcalloc((size_t)n, sizeof *names);
   const char **values = xcalloc((size_t)n, sizeof *values);
+  enum store_value_kind *kinds = xcalloc((size_t)n, sizeof *kinds);
   for (int i = 0; i < n; i++)
     names[i] = sqlite3_column_name(st, i);
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+      int type = sqlite3_column_type(st, i);
+      kinds[i] = type == SQLITE_INTEGER ? STORE_VALUE_INT
+                 : type == SQLITE_FLOAT ? STORE_VALUE_REAL
+                                        : STORE_VALUE_TEXT;
       values[i] = (const char *)sqlite3_column_text(st, i);
-    struct store_row row = {n, names, values};
+    }
+    struct store_row row = {n, names, values, kinds};
     fn(&row, ctx);
   }
   free(names);
   free(values);
+  free(kinds);
   enum store_rc r = store_rc_from(rc);
   sqlite3_reset(st);
   return r;

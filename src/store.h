@@ -45,10 +45,14 @@ void store_rollback(struct store *s);
 
 /* A generic row for listings (admin, audit): column names and text values
  * (NULL for SQL NULL). */
+/* What a value of a row is, so that JSON can print numbers as numbers. */
+enum store_value_kind { STORE_VALUE_TEXT, STORE_VALUE_INT, STORE_VALUE_REAL };
+
 struct store_row {
   int ncols;
   const char *const *names;
   const char *const *values;
+  const enum store_value_kind *kinds;
 };
 typedef void (*store_row_fn)(const struct store_row *row, void *ctx);
 

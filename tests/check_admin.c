@@ -42,6 +42,15 @@ START_TEST(account_add_show_list) {
   json_object *status;
   ck_assert(json_object_object_get_ex(json_object_array_get_idx(arr, 1), "status", &status));
   ck_assert_str_eq(json_object_get_string(status), "not_eligible");
+  /* Numbers are JSON numbers, absent values null. */
+  json_object *failures, *locked;
+  ck_assert(json_object_object_get_ex(json_object_array_get_idx(arr, 1), "verify_failures",
+                                      &failures));
+  ck_assert(json_object_is_type(failures, json_type_int));
+  ck_assert_int_eq(json_object_get_int(failures), 0);
+  ck_assert(json_object_object_get_ex(json_object_array_get_idx(arr, 1), "locked_until",
+                                      &locked));
+  ck_assert_ptr_null(locked);
   json_object_put(arr);
   ck_assert_int_eq(th_admin("account", "show", "nobody", NULL), 1);
   ck_assert_ptr_nonnull(strstr(th_admin_err(), "nobody"));
