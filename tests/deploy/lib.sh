@@ -630,6 +630,7 @@ start_sender() {
 transport = spool
 spool_dir = $T/spool
 wake_socket = $T/run/sender.sock
+${SENDER_EXTRA:-}
 CONF
   cp "$OTPGATE_BUILDDIR/src/otpgate-sender" "$T/bin/otpgate-sender"
   chmod 755 "$T/bin/otpgate-sender"

@@ -7,6 +7,10 @@
 . "$OTPGATE_SRCDIR/tests/deploy/lighttpd-common.sh"
 need_server lighttpd "apt-get install lighttpd lighttpd-mod-openssl"
 deploy_setup ops
+# A breaker that opens after three refusals and lets a probe through after
+# two seconds (the workers read these keys; the sender writes its count).
+SENDER_EXTRA="breaker_failures = 3
+breaker_seconds = 2"
 start_sender
 lighttpd_start "$OTPGATE_SRCDIR/etc/lighttpd/otpgate.conf"
 BASEPATH=/integrator-base-path/e-wallets-v1
@@ -53,6 +57,55 @@ code=$(http GET "$BASEPATH/metrics" -)
 after=$(metric 'otpgate_requests_total{method="sendOtp",status="200",result="SUCCESS"}')
 [ "${after:-0}" -ge "$before" ] || die "metrics fell from $before to ${after:-none} across a restart"
 say "ok: metrics count $ok sendOtp SUCCESS across $workers workers, $after after their restart"
+
+# ---- the gateway's health decides ----
+send_result() { # REQUEST_ID: HTTP status and result
+  sendotp_body "$T/req/$1" "$1"
+  code=$(http POST "$BASEPATH/sendOtp" "$T/req/$1")
+  echo "$code $(json_result "$T/resp/last")"
+}
+failures_at_least() { [ "$(sql "SELECT coalesce(max(failures), 0) FROM senders")" -ge "$1" ]; }
+rmdir "$T/spool" 2>/dev/null || rm -rf "$T/spool"
+# Each SMS is refused (retries of a refused one count too): the third
+# refusal in a row opens the breaker.
+[ "$(send_result gw-down-1)" = "200 SUCCESS" ] || die "gw-down-1: $(cat "$T/resp/last")"
+for i in 2 3 4 5 6; do
+  failures_at_least 3 && break
+  wait_until 10 failures_at_least $((i - 1)) || die "the gateway's refusal $((i - 1)) was not counted"
+  failures_at_least 3 && break
+  r=$(send_result "gw-down-$i")
+  [ "$r" = "200 SUCCESS" ] || die "gw-down-$i before 3 refusals: $r"
+done
+wait_until 10 failures_at_least 3 || die "3 refusals not counted"
+[ "$(send_result breaker-open)" = "200 MESSAGE_UNABLE_TO_BE_SENT" ] ||
+  die "sendOtp with the gateway down: $(cat "$T/resp/last")"
+code=$(http GET "$BASEPATH/health" -)
+[ "$code" = 503 ] && grep -q 'breaker open' "$T/resp/last" || die "health with the breaker open: $code $(cat "$T/resp/last")"
+code=$(http GET "$BASEPATH/metrics" -)
+grep -q '^otpgate_sender_breaker_open{owner=".*"} 1$' "$T/resp/last" || die "metrics do not show the breaker open"
+install -d -o "$SVC_USER" -g "$SVC_GROUP" -m 2770 "$T/spool"
+sleep 2.5
+[ "$(send_result probe)" = "200 SUCCESS" ] || die "no probe after breaker_seconds: $(cat "$T/resp/last")"
+wait_until 10 outbox_all_sent || die "the probe was not sent"
+wait_until 5 sh -c "[ \"\$(sqlite3 '$T/db/otpgate.db' 'SELECT max(failures) FROM senders')\" = 0 ]" ||
+  die "the sent probe did not close the breaker"
+[ "$(send_result after-probe)" = "200 SUCCESS" ] || die "after the probe: $(cat "$T/resp/last")"
+say "ok: breaker opened after 3 refusals (sendOtp MESSAGE_UNABLE_TO_BE_SENT, health 503, metrics 1), a probe after 2 s closed it"
+
+# ---- the bill's caps ----
+printf '[sms]\nmax_per_minute = 1\n' >>"$CONF"
+lighttpd_graceful
+wait_until 10 https_answers || die "lighttpd did not come back"
+sleep 1
+[ "$(send_result capped)" = "200 MESSAGE_UNABLE_TO_BE_SENT" ] || die "over the cap: $(cat "$T/resp/last")"
+code=$(http GET "$BASEPATH/metrics" -)
+[ "$(metric 'otpgate_sms_capped_total{cap="max_per_minute"}')" -ge 1 ] ||
+  die "metrics do not count the cap: $(grep capped "$T/resp/last")"
+sed -i '/^max_per_minute = 1$/d' "$CONF"
+lighttpd_graceful
+wait_until 10 https_answers || die "lighttpd did not come back"
+sleep 1
+say "ok: [sms] max_per_minute refused a sendOtp through lighttpd, and metrics count it"
 
 # ---- loopback only ----
 # The shipped rule, with the allowed address moved away from 127.0.0.1.
