@@ -29,10 +29,11 @@
  *       nothing else of note) and sign-only (a small text, SHA-384). Then
  *       (unless -R) what a worker does per request, on the library:
  *       pgp_open of a sealed sendOtp and pgp_seal of an answer (0 with
- *       -R). Prints medians in ms, wall time, and for the two operations
- *       the process's CPU time too, which other work on the machine does
- *       not inflate: "pgp-bench rsa bits=B n=N decrypt_ms=… sign_ms=…
- *       decrypt_cpu_ms=… sign_cpu_ms=… open_ms=… seal_ms=…".
+ *       -R). The four run in turn, round after round. Prints medians in
+ *       ms, wall time and the process's CPU time (which other work on the
+ *       machine does not inflate): "pgp-bench rsa bits=B n=N decrypt_ms=…
+ *       decrypt_cpu_ms=… sign_ms=… sign_cpu_ms=… open_ms=… open_cpu_ms=…
+ *       seal_ms=… seal_cpu_ms=…".
  */
 #include "config.h"
 
@@ -375,40 +376,62 @@ static double time_sign(rnp_ffi_t ffi, rnp_key_handle_t key, double *cpu) {
   return ok ? t : -1;
 }
 
-/* What a worker does per sealed request, on the library. */
-static bool time_worker(const char *dir, long n, double *open_s,
-                        double *seal_s) {
+/* What a worker does per sealed request, on the library: its rings and
+ * one request sealed by Google's key. */
+struct worker_side {
+  struct pgp_ring *google, *ours;
+  struct buf req, plain, ans;
+};
+
+static bool worker_side_init(struct worker_side *w, const char *dir) {
   char err[512];
-  struct pgp_ring *google = mirror_ring(dir), *ours = server_ring(dir);
-  struct buf json = {0}, req = {0}, plain = {0}, ans = {0};
-  bool ok = google && ours;
+  struct buf json = {0};
+  memset(w, 0, sizeof *w);
+  w->google = mirror_ring(dir);
+  w->ours = server_ring(dir);
+  bool ok = w->google && w->ours;
   if (ok) {
     send_otp_json(&json, "rsa-timing", 0, 14035550000LL);
-    ok = pgp_seal(google, json.data, json.len, &req, err, sizeof err);
-  }
-  for (long i = 0; ok && i < n; i++) {
-    struct payload_opened res;
-    plain.len = ans.len = 0;
-    double t0 = monotonic_seconds();
-    pgp_open(ours, (const unsigned char *)req.data, req.len, ANSWER_CAP,
-             &plain, &res);
-    double t1 = monotonic_seconds();
-    ok = res.verdict == PAYLOAD_OPENED &&
-         pgp_seal(ours, small_text, sizeof small_text - 1, &ans, err,
-                  sizeof err);
-    open_s[i] = t1 - t0;
-    seal_s[i] = monotonic_seconds() - t1;
+    ok = pgp_seal(w->google, json.data, json.len, &w->req, err, sizeof err);
   }
   buf_free(&json);
-  buf_free(&req);
-  buf_free(&plain);
-  buf_free(&ans);
-  pgp_ring_free(google);
-  pgp_ring_free(ours);
   return ok;
 }
 
+static void worker_side_free(struct worker_side *w) {
+  buf_free(&w->req);
+  buf_free(&w->plain);
+  buf_free(&w->ans);
+  pgp_ring_free(w->google);
+  pgp_ring_free(w->ours);
+}
+
+static double time_open(struct worker_side *w, double *cpu) {
+  struct payload_opened res;
+  w->plain.len = 0;
+  double c0 = cpu_seconds(), t0 = monotonic_seconds();
+  pgp_open(w->ours, (const unsigned char *)w->req.data, w->req.len,
+           ANSWER_CAP, &w->plain, &res);
+  double t = monotonic_seconds() - t0;
+  *cpu = cpu_seconds() - c0;
+  return res.verdict == PAYLOAD_OPENED ? t : -1;
+}
+
+static double time_seal(struct worker_side *w, double *cpu) {
+  char err[512];
+  w->ans.len = 0;
+  double c0 = cpu_seconds(), t0 = monotonic_seconds();
+  bool ok = pgp_seal(w->ours, small_text, sizeof small_text - 1, &w->ans, err,
+                     sizeof err);
+  double t = monotonic_seconds() - t0;
+  *cpu = cpu_seconds() - c0;
+  return ok ? t : -1;
+}
+
+enum { DEC, SIG, OPN, SEL, NOPS };
+
 static int cmd_rsa(const struct opts *o) {
+  static const char *const name[NOPS] = {"decrypt", "sign", "open", "seal"};
   if (o->keys == NULL || o->n < 10)
     return die("%s", "rsa needs -k DIR and -n 10 or more");
   char *sec = xasprintf("%s/ours/integrator.sec", o->keys);
@@ -421,36 +444,41 @@ static int cmd_rsa(const struct opts *o) {
   struct buf msg = {0};
   if (!encrypt_only(ffi, key, &msg))
     return die("%s", "librnp could not encrypt to our key");
-  double *dec = xcalloc((size_t)o->n, sizeof *dec);
-  double *sig = xcalloc((size_t)o->n, sizeof *sig);
-  double *dec_cpu = xcalloc((size_t)o->n, sizeof *dec_cpu);
-  double *sig_cpu = xcalloc((size_t)o->n, sizeof *sig_cpu);
-  double *opn = xcalloc((size_t)o->n, sizeof *opn);
-  double *sel = xcalloc((size_t)o->n, sizeof *sel);
-  for (int i = 0; i < 5; i++) /* warm up */
-    time_decrypt(ffi, &msg, dec_cpu), time_sign(ffi, key, sig_cpu);
-  /* Interleaved, so that a burst of other work on the machine falls on
-   * both alike. */
-  for (long i = 0; i < o->n; i++) {
-    dec[i] = time_decrypt(ffi, &msg, &dec_cpu[i]);
-    sig[i] = time_sign(ffi, key, &sig_cpu[i]);
-    if (dec[i] < 0 || sig[i] < 0)
-      return die("%s", "librnp failed to decrypt or sign");
+  struct worker_side w;
+  if (!o->only_rsa && !worker_side_init(&w, o->keys))
+    return die("%s", "cannot set up a worker's rings");
+  int nops = o->only_rsa ? 2 : NOPS;
+  double *wall[NOPS], *cpu[NOPS];
+  for (int k = 0; k < NOPS; k++) {
+    wall[k] = xcalloc((size_t)o->n, sizeof *wall[k]);
+    cpu[k] = xcalloc((size_t)o->n, sizeof *cpu[k]);
   }
-  /* xcalloc'ed: with -R the worker's medians stay 0. */
-  if (!o->only_rsa && !time_worker(o->keys, o->n, opn, sel))
-    return die("%s", "pgp_open or pgp_seal failed");
-  printf("pgp-bench rsa bits=%u n=%ld decrypt_ms=%.3f sign_ms=%.3f "
-         "decrypt_cpu_ms=%.3f sign_cpu_ms=%.3f open_ms=%.3f seal_ms=%.3f\n",
-         bits, o->n, median_ms(dec, o->n), median_ms(sig, o->n),
-         median_ms(dec_cpu, o->n), median_ms(sig_cpu, o->n),
-         median_ms(opn, o->n), median_ms(sel, o->n));
-  free(dec);
-  free(sig);
-  free(dec_cpu);
-  free(sig_cpu);
-  free(opn);
-  free(sel);
+  /* Interleaved, so that a burst of other work on the machine falls on
+   * each alike; the first 5 rounds warm up. */
+  for (long i = -5; i < o->n; i++) {
+    long j = i < 0 ? 0 : i;
+    for (int k = 0; k < nops; k++) {
+      double *c = &cpu[k][j];
+      double t = k == DEC   ? time_decrypt(ffi, &msg, c)
+                 : k == SIG ? time_sign(ffi, key, c)
+                 : k == OPN ? time_open(&w, c)
+                            : time_seal(&w, c);
+      if (t < 0)
+        return die("%s failed", name[k]);
+      wall[k][j] = t;
+    }
+  }
+  printf("pgp-bench rsa bits=%u n=%ld", bits, o->n);
+  for (int k = 0; k < NOPS; k++) /* with -R, open and seal stay 0 */
+    printf(" %s_ms=%.3f %s_cpu_ms=%.3f", name[k], median_ms(wall[k], o->n),
+           name[k], median_ms(cpu[k], o->n));
+  printf("\n");
+  for (int k = 0; k < NOPS; k++) {
+    free(wall[k]);
+    free(cpu[k]);
+  }
+  if (!o->only_rsa)
+    worker_side_free(&w);
   buf_free(&msg);
   rnp_key_handle_destroy(key);
   rnp_ffi_destroy(ffi);
