@@ -6,7 +6,8 @@
  *       pgp_generate (RSA BITS, default 3072: GSP's recommended size):
  *       DIR/ours/integrator.{sec,pub.asc}, DIR/google/integrator.{sec,pub.asc}.
  *
- *   pgp-bench seal -k DIR -n N -t TAG [-a ACCOUNTS] [-f FIRST] [-s START] -o FILE
+ *   pgp-bench seal -k DIR -n N -t TAG [-a ACCOUNTS] [-f FIRST] [-s START]
+ *                  -o FILE
  *       N sendOtp requests sealed as Google seals them (signed by Google's
  *       key, SHA-384; encrypted to ours), one base64url body a line. Each
  *       has its own requestId (TAG-i) and takes the accounts in turn from
@@ -248,8 +249,8 @@ static int cmd_open(const struct opts *o, int nfiles, char **files) {
     else if (opened - success <= 3)
       fprintf(stderr, "pgp-bench open: not SUCCESS: %.300s\n", plain.data);
   }
-  printf("pgp-bench open answers=%zu opened=%ld success=%ld refused=%ld\n",
-         l.n, opened, success, refused);
+  printf("pgp-bench open answers=%zu opened=%ld success=%ld refused=%ld\n", l.n,
+         opened, success, refused);
   for (size_t i = 0; i < l.n; i++)
     free(l.v[i]);
   free(l.v);
@@ -269,18 +270,17 @@ static rnp_ffi_t ffi_with(const char *path, rnp_key_handle_t *primary) {
     return NULL;
   rnp_ffi_set_log_fd(ffi, -1);
   bool ok = rnp_input_from_path(&in, path) == RNP_SUCCESS &&
-            rnp_import_keys(ffi, in,
-                            RNP_LOAD_SAVE_PUBLIC_KEYS |
-                                RNP_LOAD_SAVE_SECRET_KEYS,
-                            &results) == RNP_SUCCESS;
+            rnp_import_keys(
+                ffi, in, RNP_LOAD_SAVE_PUBLIC_KEYS | RNP_LOAD_SAVE_SECRET_KEYS,
+                &results) == RNP_SUCCESS;
   rnp_input_destroy(in);
   rnp_buffer_destroy(results);
   /* The primary key (sign) carries the encryption subkey. */
   rnp_identifier_iterator_t it = NULL;
   const char *id = NULL;
   *primary = NULL;
-  if (ok && rnp_identifier_iterator_create(ffi, &it, "fingerprint") ==
-                RNP_SUCCESS) {
+  if (ok &&
+      rnp_identifier_iterator_create(ffi, &it, "fingerprint") == RNP_SUCCESS) {
     while (*primary == NULL &&
            rnp_identifier_iterator_next(it, &id) == RNP_SUCCESS && id) {
       rnp_key_handle_t k = NULL;
@@ -312,16 +312,16 @@ static bool encrypt_only(rnp_ffi_t ffi, rnp_key_handle_t key, struct buf *msg) {
   rnp_op_encrypt_t op = NULL;
   uint8_t *data = NULL;
   size_t n = 0;
-  bool ok = rnp_input_from_memory(&in, (const uint8_t *)small_text,
-                                  sizeof small_text - 1, false) ==
-                RNP_SUCCESS &&
-            rnp_output_to_memory(&out, 0) == RNP_SUCCESS &&
-            rnp_op_encrypt_create(&op, ffi, in, out) == RNP_SUCCESS &&
-            rnp_op_encrypt_add_recipient(op, key) == RNP_SUCCESS &&
-            rnp_op_encrypt_set_cipher(op, "AES256") == RNP_SUCCESS &&
-            rnp_op_encrypt_set_aead(op, "None") == RNP_SUCCESS &&
-            rnp_op_encrypt_execute(op) == RNP_SUCCESS &&
-            rnp_output_memory_get_buf(out, &data, &n, false) == RNP_SUCCESS;
+  bool ok =
+      rnp_input_from_memory(&in, (const uint8_t *)small_text,
+                            sizeof small_text - 1, false) == RNP_SUCCESS &&
+      rnp_output_to_memory(&out, 0) == RNP_SUCCESS &&
+      rnp_op_encrypt_create(&op, ffi, in, out) == RNP_SUCCESS &&
+      rnp_op_encrypt_add_recipient(op, key) == RNP_SUCCESS &&
+      rnp_op_encrypt_set_cipher(op, "AES256") == RNP_SUCCESS &&
+      rnp_op_encrypt_set_aead(op, "None") == RNP_SUCCESS &&
+      rnp_op_encrypt_execute(op) == RNP_SUCCESS &&
+      rnp_output_memory_get_buf(out, &data, &n, false) == RNP_SUCCESS;
   if (ok)
     buf_append(msg, data, n);
   rnp_op_encrypt_destroy(op);
@@ -360,14 +360,14 @@ static double time_sign(rnp_ffi_t ffi, rnp_key_handle_t key, double *cpu) {
   rnp_output_t out = NULL;
   rnp_op_sign_t op = NULL;
   double c0 = cpu_seconds(), t0 = monotonic_seconds();
-  bool ok = rnp_input_from_memory(&in, (const uint8_t *)small_text,
-                                  sizeof small_text - 1, false) ==
-                RNP_SUCCESS &&
-            rnp_output_to_null(&out) == RNP_SUCCESS &&
-            rnp_op_sign_create(&op, ffi, in, out) == RNP_SUCCESS &&
-            rnp_op_sign_add_signature(op, key, NULL) == RNP_SUCCESS &&
-            rnp_op_sign_set_hash(op, "SHA384") == RNP_SUCCESS &&
-            rnp_op_sign_execute(op) == RNP_SUCCESS;
+  bool ok =
+      rnp_input_from_memory(&in, (const uint8_t *)small_text,
+                            sizeof small_text - 1, false) == RNP_SUCCESS &&
+      rnp_output_to_null(&out) == RNP_SUCCESS &&
+      rnp_op_sign_create(&op, ffi, in, out) == RNP_SUCCESS &&
+      rnp_op_sign_add_signature(op, key, NULL) == RNP_SUCCESS &&
+      rnp_op_sign_set_hash(op, "SHA384") == RNP_SUCCESS &&
+      rnp_op_sign_execute(op) == RNP_SUCCESS;
   double t = monotonic_seconds() - t0;
   *cpu = cpu_seconds() - c0;
   rnp_op_sign_destroy(op);
@@ -410,8 +410,8 @@ static double time_open(struct worker_side *w, double *cpu) {
   struct payload_opened res;
   w->plain.len = 0;
   double c0 = cpu_seconds(), t0 = monotonic_seconds();
-  pgp_open(w->ours, (const unsigned char *)w->req.data, w->req.len,
-           ANSWER_CAP, &w->plain, &res);
+  pgp_open(w->ours, (const unsigned char *)w->req.data, w->req.len, ANSWER_CAP,
+           &w->plain, &res);
   double t = monotonic_seconds() - t0;
   *cpu = cpu_seconds() - c0;
   return res.verdict == PAYLOAD_OPENED ? t : -1;
