@@ -21,6 +21,10 @@
  *
  * Prints one line: "store-ceiling procs=N tx=N seconds=S tx_per_s=R
  * p50_ms=A p99_ms=B max_ms=C errors=E".
+ *
+ * store-ceiling -c CONF -S CODE prints CODE sealed as a worker seals it for
+ * the outbox (otp_seal_code() with the newest secret of CONF), one line
+ * "key_id=N sealed=HEX", and exits: sender-latency queues rows with it.
  */
 #include "config.h"
 
@@ -34,6 +38,8 @@
 
 #include "admin.h"
 #include "conf.h"
+#include "otp.h"
+#include "secret.h"
 #include "store.h"
 #include "util.h"
 
@@ -188,14 +194,32 @@ static bool read_all(int fd, void *buf, size_t len) {
   return true;
 }
 
+static int print_sealed_code(const struct conf *conf, const char *code) {
+  struct secret_keys keys;
+  unsigned char sealed[OTP_SEALED_MAX];
+  char err[512], hex[2 * OTP_SEALED_MAX + 1];
+  if (!secret_load(conf->otp.secret_file, &keys, err, sizeof err)) {
+    fprintf(stderr, "store-ceiling: %s\n", err);
+    return 1;
+  }
+  const struct secret_key *key = secret_newest(&keys);
+  size_t n = otp_seal_code(key, code, sealed);
+  sodium_bin2hex(hex, sizeof hex, sealed, n);
+  printf("key_id=%lld sealed=%s\n", (long long)key->id, hex);
+  secret_free(&keys);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   const char *conf_path = NULL, *dir = "/tmp";
   double seconds = 5;
   int procs = 1, opt;
   long accounts = 1000;
   char err[512];
-  while ((opt = getopt(argc, argv, "c:d:s:p:a:")) != -1) {
+  const char *seal_code = NULL;
+  while ((opt = getopt(argc, argv, "c:d:s:p:a:S:")) != -1) {
     switch (opt) {
+    case 'S': seal_code = optarg; break;
     case 'c': conf_path = optarg; break;
     case 'd': dir = optarg; break;
     case 's': seconds = atof(optarg); break;
@@ -232,6 +256,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s\n", err);
     return 1;
   }
+  if (seal_code)
+    return print_sealed_code(conf, seal_code);
   if (!add_accounts(conf, accounts))
     return 1;
 
