@@ -145,7 +145,9 @@ START_TEST(unusable_keys_stop_the_start) {
   int pid = th_spawn("worker.log", runnable, "-c", conf, "--socket", sock, NULL);
   int status = th_wait_pid(pid, 30000);
   ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1, "worker status %d", status);
-  char *log = th_read_file(th_path("worker.log"));
+  char *log_path = th_path("worker.log");
+  char *log = th_read_file(log_path);
+  free(log_path);
   ck_assert_msg(log && strstr(log, "passphrase") && strstr(log, "[pgp]"), "%s", log);
   ck_assert_int_ne(access(sock, F_OK), 0); /* it never listened */
   free(log);

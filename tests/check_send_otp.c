@@ -386,7 +386,9 @@ START_TEST(countries_and_caps) {
   ck_assert_str_eq(send_result("m3", "associationId", "assoc-1"), "MESSAGE_UNABLE_TO_BE_SENT");
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 2);
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests WHERE request_id = 'm3'"), 0);
-  char *log = th_read_file(th_path("worker.log"));
+  char *log_path = th_path("worker.log");
+  char *log = th_read_file(log_path);
+  free(log_path);
   ck_assert_ptr_nonnull(strstr(log, "event=sms_cap_reached cap=\"[sms] max_per_minute\""));
   free(log);
   ck_assert_int_eq(th_worker_stop(worker), 0);
