@@ -50,10 +50,11 @@ static bool worker_alive(void) {
  * Never STOPPING=1: one worker stopping is not the service stopping
  * (multiwatch starts another), but systemd would take it so. */
 static void worker_notify_start(void) {
+  /* READY=1 first: a ping from the thread must not come before it. */
+  notify_ready();
   int64_t every = notify_watchdog_every_ms(true, &watchdog_limit_ms);
   if (every > 0 && !notify_watchdog_thread(every, worker_alive))
     log_warn("event=watchdog_failed error=\"cannot start its thread\"");
-  notify_ready();
 }
 
 /* -t: the configuration test; exit 0 only when all is well. */
