@@ -225,6 +225,71 @@ START_TEST(sealed_round_trip_in_process) {
 }
 END_TEST
 
+/* Two key pairs of ours at once (rotation): either decrypts; answers are
+ * signed by both unless [pgp] signing_keys narrows it to one. */
+START_TEST(two_keys_of_ours) {
+  th_config(NULL);
+  make_key_pairs();
+  char *dir2 = th_path("ours2");
+  mkdir(dir2, 0700);
+  ck_assert_int_eq(th_admin("pgp", "generate", "--out", dir2, "--bits", "2048",
+                            "--expires", "30d", NULL), 0);
+  char fpr2[48];
+  sscanf(th_admin_out(), "key %40s", fpr2);
+  char *own = xasprintf("%s/ours/integrator.sec,%s/integrator.sec", th_tmpdir(), dir2);
+  char *google_own = th_path("google/integrator.sec");
+  char *google_pub = th_path("google/integrator.pub.asc");
+  char *ours1_pub = th_path("ours/integrator.pub.asc");
+  char *ours2_pub = xasprintf("%s/integrator.pub.asc", dir2);
+  for (int narrow = 0; narrow < 2; narrow++) {
+    char *extra = xasprintf("[payload]\nformat = pgp\n[pgp]\nsecret_keys = %s\n"
+                            "google_keys = %s\nsigning_keys = %s\n",
+                            own, google_pub, narrow ? fpr2 : "");
+    const char *path = th_config(extra);
+    if (narrow == 0)
+      ck_assert_int_eq(th_admin("init", NULL), 0);
+    struct conf *c = conf_load(path, err, sizeof err);
+    ck_assert_msg(c != NULL, "%s", err);
+    struct api api;
+    ck_assert_msg(api_init(&api, c, err, sizeof err), "%s", err);
+    /* Google encrypts to our second key only: it opens. */
+    struct pgp_ring *to2 = pgp_ring_load(google_own, ours2_pub, "", err, sizeof err);
+    ck_assert_msg(to2 != NULL, "%s", err);
+    char rid[16];
+    snprintf(rid, sizeof rid, "two-%d", narrow);
+    char *body = sealed_echo(to2, rid);
+    struct api_response resp;
+    api_handle_buffer(&api, "POST", "/v1/echo", NULL, body, strlen(body), &resp);
+    ck_assert_int_eq(resp.status, 200);
+    /* Google knowing only our first key: the answer's signature by it is
+     * there unless signing_keys narrowed the signers to the second. */
+    struct pgp_ring *knows1 = pgp_ring_load(google_own, ours1_pub, "", err, sizeof err);
+    struct buf bin = {0}, plain = {0};
+    struct payload_opened o;
+    ck_assert(payload_base64url_decode(resp.body.data, resp.body.len, &bin));
+    pgp_open(knows1, (const unsigned char *)bin.data, bin.len, 65536, &plain, &o);
+    ck_assert_msg(o.verdict == (narrow ? PAYLOAD_BAD_SIGNATURE : PAYLOAD_OPENED),
+                  "narrow %d: %s", narrow, o.why);
+    buf_free(&bin);
+    buf_free(&plain);
+    api_response_free(&resp);
+    pgp_ring_free(knows1);
+    pgp_ring_free(to2);
+    free(body);
+    api_close(&api);
+    conf_free(c);
+    free(extra);
+  }
+  free(own);
+  free(google_own);
+  free(google_pub);
+  free(ours1_pub);
+  free(ours2_pub);
+  free(dir2);
+  th_cleanup();
+}
+END_TEST
+
 /* When no Google key is left to seal to, the answer is ours to fail: 500
  * without a body (nothing goes out unsealed). */
 START_TEST(no_live_google_key_is_500) {
@@ -268,6 +333,7 @@ int main(void) {
   tcase_add_test(tc, config_names_the_missing_keys);
   tcase_add_test(tc, unusable_keys_stop_the_start);
   tcase_add_test(tc, sealed_round_trip_in_process);
+  tcase_add_test(tc, two_keys_of_ours);
   tcase_add_test(tc, no_live_google_key_is_500);
   suite_add_tcase(s, tc);
   return th_run_suite(s);
