@@ -68,6 +68,18 @@ void transport_send(struct transport *t, const struct transport_msg *msg,
   t->ops->send(t->state, msg, res);
 }
 
+void transport_send_batch(struct transport *t, const struct transport_msg *msgs,
+                          struct transport_result *res, size_t n,
+                          size_t concurrency) {
+  memset(res, 0, n * sizeof *res);
+  if (t->ops->send_batch != NULL && n > 1 && concurrency > 1) {
+    t->ops->send_batch(t->state, msgs, res, n, concurrency);
+    return;
+  }
+  for (size_t i = 0; i < n; i++)
+    t->ops->send(t->state, &msgs[i], &res[i]);
+}
+
 void transport_close(struct transport *t) {
   if (t == NULL)
     return;
