@@ -77,7 +77,16 @@ void transport_send_batch(struct transport *t, const struct transport_msg *msgs,
     return;
   }
   for (size_t i = 0; i < n; i++)
-    t->ops->send(t->state, &msgs[i], &res[i]);
+    if (!transport_msg_expired(&msgs[i], &res[i]))
+      t->ops->send(t->state, &msgs[i], &res[i]);
+}
+
+bool transport_msg_expired(const struct transport_msg *msg,
+                           struct transport_result *res) {
+  if (msg->expires_at == 0 || now_ms() < msg->expires_at)
+    return false;
+  res->expired = true;
+  return true;
 }
 
 void transport_close(struct transport *t) {

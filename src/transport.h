@@ -78,6 +78,10 @@ void transport_send_batch(struct transport *t, const struct transport_msg *msgs,
                           struct transport_result *res, size_t n,
                           size_t concurrency);
 void transport_close(struct transport *t);
+/* For batches: whether msg's code expired while it waited its turn; if
+ * so res->expired is set and it must not be sent. */
+bool transport_msg_expired(const struct transport_msg *msg,
+                           struct transport_result *res);
 
 /* Copies len bytes of what a gateway or a command said into out (size
  * outsz) fit to store and log: the code and the destination masked

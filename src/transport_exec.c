@@ -343,10 +343,8 @@ static void exec_slot_start(struct exec_state *x, struct exec_slot *sl,
       .text = msg->text,
       .left = strlen(msg->text),
   };
-  if (msg->expires_at && now_ms() >= msg->expires_at) {
-    res->expired = true; /* never send a dead code */
-    return;
-  }
+  if (transport_msg_expired(msg, res))
+    return; /* never send a dead code */
   if (!exec_spawn(x, msg, &sl->r, res))
     return;
   sl->deadline = monotonic_ms() + x->timeout_ms;
