@@ -43,7 +43,8 @@
 /* The gateway: DIR/plan says what call N does (its line N, else its last
  * line): ok, "exit N" (complaining on stderr, echoing what it got), hang
  * (3 s, never delivers), kill (dies of SIGKILL), slow (1 s, then
- * delivers). Delivered messages are
+ * delivers), nap (0.5 s, then delivers). A file DIR/hang-ID makes the
+ * call for row ID hang whatever the plan says. Delivered messages are
  * appended to DIR/delivered as "id number text". */
 static const char gateway_sh[] =
     "#!/bin/sh\n"
@@ -54,6 +55,7 @@ static const char gateway_sh[] =
     "echo $n > \"$d/calls\"\n"
     "action=$(sed -n \"${n}p\" \"$d/plan\")\n"
     "[ -n \"$action\" ] || action=$(tail -n 1 \"$d/plan\")\n"
+    "[ -e \"$d/hang-$OTPGATE_MESSAGE_ID\" ] && action=hang\n"
     "case \"$action\" in\n"
     "exit\\ *)\n"
     "  echo \"gateway refused $dest: $text\" >&2\n"
@@ -64,6 +66,8 @@ static const char gateway_sh[] =
     "  exit 0 ;;\n"
     "kill)\n"
     "  kill -9 $$ ;;\n"
+    "nap)\n"
+    "  sleep 0.5 ;;\n"
     "slow)\n"
     "  touch \"$d/hanging\"\n"
     "  sleep 1 ;;\n"
@@ -428,6 +432,100 @@ START_TEST(command_that_cannot_start_is_retried) {
 END_TEST
 
 /* ---- leases, processes, signals ---- */
+
+/* ---- batches ---- */
+
+/* Runs `otpgate-sender --once`; returns how long it took in ms. */
+static int64_t timed_once(void) {
+  int64_t t0 = monotonic_ms();
+  ck_assert_int_eq(th_sender_once(), 0);
+  return monotonic_ms() - t0;
+}
+
+/* Eight rows, each gateway call 0.5 s: with concurrency 8 they go out
+ * together in about 0.5 s (one after the other: 4 s), each with its own
+ * reference, and their outcomes are recorded by one transaction (one
+ * clock reading for all). */
+START_TEST(batch_goes_out_concurrently) {
+  setup_exec("nap\n", FAST "batch_size = 8\nconcurrency = 8\n");
+  th_outbox_add(8, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
+  int64_t took = timed_once();
+  ck_assert_msg(took >= 500 && took < 2000, "8 sends took %lld ms",
+                (long long)took);
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE status = 'sent' AND "
+                     "attempts = 1 AND gateway_ref = 'gw-' || id AND "
+                     "sealed_code IS NULL"),
+                   8);
+  ck_assert_int_eq(lines_in("delivered"), 8);
+  ck_assert_int_eq(q("SELECT count(DISTINCT updated_at) FROM outbox"), 1);
+  assert_no_secrets();
+  th_cleanup();
+}
+END_TEST
+
+/* The control: concurrency 1 sends a batch one message after the other. */
+START_TEST(concurrency_1_sends_one_at_a_time) {
+  setup_exec("nap\n", FAST "batch_size = 8\nconcurrency = 1\n");
+  th_outbox_add(3, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
+  int64_t took = timed_once();
+  ck_assert_msg(took >= 1500, "3 sends one at a time took %lld ms",
+                (long long)took);
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE status = 'sent'"), 3);
+  ck_assert_int_eq(q("SELECT count(DISTINCT updated_at) FROM outbox"), 1);
+  th_cleanup();
+}
+END_TEST
+
+/* The choice for a slow gateway: a batch is recorded when its last send
+ * has ended, so it is bounded by the slowest send's timeout (per round of
+ * concurrency sends). A send that hangs holds one slot until
+ * exec_timeout_seconds (1 s) kills it; the seven others go out meanwhile
+ * through the other three slots (3 rounds of 0.5 s), not after it (1 s +
+ * 7 x 0.5 s one at a time), and all eight are recorded together. */
+START_TEST(slow_send_holds_one_slot_not_the_others) {
+  setup_exec("nap\n", FAST "batch_size = 8\nconcurrency = 4\n");
+  int64_t first =
+      th_outbox_add(8, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
+  char *name = xasprintf("hang-%lld", (long long)first);
+  free(th_write_file(name, "", 0644));
+  int64_t took = timed_once();
+  ck_assert_msg(took >= 1000 && took < 3000, "the batch took %lld ms",
+                (long long)took);
+  assert_final_and_masked(first, "unknown");
+  char *err = qs("SELECT last_error FROM outbox WHERE id = %lld",
+                 (long long)first);
+  ck_assert_str_eq(err, "still running after 1 s, killed");
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE status = 'sent'"), 7);
+  ck_assert_int_eq(lines_in("delivered"), 7);
+  ck_assert_int_eq(q("SELECT count(DISTINCT updated_at) FROM outbox"), 1);
+  assert_no_secrets();
+  free(err);
+  free(name);
+  th_cleanup();
+}
+END_TEST
+
+/* A row whose code expires while it waits for a free slot behind a slow
+ * send is not sent: 'expired', the gateway called once. */
+START_TEST(batch_never_sends_a_code_that_expired_in_the_queue) {
+  setup_exec("hang\nok\n", FAST "batch_size = 8\nconcurrency = 1\n");
+  int64_t slow = add_row(5 * MINUTE_MS);
+  int64_t late = add_row(700);
+  ck_assert_int_eq(th_sender_once(), 0);
+  assert_final_and_masked(slow, "unknown");
+  assert_final_and_masked(late, "expired");
+  char *err =
+      qs("SELECT last_error FROM outbox WHERE id = %lld", (long long)late);
+  ck_assert_str_eq(err, "the code expired before it could be sent");
+  /* Claimed in the batch (an attempt counted), not closed unclaimed. */
+  ck_assert_int_eq(
+      q("SELECT attempts FROM outbox WHERE id = %lld", (long long)late), 1);
+  ck_assert_int_eq(gateway_calls(), 1);
+  assert_no_secrets();
+  free(err);
+  th_cleanup();
+}
+END_TEST
 
 START_TEST(two_senders_send_each_row_once) {
   char *script = xasprintf("#!/bin/sh\ncat > /dev/null\n"
@@ -1001,6 +1099,10 @@ int main(void) {
   suite_add_tcase(s, states);
 
   TCase *procs = tcase_create("processes");
+  tcase_add_test(states, batch_goes_out_concurrently);
+  tcase_add_test(states, concurrency_1_sends_one_at_a_time);
+  tcase_add_test(states, slow_send_holds_one_slot_not_the_others);
+  tcase_add_test(states, batch_never_sends_a_code_that_expired_in_the_queue);
   tcase_add_test(procs, two_senders_send_each_row_once);
   tcase_add_test(procs, killed_mid_send_then_sent_after_the_lease);
   tcase_add_test(procs, sigterm_finishes_the_message_in_hand);
