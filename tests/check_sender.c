@@ -1051,6 +1051,85 @@ START_TEST(http_timeout_after_sending_is_unknown) {
 }
 END_TEST
 
+/* libcurl's multi interface: eight requests of 0.5 s each at once go out
+ * in about 0.5 s (one after the other: 4 s), recorded together. */
+START_TEST(http_batch_goes_out_concurrently) {
+  setup_http("/nap", FAST "batch_size = 8\nconcurrency = 8\n");
+  th_outbox_add(8, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
+  int64_t took = timed_once();
+  ck_assert_msg(took >= 500 && took < 2000, "8 requests took %lld ms",
+                (long long)took);
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE status = 'sent' AND "
+                     "gateway_ref = '0: Accepted for delivery'"),
+                   8);
+  ck_assert_int_eq(q("SELECT count(DISTINCT updated_at) FROM outbox"), 1);
+  char *log = http_log();
+  int requests = 0;
+  for (const char *p = log; (p = strstr(p, "\"path\": \"/nap\"")); p++)
+    requests++;
+  ck_assert_int_eq(requests, 8);
+  assert_no_secrets();
+  stop_stub();
+  free(log);
+  th_cleanup();
+}
+END_TEST
+
+/* As with exec: a request the gateway sits on holds one transfer until
+ * http_timeout_ms (1 s); the seven others go through the other three
+ * meanwhile; the batch is recorded when the last one ends. */
+START_TEST(http_slow_request_holds_one_transfer_not_the_others) {
+  setup_http("/nap", FAST "batch_size = 8\nconcurrency = 4\n");
+  int64_t first =
+      th_outbox_add(8, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
+  char *name = xasprintf("hang-%lld", (long long)first);
+  free(th_write_file(name, "", 0644));
+  int64_t took = timed_once();
+  ck_assert_msg(took >= 1000 && took < 3000, "the batch took %lld ms",
+                (long long)took);
+  assert_final_and_masked(first, "unknown");
+  char *err = qs("SELECT last_error FROM outbox WHERE id = %lld",
+                 (long long)first);
+  ck_assert_ptr_nonnull(strstr(err, "after the request was sent"));
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE status = 'sent'"), 7);
+  ck_assert_int_eq(q("SELECT count(DISTINCT updated_at) FROM outbox"), 1);
+  assert_no_secrets();
+  stop_stub();
+  free(err);
+  free(name);
+  th_cleanup();
+}
+END_TEST
+
+/* spool: a batch writes every file, then syncs the directory once; all
+ * forty are there under their final names and recorded together. */
+START_TEST(spool_batch_writes_every_file) {
+  char *dir = th_path("spool");
+  mkdir(dir, 0755);
+  char *ini = xasprintf("[sender]\ntransport = spool\nspool_dir = %s\n", dir);
+  setup_other(ini);
+  int64_t first =
+      th_outbox_add(40, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
+  ck_assert_int_eq(th_sender_once(), 0);
+  for (int64_t id = first; id < first + 40; id++) {
+    char *path = xasprintf("%s/otpgate-%lld", dir, (long long)id);
+    char *got = th_read_file(path);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_str_eq(got, "To: " PHONE_DIGITS "\n\n" TEXT);
+    free(got);
+    free(path);
+  }
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE status = 'sent' AND "
+                     "gateway_ref = 'otpgate-' || id"),
+                   40);
+  ck_assert_int_eq(q("SELECT count(DISTINCT updated_at) FROM outbox"), 1);
+  assert_no_secrets();
+  free(ini);
+  free(dir);
+  th_cleanup();
+}
+END_TEST
+
 START_TEST(http_refused_connection_is_retried) {
   /* A port nobody listens on: nothing was sent, so try again later. */
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -1123,6 +1202,9 @@ int main(void) {
   tcase_add_test(transports, http_flaky_gateway_then_sent);
   tcase_add_test(transports, http_timeout_after_sending_is_unknown);
   tcase_add_test(transports, http_refused_connection_is_retried);
+  tcase_add_test(transports, http_batch_goes_out_concurrently);
+  tcase_add_test(transports, http_slow_request_holds_one_transfer_not_the_others);
+  tcase_add_test(transports, spool_batch_writes_every_file);
   suite_add_tcase(s, transports);
 
   return th_run_suite(s);
