@@ -54,6 +54,10 @@ struct sender {
    * consecutive refusals (failed, retry, unknown) and when the last was. */
   int64_t failures, failed_at;
   int64_t lease_ms; /* of each row of a batch: see sender_lease_ms() */
+  /* Monotonic deadlines, kept by sender_tick() in the loop and while a
+   * batch is out: the heartbeat, and systemd's watchdog when it is on. */
+  int64_t hb_every, next_heartbeat;
+  int64_t watchdog_every, next_watchdog;
   int wake_fd;
   sigset_t wait_mask; /* the signal mask while waiting: stop signals open */
 };
@@ -468,6 +472,22 @@ static void sender_not_sent(struct store_outbox_result *outcome,
   outcome->error = why;
 }
 
+/* Pings the watchdog and writes the heartbeat when they are due: from the
+ * loop, and from the transport while a batch is out (a batch may last
+ * several send timeouts; sendOtp must not think the sender dead). */
+static void sender_tick(void *ctx) {
+  struct sender *s = ctx;
+  int64_t mono = monotonic_ms();
+  if (mono >= s->next_watchdog) { /* systemd's, when WatchdogSec= is set */
+    notify_watchdog();
+    s->next_watchdog = mono + s->watchdog_every;
+  }
+  if (mono >= s->next_heartbeat) {
+    sender_heartbeat(s);
+    s->next_heartbeat = mono + s->hb_every;
+  }
+}
+
 /* Readies d's row for the batch: its code opened into msg->text, or its
  * outcome decided here when it must not go (expired, code does not open).
  * Returns whether it goes to the transport. */
@@ -536,7 +556,7 @@ static void sender_send(struct sender *s, struct sender_batch *b) {
       which[m++] = i;
   if (m > 0)
     transport_send_batch(s->transport, msgs, res, m,
-                         (size_t)s->conf->sender.concurrency);
+                         (size_t)s->conf->sender.concurrency, sender_tick, s);
   int64_t took = monotonic_ms() - started;
   for (size_t k = 0; k < m; k++)
     sender_judge(s, &b->d[which[k]], &msgs[k], &res[k], took);
@@ -571,13 +591,13 @@ static void sender_wait(struct sender *s, int ms) {
 
 static enum sender_rc sender_loop(struct sender *s, bool once) {
   const struct conf *conf = s->conf;
-  int64_t hb_every = conf->sender.heartbeat_seconds * 1000;
   int64_t hk_every = conf->sender.housekeeping_interval_seconds * 1000;
-  int64_t next_heartbeat = monotonic_ms() + hb_every;
   int64_t next_housekeeping = monotonic_ms() + hk_every;
   int64_t next_close = monotonic_ms() + CLOSE_DUE_EVERY_MS;
-  int64_t watchdog_every = once ? 0 : notify_watchdog_every_ms(false, NULL);
-  int64_t next_watchdog = watchdog_every ? monotonic_ms() : INT64_MAX;
+  s->hb_every = conf->sender.heartbeat_seconds * 1000;
+  s->next_heartbeat = monotonic_ms() + s->hb_every;
+  s->watchdog_every = once ? 0 : notify_watchdog_every_ms(false, NULL);
+  s->next_watchdog = s->watchdog_every ? monotonic_ms() : INT64_MAX;
   struct sender_batch b;
   enum sender_rc result = SENDER_OK;
 
@@ -592,14 +612,7 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
       break;
     }
     int64_t mono = monotonic_ms();
-    if (mono >= next_watchdog) { /* systemd's, when WatchdogSec= is set */
-      notify_watchdog();
-      next_watchdog = mono + watchdog_every;
-    }
-    if (mono >= next_heartbeat) {
-      sender_heartbeat(s);
-      next_heartbeat = mono + hb_every;
-    }
+    sender_tick(s);
     if (mono >= next_housekeeping) {
       sender_housekeeping(s);
       next_housekeeping = mono + hk_every;
@@ -627,9 +640,9 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
         break;
       }
     }
-    sender_wait(s, sender_wait_ms(s, next_heartbeat < next_watchdog
-                                         ? next_heartbeat
-                                         : next_watchdog));
+    sender_wait(s, sender_wait_ms(s, s->next_heartbeat < s->next_watchdog
+                                         ? s->next_heartbeat
+                                         : s->next_watchdog));
   }
   /* Stopping with messages sent but not recorded: record them alone. */
   sender_record_claim(s, &b, false);

@@ -44,6 +44,10 @@ struct transport_result {
   bool expired;
 };
 
+/* Called by a batch every 100 ms or so while its sends run, so the
+ * caller can keep its heartbeat and watchdog going through a long batch. */
+typedef void transport_tick_fn(void *ctx);
+
 /* What each transport provides. */
 struct transport_ops {
   const char *name;
@@ -53,11 +57,11 @@ struct transport_ops {
                struct transport_result *res);
   /* Optional: sends msgs[0..n) with up to concurrency in flight, the
    * outcome of msgs[i] in res[i] (zeroed by the caller). Returns when the
-   * last send has ended; each send keeps its own timeout. NULL: the
-   * transport's send, one message after the other. */
+   * last send has ended; each send keeps its own timeout; tick(ctx) as
+   * it goes. NULL: the transport's send, one message after the other. */
   void (*send_batch)(void *state, const struct transport_msg *msgs,
                      struct transport_result *res, size_t n,
-                     size_t concurrency);
+                     size_t concurrency, transport_tick_fn *tick, void *ctx);
   void (*close)(void *state);
 };
 extern const struct transport_ops transport_exec_ops;
@@ -73,10 +77,12 @@ const char *transport_name(const struct transport *t);
 void transport_send(struct transport *t, const struct transport_msg *msg,
                     struct transport_result *res);
 /* msgs[0..n) with up to concurrency sends in flight; res[i] is msgs[i]'s
- * outcome. Returns once every send has ended. */
+ * outcome. Returns once every send has ended; calls tick(ctx) (tick may
+ * be NULL) every 100 ms or so, and between sends one at a time. */
 void transport_send_batch(struct transport *t, const struct transport_msg *msgs,
                           struct transport_result *res, size_t n,
-                          size_t concurrency);
+                          size_t concurrency, transport_tick_fn *tick,
+                          void *ctx);
 void transport_close(struct transport *t);
 /* For batches: whether msg's code expired while it waited its turn; if
  * so res->expired is set and it must not be sent. */

@@ -423,7 +423,8 @@ static void exec_slots_wait(struct exec_slot *slots, size_t nslots) {
  * the batch ends with its last command. */
 static void exec_send_batch(void *state, const struct transport_msg *msgs,
                             struct transport_result *res, size_t n,
-                            size_t concurrency) {
+                            size_t concurrency, transport_tick_fn *tick,
+                            void *ctx) {
   struct exec_state *x = state;
   size_t nslots = concurrency < n ? concurrency : n, next = 0, busy;
   struct exec_slot *slots = xcalloc(nslots, sizeof *slots);
@@ -442,6 +443,7 @@ static void exec_send_batch(void *state, const struct transport_msg *msgs,
     if (busy == 0)
       break;
     exec_slots_wait(slots, nslots);
+    tick(ctx);
   }
   free(slots);
 }

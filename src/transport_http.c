@@ -294,7 +294,8 @@ static size_t http_reap(struct http_state *h, const struct transport_msg *msgs,
  * last request. */
 static void http_send_batch(void *state, const struct transport_msg *msgs,
                             struct transport_result *res, size_t n,
-                            size_t concurrency) {
+                            size_t concurrency, transport_tick_fn *tick,
+                            void *ctx) {
   struct http_state *h = state;
   size_t nx = concurrency < n ? concurrency : n, next = 0, running = 0;
   if (nx > HTTP_CONCURRENCY_MAX)
@@ -315,6 +316,7 @@ static void http_send_batch(void *state, const struct transport_msg *msgs,
     running = http_reap(h, msgs, res, n, &next, running);
     if (running > 0)
       curl_multi_poll(h->multi, NULL, 0, 100, NULL);
+    tick(ctx);
   }
   /* Only when the multi handle itself failed: whatever is left in flight
    * may have gone out. */

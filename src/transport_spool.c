@@ -146,13 +146,16 @@ static void spool_send(void *state, const struct transport_msg *msg,
  * is not used. */
 static void spool_send_batch(void *state, const struct transport_msg *msgs,
                              struct transport_result *res, size_t n,
-                             size_t concurrency) {
+                             size_t concurrency, transport_tick_fn *tick,
+                             void *ctx) {
   struct spool_state *sp = state;
   bool *written = xcalloc(n, sizeof *written);
   (void)concurrency;
-  for (size_t i = 0; i < n; i++)
+  for (size_t i = 0; i < n; i++) {
     if (!transport_msg_expired(&msgs[i], &res[i]))
       written[i] = spool_write(sp, &msgs[i], &res[i]);
+    tick(ctx); /* a stalled disk may make even this slow */
+  }
   spool_sync_dir(sp);
   for (size_t i = 0; i < n; i++)
     if (written[i])

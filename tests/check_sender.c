@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -523,6 +524,28 @@ START_TEST(batch_never_sends_a_code_that_expired_in_the_queue) {
   ck_assert_int_eq(gateway_calls(), 1);
   assert_no_secrets();
   free(err);
+  th_cleanup();
+}
+END_TEST
+
+/* A batch may last several send timeouts: the heartbeat goes on while
+ * it is out, or sendOtp would think the sender dead. Eight sends of 0.5 s
+ * one at a time: 4 s in the transport. */
+START_TEST(batch_keeps_the_heartbeat_going) {
+  setup_exec("nap\n", FAST "batch_size = 8\nconcurrency = 1\n");
+  th_outbox_add(8, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
+  int pid = th_sender_start(false);
+  ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sending'",
+                        8, 10000));
+  struct timespec ts = {2, 500 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+  /* Still out (recorded only at its end), and the sender seen meanwhile. */
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE status = 'sending'"),
+                   8);
+  ck_assert_int_ge(q("SELECT seen_at - started_at FROM senders"), 1500);
+  ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sent'", 8,
+                        10000));
+  ck_assert_int_eq(stop(pid), 0);
   th_cleanup();
 }
 END_TEST
@@ -1182,6 +1205,7 @@ int main(void) {
   tcase_add_test(states, concurrency_1_sends_one_at_a_time);
   tcase_add_test(states, slow_send_holds_one_slot_not_the_others);
   tcase_add_test(states, batch_never_sends_a_code_that_expired_in_the_queue);
+  tcase_add_test(procs, batch_keeps_the_heartbeat_going);
   tcase_add_test(procs, two_senders_send_each_row_once);
   tcase_add_test(procs, killed_mid_send_then_sent_after_the_lease);
   tcase_add_test(procs, sigterm_finishes_the_message_in_hand);
