@@ -1,12 +1,14 @@
-/* The sender: drains the outbox to the gateway, one leased row at a time.
+/* The sender: drains the outbox to the gateway, a batch of leased rows at
+ * a time.
  *
- * A row is claimed in a short BEGIN IMMEDIATE transaction, sent with no
- * transaction open (a gateway may take seconds; workers must not wait for
- * it), and its outcome recorded by an UPDATE that only matches while this
- * sender still holds the lease. The recording and the next claim share one
- * transaction, so a message costs one commit. A sender that dies mid-send
- * leaves the row 'sending' until the lease runs out; then any sender takes
- * it again. */
+ * Up to [sender] batch_size rows are claimed in a short BEGIN IMMEDIATE
+ * transaction, sent with no transaction open (a gateway may take seconds;
+ * workers must not wait for it) with up to [sender] concurrency sends in
+ * flight, and each outcome recorded by an UPDATE that only matches while
+ * this sender still holds that row's lease. The recording of a batch and
+ * the next claim share one transaction, so a batch costs one commit. A
+ * sender that dies mid-batch leaves its rows 'sending' until the leases
+ * run out; then any sender takes them again. */
 #include "config.h"
 
 #include "sender.h"
