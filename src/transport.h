@@ -1,6 +1,7 @@
-/* Transports: how the sender hands one SMS to a gateway. One file per
- * transport (transport_exec.c, transport_spool.c, transport_http.c) behind
- * this interface; the sender sees only transport_send() and its result. */
+/* Transports: how the sender hands SMS to a gateway, one or a batch at a
+ * time. One file per transport (transport_exec.c, transport_spool.c,
+ * transport_http.c) behind this interface; the sender sees only
+ * transport_send(), transport_send_batch() and their results. */
 #ifndef OTPGATE_TRANSPORT_H
 #define OTPGATE_TRANSPORT_H
 
