@@ -260,8 +260,14 @@ static bool http_start_next(struct http_state *h, struct http_xfer *x,
     x->msg = &msgs[i];
     x->res = &res[i];
     http_setup(h, x);
-    curl_multi_add_handle(h->multi, x->easy);
-    return true;
+    if (curl_multi_add_handle(h->multi, x->easy) == CURLM_OK)
+      return true;
+    /* Never started (out of memory): nothing went out. */
+    transport_set_error(x->res, x->msg, GATEWAY_RETRY,
+                        "libcurl could not start the request");
+    free(x->url);
+    free(x->body);
+    x->url = x->body = NULL;
   }
   return false;
 }
