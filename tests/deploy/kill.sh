@@ -23,7 +23,9 @@ CONCURRENCY=4
 BATCH_LEASE=$((LEASE + (BATCH / CONCURRENCY - 1) * (LEASE - 1)))
 deploy_setup kill
 
-# The gateway: reads the SMS, appends "row-id parent-pid" to the record.
+# The gateway: reads the SMS, takes 100 ms (so that rows queue up behind it
+# and the sender's batches hold several, which a kill then leaves to be sent
+# again), appends "row-id parent-pid" to the record.
 # It runs in a process group of its own, so a kill of the sender does not
 # stop it: a kill between its start and the recording of the outcome is
 # what may deliver a row twice. Its parent is the sender that ran it, or,
@@ -33,6 +35,7 @@ mkdir -p "$T/gw"
 cat >"$T/bin/gateway.sh" <<'EOF'
 #!/bin/sh
 while read -r _; do :; done
+sleep 0.1
 echo "$OTPGATE_MESSAGE_ID $PPID" >>"$1"
 EOF
 chmod 755 "$T/bin/gateway.sh"
