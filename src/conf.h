@@ -81,6 +81,8 @@ struct conf {
     long retry_base_seconds;
     long retry_max_seconds;
     long lease_seconds;
+    long batch_size;  /* due rows claimed in one transaction */
+    long concurrency; /* sends of a batch in flight at once */
     long poll_interval_ms;
     char *wake_socket;
     long heartbeat_seconds;

@@ -1,12 +1,14 @@
-/* The sender: drains the outbox to the gateway, one leased row at a time.
+/* The sender: drains the outbox to the gateway, a batch of leased rows at
+ * a time.
  *
- * A row is claimed in a short BEGIN IMMEDIATE transaction, sent with no
- * transaction open (a gateway may take seconds; workers must not wait for
- * it), and its outcome recorded by an UPDATE that only matches while this
- * sender still holds the lease. The recording and the next claim share one
- * transaction, so a message costs one commit. A sender that dies mid-send
- * leaves the row 'sending' until the lease runs out; then any sender takes
- * it again. */
+ * Up to [sender] batch_size rows are claimed in a short BEGIN IMMEDIATE
+ * transaction, sent with no transaction open (a gateway may take seconds;
+ * workers must not wait for it) with up to [sender] concurrency sends in
+ * flight, and each outcome recorded by an UPDATE that only matches while
+ * this sender still holds that row's lease. The recording of a batch and
+ * the next claim share one transaction, so a batch costs one commit. A
+ * sender that dies mid-batch leaves its rows 'sending' until the leases
+ * run out; then any sender takes them again. */
 #include "config.h"
 
 #include "sender.h"
@@ -53,6 +55,11 @@ struct sender {
   /* The gateway's health, written with the heartbeat: its latest
    * consecutive refusals (failed, retry, unknown) and when the last was. */
   int64_t failures, failed_at;
+  int64_t lease_ms; /* of each row of a batch: see sender_lease_ms() */
+  /* Monotonic deadlines, kept by sender_tick() in the loop and while a
+   * batch is out: the heartbeat, and systemd's watchdog when it is on. */
+  int64_t hb_every, next_heartbeat;
+  int64_t watchdog_every, next_watchdog;
   int wake_fd;
   sigset_t wait_mask; /* the signal mask while waiting: stop signals open */
 };
@@ -95,6 +102,20 @@ int64_t sender_backoff_ms(long base_seconds, long max_seconds,
   if (d > max_ms)
     d = max_ms;
   return d - (int64_t)randombytes_uniform((uint32_t)(d / 2 + 1));
+}
+
+/* The lease of a batch's rows: lease_seconds, plus the transport's
+ * timeout for every round of concurrency sends after the first, since a
+ * row may wait that long for a free slot before its own send starts. */
+static int64_t sender_lease_ms(const struct conf *c) {
+  int64_t rounds = (c->sender.batch_size + c->sender.concurrency - 1) /
+                   c->sender.concurrency;
+  int64_t timeout = 0;
+  if (c->sender.transport == TRANSPORT_KIND_EXEC)
+    timeout = (int64_t)c->sender.exec_timeout_seconds * 1000;
+  else if (c->sender.transport == TRANSPORT_KIND_HTTP)
+    timeout = c->sender.http_timeout_ms;
+  return (int64_t)c->sender.lease_seconds * 1000 + (rounds - 1) * timeout;
 }
 
 /* host:pid:random, unique to this process, in out. */
@@ -319,37 +340,88 @@ static void sender_done_log(struct sender *s, struct sender_done *d) {
   d->pending = false;
 }
 
-/* Records the outcome in hand (if any) and, when next is true, claims the
- * next due row into d->row in the same transaction. The message is out (or
- * not): recording it matters more than a busy database, so keep trying
- * while its lease holds. Returns the claim's result (STORE_NOT_FOUND:
- * nothing due, or next was false). */
-static enum store_rc sender_record_claim(struct sender *s,
-                                         struct sender_done *d, bool next) {
-  const struct conf *conf = s->conf;
-  struct store_outbox_claim claim;
-  enum store_rc rc = STORE_NOT_FOUND;
+/* The rows in hand: claimed together, sent together, their outcomes
+ * recorded together by the next claim. */
+struct sender_batch {
+  size_t n, max;
+  struct sender_done *d;            /* max of them; d[0..n) in hand */
+  struct store_outbox_claim *claims; /* max: where a claim lands */
+  struct store_outbox_done *done;    /* max: the outcomes to record */
+};
 
-  memset(&claim, 0, sizeof claim);
+static void sender_batch_init(struct sender_batch *b, size_t max) {
+  b->n = 0;
+  b->max = max;
+  b->d = xcalloc(max, sizeof *b->d);
+  b->claims = xcalloc(max, sizeof *b->claims);
+  b->done = xcalloc(max, sizeof *b->done);
+}
+
+static void sender_batch_free(struct sender_batch *b) {
+  free(b->d);
+  free(b->claims);
+  free(b->done);
+}
+
+/* The earliest lease among the outcomes in hand: recording is worth
+ * retrying on a busy database until then. */
+static int64_t sender_batch_lease(const struct sender_batch *b) {
+  int64_t until = INT64_MAX;
+  for (size_t i = 0; i < b->n; i++)
+    if (b->d[i].pending && b->d[i].row.lease_until < until)
+      until = b->d[i].row.lease_until;
+  return until;
+}
+
+/* Gathers the outcomes in hand into b->done; returns how many. */
+static size_t sender_batch_outcomes(struct sender_batch *b) {
+  size_t k = 0;
+  for (size_t i = 0; i < b->n; i++)
+    if (b->d[i].pending)
+      b->done[k++] = b->d[i].done;
+  return k;
+}
+
+/* Logs how each recording went and lets the rows go. */
+static void sender_batch_logged(struct sender *s, struct sender_batch *b) {
+  size_t k = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    if (!b->d[i].pending)
+      continue;
+    b->d[i].done.recorded = b->done[k++].recorded;
+    sender_done_log(s, &b->d[i]);
+  }
+  b->n = 0;
+}
+
+/* Records the outcomes in hand (if any) and, when next is true, claims up
+ * to batch_size due rows into b in the same transaction. The messages are
+ * out (or not): recording them matters more than a busy database, so keep
+ * trying while their leases hold. Returns the claim's result
+ * (STORE_NOT_FOUND: nothing due, or next was false). */
+static enum store_rc sender_record_claim(struct sender *s,
+                                         struct sender_batch *b, bool next) {
+  size_t ndone = sender_batch_outcomes(b), claimed = 0;
+  int64_t lease_end = sender_batch_lease(b);
+  enum store_rc rc;
+
+  if (!next && ndone == 0)
+    return STORE_NOT_FOUND;
   for (;;) {
-    int64_t now = now_ms();
-    if (next)
-      rc = store_outbox_record_claim(
-          s->store, s->owner, d->pending ? &d->done : NULL, now,
-          conf->sender.lease_seconds * 1000, conf->sender.max_attempts, &claim);
-    else if (d->pending)
-      d->done.recorded = store_outbox_record(s->store, d->row.id, s->owner,
-                                             &d->done.result, now);
-    if (!d->pending || d->done.recorded != STORE_BUSY ||
-        now_ms() >= d->row.lease_until)
+    rc = store_outbox_record_claim_batch(
+        s->store, s->owner, b->done, ndone, now_ms(), s->lease_ms,
+        s->conf->sender.max_attempts, b->claims, next ? b->max : 0, &claimed);
+    if (ndone == 0 || rc != STORE_BUSY || now_ms() >= lease_end)
       break;
     struct timespec pause = {0, 50 * 1000 * 1000};
     nanosleep(&pause, NULL);
   }
-  if (d->pending)
-    sender_done_log(s, d);
-  if (rc == STORE_OK)
-    d->row = claim;
+  sender_batch_logged(s, b);
+  if (!next)
+    return STORE_NOT_FOUND;
+  for (size_t i = 0; i < claimed; i++)
+    b->d[i] = (struct sender_done){.row = b->claims[i]};
+  b->n = claimed;
   return rc;
 }
 
@@ -402,39 +474,97 @@ static void sender_not_sent(struct store_outbox_result *outcome,
   outcome->error = why;
 }
 
-/* Sends a claimed row (unless its code expired meanwhile) and keeps the
- * outcome in d for the next claim to record. */
-static void sender_send(struct sender *s, struct sender_done *d) {
+/* Pings the watchdog and writes the heartbeat when they are due: from the
+ * loop, and from the transport while a batch is out (a batch may last
+ * several send timeouts; sendOtp must not think the sender dead). */
+static void sender_tick(void *ctx) {
+  struct sender *s = ctx;
+  int64_t mono = monotonic_ms();
+  if (mono >= s->next_watchdog) { /* systemd's, when WatchdogSec= is set */
+    notify_watchdog();
+    s->next_watchdog = mono + s->watchdog_every;
+  }
+  if (mono >= s->next_heartbeat) {
+    sender_heartbeat(s);
+    s->next_heartbeat = mono + s->hb_every;
+  }
+}
+
+/* Readies d's row for the batch: its code opened into msg->text, or its
+ * outcome decided here when it must not go (expired, code does not open).
+ * Returns whether it goes to the transport. */
+static bool sender_prepare(struct sender *s, struct sender_done *d,
+                           struct transport_msg *msg) {
   const struct store_outbox_claim *row = &d->row;
-  struct store_outbox_result *outcome = &d->done.result;
   const char *why = NULL;
-  char *text = NULL;
+  char *text;
 
   d->done.id = row->id;
   d->pending = true;
-  int64_t started = monotonic_ms();
   if (now_ms() >= row->expires_at) {
     /* It expired between the claim and now: never send a dead code. */
-    sender_not_sent(outcome, STORE_OUTBOX_EXPIRED,
+    sender_not_sent(&d->done.result, STORE_OUTBOX_EXPIRED,
                     "the code expired before it could be sent");
-  } else if ((text = sender_open_text(s, row, &why)) == NULL) {
-    sender_not_sent(outcome, STORE_OUTBOX_FAILED, why);
-  } else {
-    struct transport_msg msg = {
-        .id = row->id,
-        .destination = row->destination,
-        .text = text,
-        .code_offset = row->code_offset,
-        .code_length = row->code_length,
-    };
-    transport_send(s->transport, &msg, &d->res);
-    sender_decide(s->conf, row, &d->res, now_ms(), outcome, d->why,
-                  sizeof d->why);
-    sender_gateway_said(s, d->res.status);
-    sodium_memzero(text, strlen(text));
-    free(text);
+    return false;
   }
-  d->took = monotonic_ms() - started;
+  if ((text = sender_open_text(s, row, &why)) == NULL) {
+    sender_not_sent(&d->done.result, STORE_OUTBOX_FAILED, why);
+    return false;
+  }
+  *msg = (struct transport_msg){
+      .id = row->id,
+      .destination = row->destination,
+      .text = text,
+      .code_offset = row->code_offset,
+      .code_length = row->code_length,
+      .expires_at = row->expires_at,
+  };
+  return true;
+}
+
+/* What the transport said about d's row becomes its outcome, and the
+ * opened code is wiped. */
+static void sender_judge(struct sender *s, struct sender_done *d,
+                         struct transport_msg *msg,
+                         const struct transport_result *res, int64_t took) {
+  char *text = (char *)msg->text;
+  d->res = *res;
+  d->took = took;
+  if (res->expired) {
+    /* It waited for a free slot past its code's expiry: never sent. */
+    sender_not_sent(&d->done.result, STORE_OUTBOX_EXPIRED,
+                    "the code expired before it could be sent");
+  } else {
+    sender_decide(s->conf, &d->row, &d->res, now_ms(), &d->done.result,
+                  d->why, sizeof d->why);
+    sender_gateway_said(s, d->res.status);
+  }
+  sodium_memzero(text, strlen(text));
+  free(text);
+}
+
+/* Sends the claimed rows (unless a code expired meanwhile) with up to
+ * [sender] concurrency in flight, and keeps their outcomes in b for the
+ * next claim to record. Each row's ms is the batch's: the transport
+ * returns when the last send has ended. */
+static void sender_send(struct sender *s, struct sender_batch *b) {
+  struct transport_msg *msgs = xcalloc(b->n, sizeof *msgs);
+  struct transport_result *res = xcalloc(b->n, sizeof *res);
+  size_t *which = xcalloc(b->n, sizeof *which), m = 0;
+  int64_t started = monotonic_ms();
+
+  for (size_t i = 0; i < b->n; i++)
+    if (sender_prepare(s, &b->d[i], &msgs[m]))
+      which[m++] = i;
+  if (m > 0)
+    transport_send_batch(s->transport, msgs, res, m,
+                         (size_t)s->conf->sender.concurrency, sender_tick, s);
+  int64_t took = monotonic_ms() - started;
+  for (size_t k = 0; k < m; k++)
+    sender_judge(s, &b->d[which[k]], &msgs[k], &res[k], took);
+  free(which);
+  free(res);
+  free(msgs);
 }
 
 /* How long to sleep: the poll interval, or less when a row falls due or a
@@ -463,17 +593,17 @@ static void sender_wait(struct sender *s, int ms) {
 
 static enum sender_rc sender_loop(struct sender *s, bool once) {
   const struct conf *conf = s->conf;
-  int64_t hb_every = conf->sender.heartbeat_seconds * 1000;
   int64_t hk_every = conf->sender.housekeeping_interval_seconds * 1000;
-  int64_t next_heartbeat = monotonic_ms() + hb_every;
   int64_t next_housekeeping = monotonic_ms() + hk_every;
   int64_t next_close = monotonic_ms() + CLOSE_DUE_EVERY_MS;
-  int64_t watchdog_every = once ? 0 : notify_watchdog_every_ms(false, NULL);
-  int64_t next_watchdog = watchdog_every ? monotonic_ms() : INT64_MAX;
-  struct sender_done d;
+  s->hb_every = conf->sender.heartbeat_seconds * 1000;
+  s->next_heartbeat = monotonic_ms() + s->hb_every;
+  s->watchdog_every = once ? 0 : notify_watchdog_every_ms(false, NULL);
+  s->next_watchdog = s->watchdog_every ? monotonic_ms() : INT64_MAX;
+  struct sender_batch b;
   enum sender_rc result = SENDER_OK;
 
-  memset(&d, 0, sizeof d);
+  sender_batch_init(&b, (size_t)conf->sender.batch_size);
   sender_heartbeat(s);
   sender_housekeeping(s);
   for (;;) {
@@ -484,14 +614,7 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
       break;
     }
     int64_t mono = monotonic_ms();
-    if (mono >= next_watchdog) { /* systemd's, when WatchdogSec= is set */
-      notify_watchdog();
-      next_watchdog = mono + watchdog_every;
-    }
-    if (mono >= next_heartbeat) {
-      sender_heartbeat(s);
-      next_heartbeat = mono + hb_every;
-    }
+    sender_tick(s);
     if (mono >= next_housekeeping) {
       sender_housekeeping(s);
       next_housekeeping = mono + hk_every;
@@ -500,10 +623,10 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
       sender_close_due(s);
       next_close = mono + CLOSE_DUE_EVERY_MS;
     }
-    /* One transaction records the last message and claims the next. */
-    enum store_rc rc = sender_record_claim(s, &d, true);
+    /* One transaction records the last batch and claims the next. */
+    enum store_rc rc = sender_record_claim(s, &b, true);
     if (rc == STORE_OK) {
-      sender_send(s, &d);
+      sender_send(s, &b);
       continue; /* drain: more may be due */
     }
     if (rc == STORE_NOT_FOUND) {
@@ -519,12 +642,13 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
         break;
       }
     }
-    sender_wait(s, sender_wait_ms(s, next_heartbeat < next_watchdog
-                                         ? next_heartbeat
-                                         : next_watchdog));
+    sender_wait(s, sender_wait_ms(s, s->next_heartbeat < s->next_watchdog
+                                         ? s->next_heartbeat
+                                         : s->next_watchdog));
   }
-  /* Stopping with a message sent but not recorded: record it alone. */
-  sender_record_claim(s, &d, false);
+  /* Stopping with messages sent but not recorded: record them alone. */
+  sender_record_claim(s, &b, false);
+  sender_batch_free(&b);
   return result;
 }
 
@@ -535,6 +659,7 @@ enum sender_rc sender_run(const struct conf *conf,
   enum sender_rc rc = SENDER_OK;
 
   s.started_at = now_ms();
+  s.lease_ms = sender_lease_ms(conf);
   sender_owner_id(s.owner, sizeof s.owner);
   char why[512];
   if (!secret_load(conf->otp.secret_file, &s.keys, why, sizeof why)) {

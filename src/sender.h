@@ -1,7 +1,8 @@
-/* The sender's loop: claim a due outbox row with a lease, hand it to the
- * transport outside any transaction, record the outcome while the lease
- * still holds. Plus the heartbeat, housekeeping, wake-ups and signals.
- * otpgate-sender's main only reads options and the configuration. */
+/* The sender's loop: claim a batch of due outbox rows with leases, hand
+ * them to the transport outside any transaction, record each outcome while
+ * its lease still holds. Plus the heartbeat, housekeeping, wake-ups and
+ * signals. otpgate-sender's main only reads options and the
+ * configuration. */
 #ifndef OTPGATE_SENDER_H
 #define OTPGATE_SENDER_H
 

@@ -289,6 +289,16 @@ enum store_rc store_outbox_record_claim(struct store *s, const char *owner,
                                         int64_t now, int64_t lease_ms,
                                         int64_t max_attempts,
                                         struct store_outbox_claim *out);
+/* The batched step: the outcomes of done[0..ndone) recorded (each
+ * done[i].recorded as above), then up to max due rows claimed into out
+ * (*claimed of them, oldest first, each leased to owner until now +
+ * lease_ms), in one transaction. STORE_NOT_FOUND: nothing was due (the
+ * outcomes are recorded all the same). On a database error neither
+ * happened and every done[i].recorded says why. */
+enum store_rc store_outbox_record_claim_batch(
+    struct store *s, const char *owner, struct store_outbox_done *done,
+    size_t ndone, int64_t now, int64_t lease_ms, int64_t max_attempts,
+    struct store_outbox_claim *out, size_t max, size_t *claimed);
 /* When the next queued row is due or the earliest lease runs out;
  * STORE_NOT_FOUND when no row is waiting. */
 enum store_rc store_outbox_next_due(struct store *s, int64_t *when);

@@ -297,6 +297,74 @@ enum store_rc store_outbox_claim(struct store *s, const char *owner,
                          closed ? closed : &n);
 }
 
+/* Records every outcome of done[0..ndone): each done[i].recorded says how
+ * its own went. Fails (and the transaction with it) only on a database
+ * error; a lost lease is that row's STORE_NOT_FOUND. */
+static enum store_rc outbox_record_all(struct store *s, const char *owner,
+                                       struct store_outbox_done *done,
+                                       size_t ndone, int64_t now) {
+  for (size_t i = 0; i < ndone; i++) {
+    done[i].recorded =
+        store_outbox_record(s, done[i].id, owner, &done[i].result, now);
+    if (done[i].recorded != STORE_OK && done[i].recorded != STORE_NOT_FOUND)
+      return done[i].recorded;
+  }
+  return STORE_OK;
+}
+
+/* Claims up to max due rows into out, oldest first; *claimed says how
+ * many (on error, none: what was taken is freed). */
+static enum store_rc outbox_take_many(struct store *s, const char *owner,
+                                      int64_t now, int64_t lease_ms,
+                                      int64_t max_attempts,
+                                      struct store_outbox_claim *out,
+                                      size_t max, size_t *claimed) {
+  enum store_rc rc = STORE_OK;
+  size_t n = 0;
+  while (n < max && (rc = outbox_take_due(s, owner, now, lease_ms,
+                                          max_attempts, &out[n])) == STORE_OK)
+    n++;
+  if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
+    while (n > 0)
+      store_outbox_claim_free(&out[--n]);
+    *claimed = 0;
+    return rc;
+  }
+  *claimed = n;
+  return STORE_OK;
+}
+
+enum store_rc store_outbox_record_claim_batch(
+    struct store *s, const char *owner, struct store_outbox_done *done,
+    size_t ndone, int64_t now, int64_t lease_ms, int64_t max_attempts,
+    struct store_outbox_claim *out, size_t max, size_t *claimed) {
+  enum store_rc rc;
+  size_t n = 0;
+
+  memset(out, 0, max * sizeof *out);
+  *claimed = 0;
+  if ((rc = store_begin_write(s)) != STORE_OK)
+    goto failed;
+  if ((rc = outbox_record_all(s, owner, done, ndone, now)) != STORE_OK ||
+      (rc = outbox_take_many(s, owner, now, lease_ms, max_attempts, out, max,
+                             &n)) != STORE_OK) {
+    store_rollback(s);
+    goto failed;
+  }
+  if ((rc = store_commit(s)) != STORE_OK) {
+    while (n > 0)
+      store_outbox_claim_free(&out[--n]);
+    goto failed;
+  }
+  *claimed = n;
+  return n > 0 || max == 0 ? STORE_OK : STORE_NOT_FOUND;
+failed:
+  /* Neither happened: every outcome says why. */
+  for (size_t i = 0; i < ndone; i++)
+    done[i].recorded = rc;
+  return rc;
+}
+
 enum store_rc store_outbox_record_claim(struct store *s, const char *owner,
                                         struct store_outbox_done *done,
                                         int64_t now, int64_t lease_ms,

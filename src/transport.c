@@ -68,6 +68,38 @@ void transport_send(struct transport *t, const struct transport_msg *msg,
   t->ops->send(t->state, msg, res);
 }
 
+static void no_tick(void *ctx) {
+  (void)ctx;
+}
+
+void transport_send_batch(struct transport *t, const struct transport_msg *msgs,
+                          struct transport_result *res, size_t n,
+                          size_t concurrency, transport_tick_fn *tick,
+                          void *ctx) {
+  memset(res, 0, n * sizeof *res);
+  if (tick == NULL)
+    tick = no_tick;
+  if (t->ops->send_batch != NULL && n > 1) {
+    t->ops->send_batch(t->state, msgs, res, n, concurrency, tick, ctx);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    if (i > 0)
+      tick(ctx);
+    if (!transport_msg_expired(&msgs[i], &res[i]))
+      t->ops->send(t->state, &msgs[i], &res[i]);
+  }
+}
+
+
+bool transport_msg_expired(const struct transport_msg *msg,
+                           struct transport_result *res) {
+  if (msg->expires_at == 0 || now_ms() < msg->expires_at)
+    return false;
+  res->expired = true;
+  return true;
+}
+
 void transport_close(struct transport *t) {
   if (t == NULL)
     return;

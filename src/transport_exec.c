@@ -317,9 +317,141 @@ static void exec_send(void *state, const struct transport_msg *msg,
   exec_run_close(&r);
 }
 
+/* One command of a batch in flight: which message, how much of its text
+ * is still to write, when it is killed. */
+struct exec_slot {
+  bool busy;
+  struct exec_run r;
+  const struct transport_msg *msg;
+  struct transport_result *res;
+  const char *text;
+  size_t left;
+  int64_t deadline;
+};
+
+/* Starts msg in a free slot; when it cannot start, res says why and the
+ * slot stays free. */
+static void exec_slot_start(struct exec_state *x, struct exec_slot *sl,
+                            const struct transport_msg *msg,
+                            struct transport_result *res) {
+  *sl = (struct exec_slot){
+      .r = {.in = -1,
+            .out = {.max = EXEC_STDOUT_MAX, .fd = -1},
+            .err = {.max = EXEC_STDERR_MAX, .fd = -1}},
+      .msg = msg,
+      .res = res,
+      .text = msg->text,
+      .left = strlen(msg->text),
+  };
+  if (transport_msg_expired(msg, res))
+    return; /* never send a dead code */
+  if (!exec_spawn(x, msg, &sl->r, res))
+    return;
+  sl->deadline = monotonic_ms() + x->timeout_ms;
+  sl->busy = true;
+}
+
+/* Ends the slot's command if it exited or ran out of time: its result is
+ * written and the slot freed. */
+static void exec_slot_reap(const struct exec_state *x, struct exec_slot *sl) {
+  int status = 0;
+  bool exited = waitpid(sl->r.pid, &status, WNOHANG) == sl->r.pid;
+  if (!exited && monotonic_ms() < sl->deadline)
+    return;
+  if (exited) { /* what it wrote before exiting */
+    if (sl->r.out.fd >= 0)
+      exec_read(&sl->r.out);
+    if (sl->r.err.fd >= 0)
+      exec_read(&sl->r.err);
+  }
+  exec_classify(x, sl->msg, &sl->r, exited, status, sl->res);
+  exec_run_close(&sl->r);
+  sl->busy = false;
+}
+
+/* Adds the slot's open pipes to pfd; returns how many. */
+static int exec_slot_fds(const struct exec_slot *sl, struct pollfd *pfd) {
+  int n = 0;
+  if (sl->r.in >= 0)
+    pfd[n++] = (struct pollfd){.fd = sl->r.in, .events = POLLOUT};
+  if (sl->r.out.fd >= 0)
+    pfd[n++] = (struct pollfd){.fd = sl->r.out.fd, .events = POLLIN};
+  if (sl->r.err.fd >= 0)
+    pfd[n++] = (struct pollfd){.fd = sl->r.err.fd, .events = POLLIN};
+  return n;
+}
+
+/* Moves data for the pipes poll found ready (pfd: this slot's part). */
+static void exec_slot_io(struct exec_slot *sl, const struct pollfd *pfd,
+                         int nfd) {
+  for (int i = 0; i < nfd; i++) {
+    if (pfd[i].revents == 0)
+      continue;
+    if (pfd[i].fd == sl->r.in)
+      exec_feed(&sl->r, &sl->text, &sl->left);
+    else if (pfd[i].fd == sl->r.out.fd)
+      exec_read(&sl->r.out);
+    else if (pfd[i].fd == sl->r.err.fd)
+      exec_read(&sl->r.err);
+  }
+}
+
+/* One wait over every running command's pipes: at most 50 ms (an exit
+ * is seen by waitpid, not by poll), 2 ms when one has closed them all. */
+static void exec_slots_wait(struct exec_slot *slots, size_t nslots) {
+  struct pollfd *pfd = xcalloc(nslots * 3, sizeof *pfd);
+  int *count = xcalloc(nslots, sizeof *count);
+  int nfd = 0, wait = 50;
+  for (size_t i = 0; i < nslots; i++) {
+    if (!slots[i].busy)
+      continue;
+    count[i] = exec_slot_fds(&slots[i], pfd + nfd);
+    nfd += count[i];
+    if (count[i] == 0)
+      wait = 2;
+  }
+  if (poll(pfd, (nfds_t)nfd, wait) > 0)
+    for (size_t i = 0, at = 0; i < nslots; at += (size_t)count[i], i++)
+      if (count[i])
+        exec_slot_io(&slots[i], pfd + at, count[i]);
+  free(count);
+  free(pfd);
+}
+
+/* Up to concurrency commands at once: a slow gateway holds one slot for
+ * at most exec_timeout_seconds while the others go on through the rest;
+ * the batch ends with its last command. */
+static void exec_send_batch(void *state, const struct transport_msg *msgs,
+                            struct transport_result *res, size_t n,
+                            size_t concurrency, transport_tick_fn *tick,
+                            void *ctx) {
+  struct exec_state *x = state;
+  size_t nslots = concurrency < n ? concurrency : n, next = 0, busy;
+  struct exec_slot *slots = xcalloc(nslots, sizeof *slots);
+  for (;;) {
+    busy = 0;
+    for (size_t i = 0; i < nslots; i++) {
+      if (slots[i].busy)
+        exec_slot_reap(x, &slots[i]);
+      while (!slots[i].busy && next < n) {
+        /* One that cannot start has its result already: take the next. */
+        exec_slot_start(x, &slots[i], &msgs[next], &res[next]);
+        next++;
+      }
+      busy += slots[i].busy;
+    }
+    if (busy == 0)
+      break;
+    exec_slots_wait(slots, nslots);
+    tick(ctx);
+  }
+  free(slots);
+}
+
 const struct transport_ops transport_exec_ops = {
     .name = "exec",
     .open = exec_open,
     .send = exec_send,
+    .send_batch = exec_send_batch,
     .close = exec_close,
 };

@@ -64,12 +64,15 @@ static bool spool_is_ascii(const char *s) {
   return true;
 }
 
-static void spool_send(void *state, const struct transport_msg *msg,
-                       struct transport_result *res) {
-  struct spool_state *sp = state;
+/* Writes msg's file, synced, under its final name. False (res says why)
+ * when it is not there. The directory entry is made durable by the
+ * caller's spool_sync_dir(). */
+static bool spool_write(struct spool_state *sp, const struct transport_msg *msg,
+                        struct transport_result *res) {
   const char *number = msg->destination;
   char *tmp = NULL, *final = NULL, *body = NULL;
-  int fd = -1, dfd = -1;
+  int fd = -1;
+  bool done = false;
 
   if (*number == '+')
     number++;
@@ -104,23 +107,66 @@ static void spool_send(void *state, const struct transport_msg *msg,
     unlink(tmp);
     goto out;
   }
-  if ((dfd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0)
-    fsync(dfd);
-  res->status = GATEWAY_SENT;
-  snprintf(res->ref, sizeof res->ref, "otpgate-%" PRId64, msg->id);
+  done = true;
 out:
   if (fd >= 0)
     close(fd);
-  if (dfd >= 0)
-    close(dfd);
   free(tmp);
   free(final);
   free(body);
+  return done;
+}
+
+/* One fsync of the directory makes every rename before it durable. */
+static void spool_sync_dir(const struct spool_state *sp) {
+  int dfd = open(sp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+}
+
+static void spool_sent(const struct transport_msg *msg,
+                       struct transport_result *res) {
+  res->status = GATEWAY_SENT;
+  snprintf(res->ref, sizeof res->ref, "otpgate-%" PRId64, msg->id);
+}
+
+static void spool_send(void *state, const struct transport_msg *msg,
+                       struct transport_result *res) {
+  struct spool_state *sp = state;
+  if (!spool_write(sp, msg, res))
+    return;
+  spool_sync_dir(sp);
+  spool_sent(msg, res);
+}
+
+/* Every file of the batch, then one fsync of the directory for all of
+ * them: a local disk gains nothing from sends in flight, so concurrency
+ * is not used. */
+static void spool_send_batch(void *state, const struct transport_msg *msgs,
+                             struct transport_result *res, size_t n,
+                             size_t concurrency, transport_tick_fn *tick,
+                             void *ctx) {
+  struct spool_state *sp = state;
+  bool *written = xcalloc(n, sizeof *written);
+  (void)concurrency;
+  for (size_t i = 0; i < n; i++) {
+    if (!transport_msg_expired(&msgs[i], &res[i]))
+      written[i] = spool_write(sp, &msgs[i], &res[i]);
+    tick(ctx); /* a stalled disk may make even this slow */
+  }
+  spool_sync_dir(sp);
+  for (size_t i = 0; i < n; i++)
+    if (written[i])
+      spool_sent(&msgs[i], &res[i]);
+  free(written);
 }
 
 const struct transport_ops transport_spool_ops = {
     .name = "spool",
     .open = spool_open,
     .send = spool_send,
+    .send_batch = spool_send_batch,
     .close = spool_close,
 };

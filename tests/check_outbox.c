@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,134 @@ START_TEST(record_and_claim_in_one_transaction) {
                    STORE_NOT_FOUND);
   ck_assert_int_eq(d.recorded, STORE_OK);
   assert_col(b, "status", "sent");
+}
+END_TEST
+
+/* A write behind the store's back (th_sql_* only read). */
+static void write_sql(const char *sql) {
+  sqlite3 *db;
+  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 10000);
+  ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s",
+                sql, sqlite3_errmsg(db));
+  sqlite3_close(db);
+}
+
+/* The batched record-and-claim at now, max rows at most (freed here):
+ * checks its result is want, puts the claimed ids in ids, returns how
+ * many. */
+static size_t batch(const char *owner, struct store_outbox_done *done,
+                    size_t ndone, int64_t now, size_t max, int64_t *ids,
+                    enum store_rc want) {
+  struct store_outbox_claim c[8];
+  size_t n = 99;
+  ck_assert(max <= 8);
+  ck_assert_int_eq(store_outbox_record_claim_batch(s, owner, done, ndone, now,
+                                                   LEASE, 5, c, max, &n),
+                   want);
+  for (size_t i = 0; i < n; i++) {
+    ids[i] = c[i].id;
+    ck_assert_int_eq(c[i].lease_until, now + LEASE);
+    ck_assert_int_eq(c[i].sealed_len, sizeof SEALED - 1);
+    store_outbox_claim_free(&c[i]);
+  }
+  return n;
+}
+
+/* A batch: up to max rows claimed oldest first in one transaction; the
+ * next one records every outcome, each per row, and claims what is due
+ * (a row just put back for a retry is not). */
+START_TEST(batch_records_every_outcome_and_claims) {
+  int64_t r[5], ids[8];
+  for (int i = 0; i < 5; i++)
+    r[i] = add(T0 + i, T0 + 300000, TEXT, 13, 6);
+  ck_assert_uint_eq(batch("one", NULL, 0, T0 + 10, 3, ids, STORE_OK), 3);
+  for (int i = 0; i < 3; i++) {
+    ck_assert_int_eq(ids[i], r[i]);
+    assert_col(r[i], "status", "sending");
+    assert_col(r[i], "lease_owner", "one");
+  }
+  assert_col(r[3], "status", "queued");
+
+  struct store_outbox_done d[3] = {
+      {.id = r[0], .result = {.outcome = STORE_OUTBOX_SENT, .gateway_ref = "g"}},
+      {.id = r[1],
+       .result = {.outcome = STORE_OUTBOX_RETRY, .retry_at = T0 + 9000,
+                  .error = "busy"}},
+      {.id = r[2], .result = {.outcome = STORE_OUTBOX_FAILED, .error = "no"}},
+  };
+  ck_assert_uint_eq(batch("one", d, 3, T0 + 20, 3, ids, STORE_OK), 2);
+  ck_assert_int_eq(ids[0], r[3]);
+  ck_assert_int_eq(ids[1], r[4]);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(d[i].recorded, STORE_OK);
+  assert_col(r[0], "status", "sent");
+  assert_col(r[0], "gateway_ref", "g");
+  assert_col(r[1], "status", "queued");
+  assert_col(r[1], "next_attempt_at", "1700000009000");
+  assert_col(r[2], "status", "failed");
+  assert_sealed(r[0], false);
+  assert_sealed(r[1], true);
+  assert_sealed(r[2], false);
+  /* One transaction, one clock: every outcome and claim carries its now. */
+  ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox "
+                              "WHERE updated_at = 1700000000020"),
+                   5);
+
+  /* Nothing due: the outcomes are recorded all the same. */
+  struct store_outbox_done e[2] = {
+      {.id = r[3], .result = {.outcome = STORE_OUTBOX_SENT}},
+      {.id = r[4], .result = {.outcome = STORE_OUTBOX_UNKNOWN, .error = "?"}},
+  };
+  ck_assert_uint_eq(batch("one", e, 2, T0 + 30, 3, ids, STORE_NOT_FOUND), 0);
+  ck_assert_int_eq(e[0].recorded, STORE_OK);
+  ck_assert_int_eq(e[1].recorded, STORE_OK);
+  assert_col(r[3], "status", "sent");
+  assert_col(r[4], "status", "unknown");
+}
+END_TEST
+
+/* The outcomes and the claim are one transaction: when one write fails
+ * (a trigger stands in for a failing disk), none of them happened, and
+ * every outcome says so. A row whose lease was lost is that row's
+ * STORE_NOT_FOUND and does not stop the others. */
+START_TEST(batch_is_one_transaction) {
+  int64_t r[4], ids[8];
+  for (int i = 0; i < 4; i++)
+    r[i] = add(T0 + i, T0 + 300000, TEXT, 13, 6);
+  ck_assert_uint_eq(batch("one", NULL, 0, T0 + 10, 2, ids, STORE_OK), 2);
+  char *sql = xasprintf("CREATE TRIGGER boom BEFORE UPDATE OF status ON outbox "
+                        "WHEN NEW.id = %lld AND NEW.status = 'failed' "
+                        "BEGIN SELECT RAISE(ABORT, 'boom'); END",
+                        (long long)r[1]);
+  write_sql(sql);
+  free(sql);
+  struct store_outbox_done d[2] = {
+      {.id = r[0], .result = {.outcome = STORE_OUTBOX_SENT}},
+      {.id = r[1], .result = {.outcome = STORE_OUTBOX_FAILED, .error = "x"}},
+  };
+  struct store_outbox_claim c[2];
+  size_t n = 99;
+  enum store_rc rc = store_outbox_record_claim_batch(s, "one", d, 2, T0 + 20,
+                                                     LEASE, 5, c, 2, &n);
+  ck_assert_int_ne(rc, STORE_OK);
+  ck_assert_int_ne(rc, STORE_NOT_FOUND);
+  ck_assert_uint_eq(n, 0);
+  ck_assert_int_eq(d[0].recorded, rc);
+  ck_assert_int_eq(d[1].recorded, rc);
+  assert_col(r[0], "status", "sending"); /* its 'sent' was rolled back */
+  assert_col(r[2], "status", "queued");  /* and so was the claim */
+
+  write_sql("DROP TRIGGER boom");
+  /* r[0]'s lease is lost to "two"; r[1] is still "one"'s. */
+  write_sql("UPDATE outbox SET lease_owner = 'two' WHERE id = 1");
+  ck_assert_uint_eq(batch("one", d, 2, T0 + 30, 2, ids, STORE_OK), 2);
+  ck_assert_int_eq(d[0].recorded, STORE_NOT_FOUND);
+  ck_assert_int_eq(d[1].recorded, STORE_OK);
+  assert_col(r[0], "status", "sending");
+  assert_col(r[1], "status", "failed");
+  ck_assert_int_eq(ids[0], r[2]);
+  ck_assert_int_eq(ids[1], r[3]);
 }
 END_TEST
 
@@ -371,6 +500,8 @@ int main(void) {
   tcase_add_test(tc, lease_expiry_hands_the_row_over);
   tcase_add_test(tc, record_and_claim_in_one_transaction);
   tcase_add_test(tc, record_claim_with_a_lost_lease);
+  tcase_add_test(tc, batch_records_every_outcome_and_claims);
+  tcase_add_test(tc, batch_is_one_transaction);
   tcase_add_test(tc, record_claim_passes_over_rows_to_close);
   tcase_add_test(tc, every_final_state_drops_the_seal);
   tcase_add_test(tc, claims_hand_over_the_sealed_code);

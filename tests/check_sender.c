@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -43,7 +44,8 @@
 /* The gateway: DIR/plan says what call N does (its line N, else its last
  * line): ok, "exit N" (complaining on stderr, echoing what it got), hang
  * (3 s, never delivers), kill (dies of SIGKILL), slow (1 s, then
- * delivers). Delivered messages are
+ * delivers), nap (0.5 s, then delivers). A file DIR/hang-ID makes the
+ * call for row ID hang whatever the plan says. Delivered messages are
  * appended to DIR/delivered as "id number text". */
 static const char gateway_sh[] =
     "#!/bin/sh\n"
@@ -54,6 +56,7 @@ static const char gateway_sh[] =
     "echo $n > \"$d/calls\"\n"
     "action=$(sed -n \"${n}p\" \"$d/plan\")\n"
     "[ -n \"$action\" ] || action=$(tail -n 1 \"$d/plan\")\n"
+    "[ -e \"$d/hang-$OTPGATE_MESSAGE_ID\" ] && action=hang\n"
     "case \"$action\" in\n"
     "exit\\ *)\n"
     "  echo \"gateway refused $dest: $text\" >&2\n"
@@ -64,6 +67,8 @@ static const char gateway_sh[] =
     "  exit 0 ;;\n"
     "kill)\n"
     "  kill -9 $$ ;;\n"
+    "nap)\n"
+    "  sleep 0.5 ;;\n"
     "slow)\n"
     "  touch \"$d/hanging\"\n"
     "  sleep 1 ;;\n"
@@ -428,6 +433,122 @@ START_TEST(command_that_cannot_start_is_retried) {
 END_TEST
 
 /* ---- leases, processes, signals ---- */
+
+/* ---- batches ---- */
+
+/* Runs `otpgate-sender --once`; returns how long it took in ms. */
+static int64_t timed_once(void) {
+  int64_t t0 = monotonic_ms();
+  ck_assert_int_eq(th_sender_once(), 0);
+  return monotonic_ms() - t0;
+}
+
+/* Eight rows, each gateway call 0.5 s: with concurrency 8 they go out
+ * together in about 0.5 s (one after the other: 4 s), each with its own
+ * reference, and their outcomes are recorded by one transaction (one
+ * clock reading for all). */
+START_TEST(batch_goes_out_concurrently) {
+  setup_exec("nap\n", FAST "batch_size = 8\nconcurrency = 8\n");
+  th_outbox_add(8, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
+  int64_t took = timed_once();
+  ck_assert_msg(took >= 500 && took < 2000, "8 sends took %lld ms",
+                (long long)took);
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE status = 'sent' AND "
+                     "attempts = 1 AND gateway_ref = 'gw-' || id AND "
+                     "sealed_code IS NULL"),
+                   8);
+  ck_assert_int_eq(lines_in("delivered"), 8);
+  ck_assert_int_eq(q("SELECT count(DISTINCT updated_at) FROM outbox"), 1);
+  assert_no_secrets();
+  th_cleanup();
+}
+END_TEST
+
+/* The control: concurrency 1 sends a batch one message after the other. */
+START_TEST(concurrency_1_sends_one_at_a_time) {
+  setup_exec("nap\n", FAST "batch_size = 8\nconcurrency = 1\n");
+  th_outbox_add(3, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
+  int64_t took = timed_once();
+  ck_assert_msg(took >= 1500, "3 sends one at a time took %lld ms",
+                (long long)took);
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE status = 'sent'"), 3);
+  ck_assert_int_eq(q("SELECT count(DISTINCT updated_at) FROM outbox"), 1);
+  th_cleanup();
+}
+END_TEST
+
+/* The choice for a slow gateway: a batch is recorded when its last send
+ * has ended, so it is bounded by the slowest send's timeout (per round of
+ * concurrency sends). A send that hangs holds one slot until
+ * exec_timeout_seconds (1 s) kills it; the seven others go out meanwhile
+ * through the other three slots (3 rounds of 0.5 s), not after it (1 s +
+ * 7 x 0.5 s one at a time), and all eight are recorded together. */
+START_TEST(slow_send_holds_one_slot_not_the_others) {
+  setup_exec("nap\n", FAST "batch_size = 8\nconcurrency = 4\n");
+  int64_t first =
+      th_outbox_add(8, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
+  char *name = xasprintf("hang-%lld", (long long)first);
+  free(th_write_file(name, "", 0644));
+  int64_t took = timed_once();
+  ck_assert_msg(took >= 1000 && took < 3000, "the batch took %lld ms",
+                (long long)took);
+  assert_final_and_masked(first, "unknown");
+  char *err = qs("SELECT last_error FROM outbox WHERE id = %lld",
+                 (long long)first);
+  ck_assert_str_eq(err, "still running after 1 s, killed");
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE status = 'sent'"), 7);
+  ck_assert_int_eq(lines_in("delivered"), 7);
+  ck_assert_int_eq(q("SELECT count(DISTINCT updated_at) FROM outbox"), 1);
+  assert_no_secrets();
+  free(err);
+  free(name);
+  th_cleanup();
+}
+END_TEST
+
+/* A row whose code expires while it waits for a free slot behind a slow
+ * send is not sent: 'expired', the gateway called once. */
+START_TEST(batch_never_sends_a_code_that_expired_in_the_queue) {
+  setup_exec("hang\nok\n", FAST "batch_size = 8\nconcurrency = 1\n");
+  int64_t slow = add_row(5 * MINUTE_MS);
+  int64_t late = add_row(700);
+  ck_assert_int_eq(th_sender_once(), 0);
+  assert_final_and_masked(slow, "unknown");
+  assert_final_and_masked(late, "expired");
+  char *err =
+      qs("SELECT last_error FROM outbox WHERE id = %lld", (long long)late);
+  ck_assert_str_eq(err, "the code expired before it could be sent");
+  /* Claimed in the batch (an attempt counted), not closed unclaimed. */
+  ck_assert_int_eq(
+      q("SELECT attempts FROM outbox WHERE id = %lld", (long long)late), 1);
+  ck_assert_int_eq(gateway_calls(), 1);
+  assert_no_secrets();
+  free(err);
+  th_cleanup();
+}
+END_TEST
+
+/* A batch may last several send timeouts: the heartbeat goes on while
+ * it is out, or sendOtp would think the sender dead. Eight sends of 0.5 s
+ * one at a time: 4 s in the transport. */
+START_TEST(batch_keeps_the_heartbeat_going) {
+  setup_exec("nap\n", FAST "batch_size = 8\nconcurrency = 1\n");
+  th_outbox_add(8, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
+  int pid = th_sender_start(false);
+  ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sending'",
+                        8, 10000));
+  struct timespec ts = {2, 500 * 1000 * 1000};
+  nanosleep(&ts, NULL);
+  /* Still out (recorded only at its end), and the sender seen meanwhile. */
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE status = 'sending'"),
+                   8);
+  ck_assert_int_ge(q("SELECT seen_at - started_at FROM senders"), 1500);
+  ck_assert(th_wait_sql("SELECT count(*) FROM outbox WHERE status = 'sent'", 8,
+                        10000));
+  ck_assert_int_eq(stop(pid), 0);
+  th_cleanup();
+}
+END_TEST
 
 START_TEST(two_senders_send_each_row_once) {
   char *script = xasprintf("#!/bin/sh\ncat > /dev/null\n"
@@ -953,6 +1074,85 @@ START_TEST(http_timeout_after_sending_is_unknown) {
 }
 END_TEST
 
+/* libcurl's multi interface: eight requests of 0.5 s each at once go out
+ * in about 0.5 s (one after the other: 4 s), recorded together. */
+START_TEST(http_batch_goes_out_concurrently) {
+  setup_http("/nap", FAST "batch_size = 8\nconcurrency = 8\n");
+  th_outbox_add(8, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
+  int64_t took = timed_once();
+  ck_assert_msg(took >= 500 && took < 2000, "8 requests took %lld ms",
+                (long long)took);
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE status = 'sent' AND "
+                     "gateway_ref = '0: Accepted for delivery'"),
+                   8);
+  ck_assert_int_eq(q("SELECT count(DISTINCT updated_at) FROM outbox"), 1);
+  char *log = http_log();
+  int requests = 0;
+  for (const char *p = log; (p = strstr(p, "\"path\": \"/nap\"")); p++)
+    requests++;
+  ck_assert_int_eq(requests, 8);
+  assert_no_secrets();
+  stop_stub();
+  free(log);
+  th_cleanup();
+}
+END_TEST
+
+/* As with exec: a request the gateway sits on holds one transfer until
+ * http_timeout_ms (1 s); the seven others go through the other three
+ * meanwhile; the batch is recorded when the last one ends. */
+START_TEST(http_slow_request_holds_one_transfer_not_the_others) {
+  setup_http("/nap", FAST "batch_size = 8\nconcurrency = 4\n");
+  int64_t first =
+      th_outbox_add(8, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
+  char *name = xasprintf("hang-%lld", (long long)first);
+  free(th_write_file(name, "", 0644));
+  int64_t took = timed_once();
+  ck_assert_msg(took >= 1000 && took < 3000, "the batch took %lld ms",
+                (long long)took);
+  assert_final_and_masked(first, "unknown");
+  char *err = qs("SELECT last_error FROM outbox WHERE id = %lld",
+                 (long long)first);
+  ck_assert_ptr_nonnull(strstr(err, "after the request was sent"));
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE status = 'sent'"), 7);
+  ck_assert_int_eq(q("SELECT count(DISTINCT updated_at) FROM outbox"), 1);
+  assert_no_secrets();
+  stop_stub();
+  free(err);
+  free(name);
+  th_cleanup();
+}
+END_TEST
+
+/* spool: a batch writes every file, then syncs the directory once; all
+ * forty are there under their final names and recorded together. */
+START_TEST(spool_batch_writes_every_file) {
+  char *dir = th_path("spool");
+  mkdir(dir, 0755);
+  char *ini = xasprintf("[sender]\ntransport = spool\nspool_dir = %s\n", dir);
+  setup_other(ini);
+  int64_t first =
+      th_outbox_add(40, PHONE, TEXT, CODE_OFF, CODE_LEN, 5 * MINUTE_MS);
+  ck_assert_int_eq(th_sender_once(), 0);
+  for (int64_t id = first; id < first + 40; id++) {
+    char *path = xasprintf("%s/otpgate-%lld", dir, (long long)id);
+    char *got = th_read_file(path);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_str_eq(got, "To: " PHONE_DIGITS "\n\n" TEXT);
+    free(got);
+    free(path);
+  }
+  ck_assert_int_eq(q("SELECT count(*) FROM outbox WHERE status = 'sent' AND "
+                     "gateway_ref = 'otpgate-' || id"),
+                   40);
+  ck_assert_int_eq(q("SELECT count(DISTINCT updated_at) FROM outbox"), 1);
+  assert_no_secrets();
+  free(ini);
+  free(dir);
+  th_cleanup();
+}
+END_TEST
+
 START_TEST(http_refused_connection_is_retried) {
   /* A port nobody listens on: nothing was sent, so try again later. */
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -1001,6 +1201,11 @@ int main(void) {
   suite_add_tcase(s, states);
 
   TCase *procs = tcase_create("processes");
+  tcase_add_test(states, batch_goes_out_concurrently);
+  tcase_add_test(states, concurrency_1_sends_one_at_a_time);
+  tcase_add_test(states, slow_send_holds_one_slot_not_the_others);
+  tcase_add_test(states, batch_never_sends_a_code_that_expired_in_the_queue);
+  tcase_add_test(procs, batch_keeps_the_heartbeat_going);
   tcase_add_test(procs, two_senders_send_each_row_once);
   tcase_add_test(procs, killed_mid_send_then_sent_after_the_lease);
   tcase_add_test(procs, sigterm_finishes_the_message_in_hand);
@@ -1021,6 +1226,9 @@ int main(void) {
   tcase_add_test(transports, http_flaky_gateway_then_sent);
   tcase_add_test(transports, http_timeout_after_sending_is_unknown);
   tcase_add_test(transports, http_refused_connection_is_retried);
+  tcase_add_test(transports, http_batch_goes_out_concurrently);
+  tcase_add_test(transports, http_slow_request_holds_one_transfer_not_the_others);
+  tcase_add_test(transports, spool_batch_writes_every_file);
   suite_add_tcase(s, transports);
 
   return th_run_suite(s);

@@ -9,6 +9,7 @@ Writes the port it got into PORTFILE, then answers by path:
   /fail    400, echoing the number and text it got (the sender must mask them)
   /slow    waits 3 s, then 200
   /flaky   503 the first time it sees an id, 200 after
+  /nap     waits 0.5 s, then 200; 3 s when a file hang-ID is beside LOGFILE
 Each request is logged to LOGFILE as one JSON object per line: method,
 path, query and form (decoded, first values), and the raw body.
 """
@@ -71,6 +72,11 @@ class Gateway(BaseHTTPRequestHandler):
         elif url.path == "/slow":
             time.sleep(3)
             self.answer(200, "late\n")
+        elif url.path == "/nap":
+            hang = os.path.join(os.path.dirname(sys.argv[2]),
+                                "hang-%s" % params.get("id"))
+            time.sleep(3 if os.path.exists(hang) else 0.5)
+            self.answer(200, "0: Accepted for delivery\n")
         elif url.path == "/flaky":
             if first:
                 self.answer(503, "try later\n")
@@ -83,8 +89,15 @@ class Gateway(BaseHTTPRequestHandler):
     do_POST = handle_any
 
 
+class Server(ThreadingHTTPServer):
+    # A sender's batch opens up to [sender] concurrency connections at
+    # once; the default backlog of 5 would drop the rest's SYNs (a second
+    # lost to the retransmission).
+    request_queue_size = 128
+
+
 def main():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    server = Server(("127.0.0.1", 0), Gateway)
     server.daemon_threads = True
     tmp = sys.argv[1] + ".tmp"
     with open(tmp, "w") as f:
