@@ -28,9 +28,10 @@ check_send_otp /v1/sendOtp
 grep -q 'graceful shutdown started' "$T/log/lighttpd-error.log" || die "lighttpd did not restart"
 # What lighttpd says about the restart and about the worker stopped on
 # purpose (it retries a request it could not send on another worker, and
-# answers 5xx for one it had sent).
+# answers 5xx for one it had sent; a connection the stopped worker
+# resets mid-read is reported as such).
 check_log_clean "$T/log/lighttpd-error.log" \
-  'server started|server stopped by|graceful shutdown started|child exited: 0 |connect .*/otpgate-fcgi.sock-[0-9]+: Connection refused|response not received, request (not )?sent|unexpected end-of-file \(perhaps the fastcgi process died\)'
+  'server started|server stopped by|graceful shutdown started|child exited: 0 |connect .*/otpgate-fcgi.sock-[0-9]+: Connection refused|response not received, request (not )?sent|unexpected end-of-file \(perhaps the fastcgi process died\)|read\(\) [0-9]+ [0-9]+: Connection reset by peer'
 check_log_clean "$T/log/lighttpd-stderr.log" '^$'
 check_process_users "$RUN_USER"
 check_sender_drained
