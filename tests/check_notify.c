@@ -70,24 +70,14 @@ static bool next_message(int timeout_ms, char *buf, size_t size, pid_t *from) {
 
 /* The messages of pid in the next ms: how many said `what`; every one is
  * appended to *seen. */
-static int count_messages(pid_t pid, int ms, const char *what, struct buf *seen) {
-  int64_t until = monotonic_ms() + ms;
+/* Listens for MS: every message goes to SEEN; the number of WHAT from PID,
+ * and in *SILENCE (if not NULL) the longest time in ms without one. */
+static int listen_for(pid_t pid, int ms, const char *what, struct buf *seen,
+                      int *silence) {
+  int64_t until = monotonic_ms() + ms, last = monotonic_ms(), longest = 0;
   char msg[256];
   pid_t from;
   int n = 0;
-  while (next_message((int)(until - monotonic_ms()), msg, sizeof msg, &from)) {
-    buf_appends(seen, msg);
-    buf_appends(seen, "\n");
-    n += from == pid && strcmp(msg, what) == 0;
-  }
-  return n;
-}
-
-/* The longest time in MS of listening without WHAT from PID, in ms. */
-static int longest_silence(pid_t pid, int ms, const char *what, struct buf *seen) {
-  int64_t start = monotonic_ms(), until = start + ms, last = start, longest = 0;
-  char msg[256];
-  pid_t from;
   while (next_message((int)(until - monotonic_ms()), msg, sizeof msg, &from)) {
     buf_appends(seen, msg);
     buf_appends(seen, "\n");
@@ -95,10 +85,16 @@ static int longest_silence(pid_t pid, int ms, const char *what, struct buf *seen
       int64_t now = monotonic_ms();
       if (now - last > longest) longest = now - last;
       last = now;
+      n++;
     }
   }
   if (until - last > longest) longest = until - last;
-  return (int)longest;
+  if (silence != NULL) *silence = (int)longest;
+  return n;
+}
+
+static int count_messages(pid_t pid, int ms, const char *what, struct buf *seen) {
+  return listen_for(pid, ms, what, seen, NULL);
 }
 
 static void teardown(void) {
@@ -240,7 +236,8 @@ START_TEST(worker_says_ready_and_alive_not_stopping) {
   ck_assert_int_ge(lock, 0);
   ck_assert_int_eq(flock(lock, LOCK_EX), 0);
   int client = held_request();
-  int silence = longest_silence(pid, 6000, "WATCHDOG=1", &seen);
+  int silence;
+  listen_for(pid, 6000, "WATCHDOG=1", &seen, &silence);
   buf_appends(&seen, "");
   ck_assert_msg(silence >= 3000, "longest silence %d ms: %s", silence, seen.data);
   close(lock);
