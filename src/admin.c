@@ -325,7 +325,7 @@ static void init_check_sharing(struct admin *a, bool existed, mode_t old_mode) {
 static bool init_backup(struct admin *a, bool existed) {
   char path[PATH_MAX], err[PATH_MAX + 256];
   int v = existed ? store_schema_version(a->store) : 0;
-  if (v <= 0 || v >= store_schema_version_latest())
+  if (v <= 0 || v >= store_schema_version_latest(a->store))
     return true;
   if (!admin_backup_before_migration(a, v, path, sizeof path, err, sizeof err)) {
     admin_fail(a, "%s; nothing migrated", err);
@@ -341,7 +341,10 @@ static int cmd_init(struct admin *a) {
   int from, to;
   bool created;
   struct stat old;
-  bool existed = stat(a->conf->database.path, &old) == 0;
+  /* PostgreSQL: no file to stat, share or copy (its migration is one
+   * transaction; back it up with the server's tools). */
+  bool sqlite = a->conf->database.driver == DATABASE_DRIVER_SQLITE;
+  bool existed = sqlite && stat(a->conf->database.path, &old) == 0;
   a->store = store_open(a->conf, true, err, sizeof err);
   if (a->store == NULL) {
     fprintf(a->err, "otpgate-admin: %s\n", err);
@@ -352,15 +355,17 @@ static int cmd_init(struct admin *a) {
   enum store_rc rc = store_migrate(a->store, &from, &to);
   if (rc != STORE_OK) {
     fprintf(a->err, "otpgate-admin: %s: cannot migrate the schema: %s (%s)\n",
-            a->conf->database.path, store_strerror(rc),
-            from > store_schema_version_latest()
+            conf_database_where(a->conf), store_strerror(rc),
+            from > store_schema_version_latest(a->store)
                 ? "the database was migrated by a newer otpgate"
                 : store_errmsg(a->store));
     return 1;
   }
   /* The secret goes to the database's group: the workers read it. */
   struct stat db;
-  gid_t group = stat(a->conf->database.path, &db) == 0 ? db.st_gid : (gid_t)-1;
+  gid_t group = sqlite && stat(a->conf->database.path, &db) == 0
+                    ? db.st_gid
+                    : (gid_t)-1;
   if (!secret_create(a->conf->otp.secret_file, group, &created, err,
                      sizeof err)) {
     fprintf(a->err, "otpgate-admin: %s\n", err);
@@ -368,10 +373,10 @@ static int cmd_init(struct admin *a) {
   }
   if (from == to)
     fprintf(a->out, "database %s: schema version %d, up to date\n",
-            a->conf->database.path, to);
+            conf_database_where(a->conf), to);
   else
     fprintf(a->out, "database %s: schema version %d -> %d\n",
-            a->conf->database.path, from, to);
+            conf_database_where(a->conf), from, to);
   struct stat ks;
   char gbuf[16];
   if (created && stat(a->conf->otp.secret_file, &ks) == 0)
@@ -381,7 +386,8 @@ static int cmd_init(struct admin *a) {
   else
     fprintf(a->out, "secret %s: %s\n", a->conf->otp.secret_file,
             created ? "created" : "exists");
-  init_check_sharing(a, existed, existed ? old.st_mode : 0);
+  if (sqlite)
+    init_check_sharing(a, existed, existed ? old.st_mode : 0);
   return 0;
 }
 
@@ -644,7 +650,7 @@ static int cmd_account_import(struct admin *a) {
            im.updated);
   enum store_rc rc = admin_change_end(a, STORE_OK, "account import", path, detail);
   if (rc != STORE_OK) {
-    admin_report_store(a, rc, "database", a->conf->database.path);
+    admin_report_store(a, rc, "database", conf_database_where(a->conf));
     goto out;
   }
   if (a->update)

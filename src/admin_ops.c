@@ -40,7 +40,7 @@ const char *admin_who(char *buf, size_t size) {
 enum store_rc admin_change_begin(struct admin *a) {
   enum store_rc rc = store_begin_write(a->store);
   if (rc != STORE_OK)
-    admin_report_store(a, rc, "database", a->conf->database.path);
+    admin_report_store(a, rc, "database", conf_database_where(a->conf));
   return rc;
 }
 

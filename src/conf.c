@@ -46,6 +46,7 @@ static const char *const transport_choices[] = {"exec", "spool", "http", NULL};
 static const char *const method_choices[] = {"GET", "POST", NULL};
 static const char *const write_lock_choices[] = {"queue", "sqlite", NULL};
 static const char *const payload_choices[] = {"plain", "pgp", NULL};
+static const char *const driver_choices[] = {"sqlite", "postgresql", NULL};
 static const char *const level_choices[] = {"error", "warn", "info", "debug",
                                             NULL};
 
@@ -56,7 +57,8 @@ _Static_assert(sizeof(enum synchronous) == sizeof(int) &&
                    sizeof(enum transport_kind) == sizeof(int) &&
                    sizeof(enum http_method) == sizeof(int) &&
                    sizeof(enum log_level) == sizeof(int) &&
-                   sizeof(enum payload_format) == sizeof(int),
+                   sizeof(enum payload_format) == sizeof(int) &&
+                   sizeof(enum database_driver) == sizeof(int),
                "enum fields are int-sized");
 
 #define OFF(field) offsetof(struct conf, field)
@@ -66,6 +68,8 @@ _Static_assert(sizeof(enum synchronous) == sizeof(int) &&
 #define ENUM(sec, key, field, ch, def) {sec, key, K_ENUM, OFF(field), 0, 0, ch, def}
 
 static const struct conf_key conf_keys[] = {
+    ENUM("database", "driver", database.driver, driver_choices, "sqlite"),
+    STR("database", "conninfo", database.conninfo, ""),
     STR("database", "path", database.path, OTPGATE_LOCALSTATEDIR "/lib/otpgate/otpgate.db"),
     ENUM("database", "synchronous", database.synchronous, sync_choices, "full"),
     LNG("database", "busy_timeout_ms", database.busy_timeout_ms, 0, 600000, "5000"),
@@ -320,8 +324,12 @@ static bool conf_check(struct conf *c, const char *name, char *err,
     return false;                                                              \
   } while (0)
 
-  if (c->database.path[0] == '\0')
+  if (c->database.driver == DATABASE_DRIVER_SQLITE &&
+      c->database.path[0] == '\0')
     FAIL("database", "path", "must not be empty");
+  if (c->database.driver == DATABASE_DRIVER_POSTGRESQL &&
+      c->database.conninfo[0] == '\0')
+    FAIL("database", "conninfo", "must name the database when driver = postgresql");
   if (c->otp.secret_file[0] == '\0')
     FAIL("otp", "secret_file", "must not be empty");
   if (c->payload.format == PAYLOAD_FORMAT_PGP && c->pgp.secret_keys[0] == '\0')
@@ -428,4 +436,10 @@ void conf_free(struct conf *conf) {
       free(*(char **)(void *)((char *)conf + conf_keys[i].offset));
   free(conf->file);
   free(conf);
+}
+
+const char *conf_database_where(const struct conf *conf) {
+  return conf->database.driver == DATABASE_DRIVER_POSTGRESQL
+             ? "(postgresql)"
+             : conf->database.path;
 }

@@ -15,11 +15,14 @@ enum http_method { HTTP_GET, HTTP_POST };
 enum write_lock { WRITE_LOCK_QUEUE, WRITE_LOCK_SQLITE };
 enum synchronous { SYNCHRONOUS_NORMAL, SYNCHRONOUS_FULL };
 enum payload_format { PAYLOAD_FORMAT_PLAIN, PAYLOAD_FORMAT_PGP };
+enum database_driver { DATABASE_DRIVER_SQLITE, DATABASE_DRIVER_POSTGRESQL };
 
 struct conf {
   char *file; /* the path it was read from */
 
   struct {
+    enum database_driver driver;
+    char *conninfo; /* libpq's connection string (postgresql) */
     char *path;
     enum synchronous synchronous;
     long busy_timeout_ms;
@@ -115,6 +118,9 @@ struct conf *conf_load(const char *path, char *err, size_t errsz);
 struct conf *conf_load_string(const char *text, const char *name, char *err,
                               size_t errsz);
 void conf_free(struct conf *conf);
+/* The database as messages name it: the SQLite file's path, or
+ * "(postgresql)" (never the conninfo: it is the operator's). */
+const char *conf_database_where(const struct conf *conf);
 
 /* Whether code is in a status list such as "200-299,302" (one that
  * conf_load() accepted). */

@@ -177,10 +177,11 @@ static void check_database_open(struct checker *c) {
   enum store_rc rc = store_begin_write(s);
   if (rc != STORE_OK)
     problem(c, "database %s: cannot start a write: %s: %s",
-            c->conf->database.path, store_strerror(rc), store_errmsg(s));
+            conf_database_where(c->conf), store_strerror(rc),
+            store_errmsg(s));
   else
     ok(c, "database %s: schema version %d, current; a write can start",
-       c->conf->database.path, store_schema_version_latest());
+       conf_database_where(c->conf), store_schema_version_latest(s));
   if (rc == STORE_OK)
     store_rollback(s);
   store_close(s);
@@ -301,7 +302,9 @@ int conf_check_run(const struct conf *conf, int who, FILE *out) {
   struct checker c = {.conf = conf, .out = out};
   check_user(&c);
   check_config_file(&c);
-  if (check_database_files(&c))
+  /* PostgreSQL has no files here: connecting says all. */
+  if (conf->database.driver == DATABASE_DRIVER_POSTGRESQL ||
+      check_database_files(&c))
     check_database_open(&c);
   check_secret(&c);
   if (who & CONF_CHECK_WORKER)

@@ -583,12 +583,21 @@ static int sender_wait_ms(struct sender *s, int64_t next_heartbeat) {
   return wait < 5 ? 5 : (int)wait;
 }
 
+/* Sleeps ms, or until woken: by the wake datagram of a worker on this
+ * machine, or by the store (PostgreSQL: a NOTIFY from sendOtp's commit on
+ * any machine). A wake-up that came in with a statement's answer is
+ * already read: no sleep then. */
 static void sender_wait(struct sender *s, int ms) {
-  struct pollfd pfd = {.fd = s->wake_fd, .events = POLLIN};
+  if (store_wake_drain(s->store))
+    return;
+  struct pollfd pfd[2] = {{.fd = s->wake_fd, .events = POLLIN},
+                          {.fd = store_wake_fd(s->store), .events = POLLIN}};
   struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  int n = ppoll(&pfd, s->wake_fd >= 0 ? 1 : 0, &ts, &s->wait_mask);
-  if (n > 0 && (pfd.revents & POLLIN))
+  int n = ppoll(pfd, 2, &ts, &s->wait_mask);
+  if (n > 0 && (pfd[0].revents & POLLIN))
     wake_drain(s->wake_fd);
+  if (n > 0 && pfd[1].revents)
+    store_wake_drain(s->store);
 }
 
 static enum sender_rc sender_loop(struct sender *s, bool once) {

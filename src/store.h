@@ -28,13 +28,13 @@ const char *store_strerror(enum store_rc rc);
 struct store *store_open(const struct conf *conf, bool for_init, char *err,
                          size_t errsz);
 void store_close(struct store *s);
-/* The last SQLite error message on this connection. */
+/* The last error message of the engine on this connection. */
 const char *store_errmsg(struct store *s);
 
 /* Creates or migrates the schema to the newest version. *from and *to get
  * the versions before and after. */
 enum store_rc store_migrate(struct store *s, int *from, int *to);
-int store_schema_version_latest(void);
+int store_schema_version_latest(struct store *s);
 
 /* Write transactions. Every write that reads first starts with
  * store_begin_write() (BEGIN IMMEDIATE), so two processes never deadlock
@@ -355,6 +355,12 @@ enum store_rc store_sender_verdict(struct store *s, int64_t now,
                                    enum store_sender_verdict *verdict);
 /* Each sender's row: owner, seen_at, failures, failed_at (for monitoring). */
 enum store_rc store_sender_list(struct store *s, store_row_fn fn, void *ctx);
+/* The engine's own wake-up for senders on other machines: a descriptor
+ * that becomes readable when an SMS was queued anywhere (PostgreSQL's
+ * LISTEN), or -1 (SQLite: the wake datagram of wake.c does it). */
+int store_wake_fd(struct store *s);
+/* Takes the wake-ups that arrived; true when there was at least one. */
+bool store_wake_drain(struct store *s);
 /* The newest heartbeat of any sender; 0 when none was ever seen. */
 enum store_rc store_sender_last_seen(struct store *s, int64_t *seen_at);
 

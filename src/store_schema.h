@@ -1,4 +1,4 @@
-/* The schema migrations, generated from sql/NNN-*.sql by build-aux/sql2c.sh. */
+/* The schema migrations, generated from sql/NNN-*.sql and sql/postgresql/NNN-*.sql by build-aux/sql2c.sh. */
 #ifndef OTPGATE_STORE_SCHEMA_H
 #define OTPGATE_STORE_SCHEMA_H
 
@@ -8,7 +8,9 @@ struct store_migration {
   const char *sql;
 };
 
-/* Ordered by version, ending with an all-zero entry. */
+/* Ordered by version, ending with an all-zero entry: SQLite's (sql/) and
+ * PostgreSQL's (sql/postgresql/). */
 extern const struct store_migration store_migrations[];
+extern const struct store_migration store_pg_migrations[];
 
 #endif

@@ -386,7 +386,7 @@ START_TEST(check_all_is_well) {
   const char *out = th_admin_out();
   ck_assert_msg(count_lines(out, "problem: ") == 0, "%s", out);
   char *want = xasprintf("ok: database %s: schema version %d, current", th_db_path(),
-                         store_schema_version_latest());
+                         th_schema_latest());
   ck_assert_msg(strstr(out, want) != NULL, "%s", out);
   ck_assert_ptr_nonnull(strstr(out, "ok: secret "));
   ck_assert_ptr_nonnull(strstr(out, "ok: [sender] transport spool"));
@@ -728,7 +728,7 @@ START_TEST(init_backs_up_before_migrating) {
   ck_assert_int_eq(sqlite3_column_int(st, 0), 5);
   sqlite3_finalize(st);
   sqlite3_close(db);
-  ck_assert_int_eq(th_sql_int("PRAGMA user_version"), store_schema_version_latest());
+  ck_assert_int_eq(th_sql_int("PRAGMA user_version"), th_schema_latest());
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE id = 'old'"), 1);
   /* Another copy in the same second goes beside the first. */
   ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);

@@ -25,11 +25,11 @@ static struct conf *test_conf(void) {
 
 START_TEST(fresh_init_and_second_init) {
   th_config(NULL);
-  char *latest = xasprintf("0 -> %d", store_schema_version_latest());
+  char *latest = xasprintf("0 -> %d", th_schema_latest());
   ck_assert_int_eq(th_admin("init", NULL), 0);
   ck_assert_ptr_nonnull(strstr(th_admin_out(), latest));
-  ck_assert_int_eq(th_sql_int("PRAGMA user_version"), store_schema_version_latest());
-  ck_assert_int_ge(store_schema_version_latest(), 3);
+  ck_assert_int_eq(th_sql_int("PRAGMA user_version"), th_schema_latest());
+  ck_assert_int_ge(th_schema_latest(), 3);
   free(latest);
   char *mode = th_sql_text("PRAGMA journal_mode");
   ck_assert_str_eq(mode, "wal");
@@ -70,10 +70,10 @@ START_TEST(migrates_version_1) {
   /* Programs other than init refuse a file at the old version. */
   ck_assert_int_eq(th_admin("account", "list", NULL), 1);
   ck_assert_ptr_nonnull(strstr(th_admin_err(), "schema version 1"));
-  char *step = xasprintf("1 -> %d", store_schema_version_latest());
+  char *step = xasprintf("1 -> %d", th_schema_latest());
   ck_assert_int_eq(th_admin("init", NULL), 0);
   ck_assert_ptr_nonnull(strstr(th_admin_out(), step));
-  ck_assert_int_eq(th_sql_int("PRAGMA user_version"), store_schema_version_latest());
+  ck_assert_int_eq(th_sql_int("PRAGMA user_version"), th_schema_latest());
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM sqlite_schema WHERE name = 'outbox_otp'"), 1);
   free(step);
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM accounts WHERE id = 'acct-1'"), 1);
@@ -136,7 +136,7 @@ START_TEST(migrates_version_3) {
                    SQLITE_OK);
   sqlite3_close(db);
   ck_assert_msg(th_admin("init", NULL) == 0, "%s", th_admin_err());
-  ck_assert_int_eq(th_sql_int("PRAGMA user_version"), store_schema_version_latest());
+  ck_assert_int_eq(th_sql_int("PRAGMA user_version"), th_schema_latest());
   char *text = th_sql_text("SELECT text FROM outbox");
   ck_assert_str_eq(text, "code ****** ok");
   free(text);

@@ -24,6 +24,7 @@
 #include "conf.h"
 #include "otp.h"
 #include "store.h"
+#include "store_schema.h"
 #include "util.h"
 
 static char tmpdir[512];
@@ -271,6 +272,13 @@ static void th_sleep_ms(int ms) {
 }
 
 static struct conf *th_store_conf;
+
+int th_schema_latest(void) {
+  int v = 0;
+  for (const struct store_migration *m = store_migrations; m->sql; m++)
+    v = m->version;
+  return v;
+}
 
 struct store *th_store_open(void) {
   char err[512];

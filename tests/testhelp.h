@@ -41,6 +41,9 @@ char *th_db_snapshot(void);
 
 /* ---- the outbox and the sender ---- */
 
+/* The newest schema version of the engine the tests run on. */
+int th_schema_latest(void);
+
 /* The test database through the real store, for setting up rows. */
 struct store *th_store_open(void);
 void th_store_close(struct store *s);

@@ -1,7 +1,7 @@
-/* The write queue; store_queue.h says why it exists and how it waits. */
+/* The write queue; store_sqlite_queue.h says why it exists and how it waits. */
 #include "config.h"
 
-#include "store_queue.h"
+#include "store_sqlite_queue.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 /* Housekeeping: deleting rows past their retention. */
 #include "config.h"
 
-#include "store_internal.h"
+#include "store_sqlite.h"
 
 /* Rows per DELETE. Each batch is its own transaction, so a worker waiting
  * for the write lock waits for one batch, never for the whole purge. */
@@ -9,7 +9,7 @@
 
 /* Runs a "DELETE ... LIMIT ?2"-shaped statement until it deletes fewer
  * than a batch. */
-static enum store_rc purge_batches(struct store *s, const char *sql,
+static enum store_rc purge_batches(struct store_sqlite *s, const char *sql,
                                    int64_t before, int64_t *count) {
   enum store_rc rc;
   int64_t changed;
@@ -30,7 +30,7 @@ static enum store_rc purge_batches(struct store *s, const char *sql,
   return STORE_OK;
 }
 
-enum store_rc store_purge(struct store *s, const struct store_purge *p,
+enum store_rc store_sqlite_purge(struct store_sqlite *s, const struct store_purge *p,
                           struct store_purge_counts *n) {
   static const char sql_requests[] =
       "DELETE FROM requests WHERE (method, request_id) IN "

@@ -5,10 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_internal.h"
+#include "store_sqlite.h"
 #include "util.h"
 
-enum store_rc store_outbox_insert(struct store *s,
+enum store_rc store_sqlite_outbox_insert(struct store_sqlite *s,
                                   const struct store_outbox_new *row,
                                   int64_t *id) {
   static const char sql[] =
@@ -38,7 +38,7 @@ enum store_rc store_outbox_insert(struct store *s,
   return rc;
 }
 
-enum store_rc store_outbox_count_since(struct store *s, int64_t since,
+enum store_rc store_sqlite_outbox_count_since(struct store_sqlite *s, int64_t since,
                                        const char *prefix, int64_t *count) {
   /* substr(), not LIKE: a prefix is digits and '+', never a pattern. */
   static const char sql[] =
@@ -52,7 +52,7 @@ enum store_rc store_outbox_count_since(struct store *s, int64_t since,
   return store_int_row(st, count);
 }
 
-enum store_rc store_outbox_status_counts(struct store *s, store_row_fn fn,
+enum store_rc store_sqlite_outbox_status_counts(struct store_sqlite *s, store_row_fn fn,
                                          void *ctx) {
   static const char sql[] =
       "SELECT status, count(*) AS count FROM outbox GROUP BY status "
@@ -60,13 +60,13 @@ enum store_rc store_outbox_status_counts(struct store *s, store_row_fn fn,
   return store_rows(s, store_stmt(s, sql), fn, ctx);
 }
 
-enum store_rc store_outbox_oldest_queued(struct store *s, int64_t *created_at) {
+enum store_rc store_sqlite_outbox_oldest_queued(struct store_sqlite *s, int64_t *created_at) {
   static const char sql[] =
       "SELECT coalesce(min(created_at), 0) FROM outbox WHERE status = 'queued'";
   return store_int_row(store_stmt(s, sql), created_at);
 }
 
-enum store_rc store_outbox_list(struct store *s,
+enum store_rc store_sqlite_outbox_list(struct store_sqlite *s,
                                 const enum outbox_status *status,
                                 int64_t since, const char *account,
                                 int64_t limit, store_row_fn fn, void *ctx) {
@@ -91,7 +91,7 @@ enum store_rc store_outbox_list(struct store *s,
   return store_rows(s, st, fn, ctx);
 }
 
-enum store_rc store_outbox_show(struct store *s, int64_t id, store_row_fn fn,
+enum store_rc store_sqlite_outbox_show(struct store_sqlite *s, int64_t id, store_row_fn fn,
                                 void *ctx) {
   static const char sql[] = "SELECT * FROM audit_outbox WHERE id = ?1";
   sqlite3_stmt *st = store_stmt(s, sql);
@@ -101,7 +101,7 @@ enum store_rc store_outbox_show(struct store *s, int64_t id, store_row_fn fn,
   return store_rows_at_least_one(s, st, fn, ctx);
 }
 
-enum store_rc store_outbox_of_send(struct store *s, const char *id,
+enum store_rc store_sqlite_outbox_of_send(struct store_sqlite *s, const char *id,
                                    store_row_fn fn, void *ctx) {
   static const char sql[] =
       "SELECT * FROM audit_outbox WHERE send_otp_id = ?1 "
@@ -113,13 +113,8 @@ enum store_rc store_outbox_of_send(struct store *s, const char *id,
   return store_rows(s, st, fn, ctx);
 }
 
-void store_outbox_claim_free(struct store_outbox_claim *c) {
-  free(c->text);
-  c->text = NULL;
-}
-
 /* Runs st and adds the rows it changed to *count. */
-static enum store_rc outbox_exec_counting(struct store *s, sqlite3_stmt *st,
+static enum store_rc outbox_exec_counting(struct store_sqlite *s, sqlite3_stmt *st,
                                           int64_t *count) {
   enum store_rc rc = store_exec_stmt(s, st);
   if (rc == STORE_OK)
@@ -128,7 +123,7 @@ static enum store_rc outbox_exec_counting(struct store *s, sqlite3_stmt *st,
 }
 
 /* Due rows whose code expired: never sent, now final. */
-static enum store_rc outbox_expire_due(struct store *s, int64_t now,
+static enum store_rc outbox_expire_due(struct store_sqlite *s, int64_t now,
                                        int64_t *closed) {
   static const char sql[] =
       "UPDATE outbox SET status = 'expired', sealed_code = NULL, "
@@ -146,7 +141,7 @@ static enum store_rc outbox_expire_due(struct store *s, int64_t now,
 /* Due rows with no attempt left. A queued one failed transiently every
  * time (max_attempts was lowered since); a sending one lost its lease on
  * its last attempt, so nobody knows whether that attempt went out. */
-static enum store_rc outbox_give_up_due(struct store *s, int64_t now,
+static enum store_rc outbox_give_up_due(struct store_sqlite *s, int64_t now,
                                         int64_t max_attempts,
                                         int64_t *closed) {
   static const char sql[] =
@@ -168,9 +163,9 @@ static enum store_rc outbox_give_up_due(struct store *s, int64_t now,
 
 /* Takes the oldest due row: rows whose lease ran out first (they have
  * waited longest), then queued ones. Each subquery walks outbox_due in
- * order, so a backlog costs no sort. Rows that store_outbox_close_due()
+ * order, so a backlog costs no sort. Rows that store_sqlite_outbox_close_due()
  * would close (expired, out of attempts) are passed over, never sent. */
-static enum store_rc outbox_take_due(struct store *s, const char *owner,
+static enum store_rc outbox_take_due(struct store_sqlite *s, const char *owner,
                                      int64_t now, int64_t lease_ms,
                                      int64_t max_attempts,
                                      struct store_outbox_claim *out) {
@@ -221,21 +216,21 @@ static enum store_rc outbox_take_due(struct store *s, const char *owner,
   return rc == SQLITE_DONE ? STORE_NOT_FOUND : store_rc_from(rc);
 }
 
-enum store_rc store_outbox_close_due(struct store *s, int64_t now,
+enum store_rc store_sqlite_outbox_close_due(struct store_sqlite *s, int64_t now,
                                      int64_t max_attempts, int64_t *closed) {
   int64_t n = 0;
   enum store_rc rc;
   bool own = sqlite3_get_autocommit(s->db);
 
-  if (own && (rc = store_begin_write(s)) != STORE_OK)
+  if (own && (rc = store_sqlite_begin_write(s)) != STORE_OK)
     return rc;
   if ((rc = outbox_expire_due(s, now, &n)) == STORE_OK)
     rc = outbox_give_up_due(s, now, max_attempts, &n);
   if (own) {
     if (rc == STORE_OK)
-      rc = store_commit(s);
+      rc = store_sqlite_commit(s);
     else
-      store_rollback(s);
+      store_sqlite_rollback(s);
   }
   if (rc == STORE_OK && closed)
     *closed += n;
@@ -245,7 +240,7 @@ enum store_rc store_outbox_close_due(struct store *s, int64_t now,
 /* One claim transaction: the outcome of done (may be NULL) is recorded,
  * due rows that must not be sent are closed when closed is not NULL (its
  * count goes there), and the oldest due row is taken. */
-static enum store_rc outbox_claim_tx(struct store *s, const char *owner,
+static enum store_rc outbox_claim_tx(struct store_sqlite *s, const char *owner,
                                      struct store_outbox_done *done,
                                      int64_t now, int64_t lease_ms,
                                      int64_t max_attempts,
@@ -255,24 +250,24 @@ static enum store_rc outbox_claim_tx(struct store *s, const char *owner,
   enum store_rc rc, taken;
 
   memset(out, 0, sizeof *out);
-  if ((rc = store_begin_write(s)) != STORE_OK)
+  if ((rc = store_sqlite_begin_write(s)) != STORE_OK)
     goto failed;
   if (done) {
-    done->recorded = store_outbox_record(s, done->id, owner, &done->result, now);
+    done->recorded = store_sqlite_outbox_record(s, done->id, owner, &done->result, now);
     if (done->recorded != STORE_OK && done->recorded != STORE_NOT_FOUND) {
       rc = done->recorded;
       goto fail;
     }
   }
   if (closed &&
-      (rc = store_outbox_close_due(s, now, max_attempts, &nclosed)) != STORE_OK)
+      (rc = store_sqlite_outbox_close_due(s, now, max_attempts, &nclosed)) != STORE_OK)
     goto fail;
   taken = outbox_take_due(s, owner, now, lease_ms, max_attempts, out);
   if (taken != STORE_OK && taken != STORE_NOT_FOUND) {
     rc = taken;
     goto fail;
   }
-  if ((rc = store_commit(s)) != STORE_OK) {
+  if ((rc = store_sqlite_commit(s)) != STORE_OK) {
     store_outbox_claim_free(out);
     goto failed;
   }
@@ -280,14 +275,14 @@ static enum store_rc outbox_claim_tx(struct store *s, const char *owner,
     *closed = nclosed;
   return taken;
 fail:
-  store_rollback(s);
+  store_sqlite_rollback(s);
 failed:
   if (done)
     done->recorded = rc;
   return rc;
 }
 
-enum store_rc store_outbox_claim(struct store *s, const char *owner,
+enum store_rc store_sqlite_outbox_claim(struct store_sqlite *s, const char *owner,
                                  int64_t now, int64_t lease_ms,
                                  int64_t max_attempts,
                                  struct store_outbox_claim *out,
@@ -300,12 +295,12 @@ enum store_rc store_outbox_claim(struct store *s, const char *owner,
 /* Records every outcome of done[0..ndone): each done[i].recorded says how
  * its own went. Fails (and the transaction with it) only on a database
  * error; a lost lease is that row's STORE_NOT_FOUND. */
-static enum store_rc outbox_record_all(struct store *s, const char *owner,
+static enum store_rc outbox_record_all(struct store_sqlite *s, const char *owner,
                                        struct store_outbox_done *done,
                                        size_t ndone, int64_t now) {
   for (size_t i = 0; i < ndone; i++) {
     done[i].recorded =
-        store_outbox_record(s, done[i].id, owner, &done[i].result, now);
+        store_sqlite_outbox_record(s, done[i].id, owner, &done[i].result, now);
     if (done[i].recorded != STORE_OK && done[i].recorded != STORE_NOT_FOUND)
       return done[i].recorded;
   }
@@ -314,7 +309,7 @@ static enum store_rc outbox_record_all(struct store *s, const char *owner,
 
 /* Claims up to max due rows into out, oldest first; *claimed says how
  * many (on error, none: what was taken is freed). */
-static enum store_rc outbox_take_many(struct store *s, const char *owner,
+static enum store_rc outbox_take_many(struct store_sqlite *s, const char *owner,
                                       int64_t now, int64_t lease_ms,
                                       int64_t max_attempts,
                                       struct store_outbox_claim *out,
@@ -334,8 +329,8 @@ static enum store_rc outbox_take_many(struct store *s, const char *owner,
   return STORE_OK;
 }
 
-enum store_rc store_outbox_record_claim_batch(
-    struct store *s, const char *owner, struct store_outbox_done *done,
+enum store_rc store_sqlite_outbox_record_claim_batch(
+    struct store_sqlite *s, const char *owner, struct store_outbox_done *done,
     size_t ndone, int64_t now, int64_t lease_ms, int64_t max_attempts,
     struct store_outbox_claim *out, size_t max, size_t *claimed) {
   enum store_rc rc;
@@ -343,15 +338,15 @@ enum store_rc store_outbox_record_claim_batch(
 
   memset(out, 0, max * sizeof *out);
   *claimed = 0;
-  if ((rc = store_begin_write(s)) != STORE_OK)
+  if ((rc = store_sqlite_begin_write(s)) != STORE_OK)
     goto failed;
   if ((rc = outbox_record_all(s, owner, done, ndone, now)) != STORE_OK ||
       (rc = outbox_take_many(s, owner, now, lease_ms, max_attempts, out, max,
                              &n)) != STORE_OK) {
-    store_rollback(s);
+    store_sqlite_rollback(s);
     goto failed;
   }
-  if ((rc = store_commit(s)) != STORE_OK) {
+  if ((rc = store_sqlite_commit(s)) != STORE_OK) {
     while (n > 0)
       store_outbox_claim_free(&out[--n]);
     goto failed;
@@ -365,7 +360,7 @@ failed:
   return rc;
 }
 
-enum store_rc store_outbox_record_claim(struct store *s, const char *owner,
+enum store_rc store_sqlite_outbox_record_claim(struct store_sqlite *s, const char *owner,
                                         struct store_outbox_done *done,
                                         int64_t now, int64_t lease_ms,
                                         int64_t max_attempts,
@@ -374,7 +369,7 @@ enum store_rc store_outbox_record_claim(struct store *s, const char *owner,
                          NULL);
 }
 
-enum store_rc store_outbox_record(struct store *s, int64_t id,
+enum store_rc store_sqlite_outbox_record(struct store_sqlite *s, int64_t id,
                                   const char *owner,
                                   const struct store_outbox_result *r,
                                   int64_t now) {
@@ -410,7 +405,7 @@ enum store_rc store_outbox_record(struct store *s, int64_t id,
   return store_write_row(s, st);
 }
 
-enum store_rc store_outbox_next_due(struct store *s, int64_t *when) {
+enum store_rc store_sqlite_outbox_next_due(struct store_sqlite *s, int64_t *when) {
   /* Two index lookups; min() over an IN list would visit every row. */
   static const char sql[] =
       "SELECT coalesce(min(q, l), q, l) FROM "

@@ -3,9 +3,9 @@
 
 #include <string.h>
 
-#include "store_internal.h"
+#include "store_sqlite.h"
 
-enum store_rc store_account_add(struct store *s, const char *id,
+enum store_rc store_sqlite_account_add(struct store_sqlite *s, const char *id,
                                 const char *phone, enum account_status status,
                                 int64_t now) {
   static const char sql[] =
@@ -23,10 +23,10 @@ enum store_rc store_account_add(struct store *s, const char *id,
 
 /* Runs change (a write that must change a row) and, when account_id is
  * given, supersedes the account's live codes and their queued SMS
- * (store_otps_supersede()), in one transaction: the caller's, or its own.
+ * (store_sqlite_otps_supersede()), in one transaction: the caller's, or its own.
  * A code sent earlier must not outlive, even for a moment, the account or
  * association it was sent for. */
-static enum store_rc change_and_supersede(struct store *s, sqlite3_stmt *change,
+static enum store_rc change_and_supersede(struct store_sqlite *s, sqlite3_stmt *change,
                                           const char *account_id, int64_t now) {
   bool own = sqlite3_get_autocommit(s->db);
   enum store_rc rc;
@@ -34,21 +34,21 @@ static enum store_rc change_and_supersede(struct store *s, sqlite3_stmt *change,
     return STORE_ERROR;
   if (account_id == NULL)
     return store_write_row(s, change);
-  if (own && (rc = store_begin_write(s)) != STORE_OK) {
+  if (own && (rc = store_sqlite_begin_write(s)) != STORE_OK) {
     sqlite3_clear_bindings(change);
     return rc;
   }
   rc = store_write_row(s, change);
   if (rc == STORE_OK)
-    rc = store_otps_supersede(s, account_id, now);
+    rc = store_sqlite_otps_supersede(s, account_id, now);
   if (own && rc == STORE_OK)
-    return store_commit(s);
+    return store_sqlite_commit(s);
   if (own)
-    store_rollback(s);
+    store_sqlite_rollback(s);
   return rc;
 }
 
-enum store_rc store_account_update(struct store *s, const char *id,
+enum store_rc store_sqlite_account_update(struct store_sqlite *s, const char *id,
                                    bool set_phone, const char *phone,
                                    const enum account_status *status,
                                    int64_t now) {
@@ -70,7 +70,7 @@ enum store_rc store_account_update(struct store *s, const char *id,
 }
 
 /* Reads the account columns in the order every account query selects. */
-static enum store_rc account_fetch(struct store *s, sqlite3_stmt *st,
+static enum store_rc account_fetch(struct store_sqlite *s, sqlite3_stmt *st,
                                    struct store_account *out) {
   int rc = sqlite3_step(st), status = 0;
   if (rc == SQLITE_ROW) {
@@ -91,7 +91,7 @@ static enum store_rc account_fetch(struct store *s, sqlite3_stmt *st,
 
 #define ACCOUNT_COLUMNS "a.id, a.phone, a.status, a.verify_failures, a.locked_until"
 
-enum store_rc store_account_by_phone(struct store *s, const char *phone,
+enum store_rc store_sqlite_account_by_phone(struct store_sqlite *s, const char *phone,
                                      struct store_account *out) {
   static const char sql[] =
       "SELECT " ACCOUNT_COLUMNS " FROM accounts AS a WHERE a.phone = ?1";
@@ -104,7 +104,7 @@ enum store_rc store_account_by_phone(struct store *s, const char *phone,
 
 /* The listing and the single view: the same columns. id NULL: every
  * account. */
-static sqlite3_stmt *account_rows(struct store *s, const char *id) {
+static sqlite3_stmt *account_rows(struct store_sqlite *s, const char *id) {
   static const char sql[] =
       "SELECT id, phone, status, verify_failures, "
       "CASE WHEN locked_until = 0 THEN NULL ELSE "
@@ -121,11 +121,11 @@ static sqlite3_stmt *account_rows(struct store *s, const char *id) {
   return st;
 }
 
-enum store_rc store_account_list(struct store *s, store_row_fn fn, void *ctx) {
+enum store_rc store_sqlite_account_list(struct store_sqlite *s, store_row_fn fn, void *ctx) {
   return store_rows(s, account_rows(s, NULL), fn, ctx);
 }
 
-enum store_rc store_account_show(struct store *s, const char *id,
+enum store_rc store_sqlite_account_show(struct store_sqlite *s, const char *id,
                                  store_row_fn fn, void *ctx) {
   sqlite3_stmt *st = account_rows(s, id);
   if (st == NULL)
@@ -133,7 +133,7 @@ enum store_rc store_account_show(struct store *s, const char *id,
   return store_rows_at_least_one(s, st, fn, ctx);
 }
 
-enum store_rc store_association_add(struct store *s, const char *association_id,
+enum store_rc store_sqlite_association_add(struct store_sqlite *s, const char *association_id,
                                     const char *account_id, int64_t now) {
   /* No row inserted: no such account. */
   static const char sql[] =
@@ -148,7 +148,7 @@ enum store_rc store_association_add(struct store *s, const char *association_id,
   return store_write_row(s, st);
 }
 
-enum store_rc store_association_revoke(struct store *s,
+enum store_rc store_sqlite_association_revoke(struct store_sqlite *s,
                                        const char *association_id,
                                        int64_t now) {
   static const char sql[] = "UPDATE associations SET revoked_at = ?2 "
@@ -156,7 +156,7 @@ enum store_rc store_association_revoke(struct store *s,
   /* A code does not say which association it came through: revoking one
    * ends all the account's live codes. */
   struct store_account acc;
-  enum store_rc rc = store_association_account(s, association_id, &acc);
+  enum store_rc rc = store_sqlite_association_account(s, association_id, &acc);
   if (rc != STORE_OK)
     return rc;
   sqlite3_stmt *st = store_stmt(s, sql);
@@ -167,7 +167,7 @@ enum store_rc store_association_revoke(struct store *s,
   return change_and_supersede(s, st, acc.id, now);
 }
 
-enum store_rc store_association_account(struct store *s,
+enum store_rc store_sqlite_association_account(struct store_sqlite *s,
                                         const char *association_id,
                                         struct store_account *out) {
   static const char sql[] =
@@ -181,7 +181,7 @@ enum store_rc store_association_account(struct store *s,
   return account_fetch(s, st, out);
 }
 
-enum store_rc store_association_list(struct store *s, store_row_fn fn,
+enum store_rc store_sqlite_association_list(struct store_sqlite *s, store_row_fn fn,
                                      void *ctx) {
   static const char sql[] =
       "SELECT id, account_id AS account, "

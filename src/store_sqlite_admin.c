@@ -9,9 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "store_internal.h"
+#include "store_sqlite.h"
 
-enum store_rc store_admin_audit_add(struct store *s, const char *who,
+enum store_rc store_sqlite_admin_audit_add(struct store_sqlite *s, const char *who,
                                     const char *action, const char *target,
                                     const char *detail, int64_t now) {
   static const char sql[] =
@@ -28,7 +28,7 @@ enum store_rc store_admin_audit_add(struct store *s, const char *who,
   return store_exec_write(s, st, NULL);
 }
 
-enum store_rc store_admin_audit_list(struct store *s, int64_t since,
+enum store_rc store_sqlite_admin_audit_list(struct store_sqlite *s, int64_t since,
                                      store_row_fn fn, void *ctx) {
   static const char sql[] =
       "SELECT id, strftime('%Y-%m-%d %H:%M:%fZ', at / 1000.0, 'unixepoch') "
@@ -41,7 +41,7 @@ enum store_rc store_admin_audit_list(struct store *s, int64_t since,
   return store_rows(s, st, fn, ctx);
 }
 
-enum store_rc store_account_unlock(struct store *s, const char *id,
+enum store_rc store_sqlite_account_unlock(struct store_sqlite *s, const char *id,
                                    int64_t now) {
   static const char sql[] =
       "UPDATE accounts SET locked_until = 0, verify_failures = 0, "
@@ -54,7 +54,7 @@ enum store_rc store_account_unlock(struct store *s, const char *id,
   return store_write_row(s, st);
 }
 
-enum store_rc store_account_live_codes(struct store *s, const char *id,
+enum store_rc store_sqlite_account_live_codes(struct store_sqlite *s, const char *id,
                                        int64_t now, int64_t *count) {
   static const char sql[] =
       "SELECT count(*) FROM otps WHERE account_id = ?1 AND used_at IS NULL "
@@ -67,11 +67,11 @@ enum store_rc store_account_live_codes(struct store *s, const char *id,
   return store_int_row(st, count);
 }
 
-enum store_rc store_account_delete(struct store *s, const char *id,
+enum store_rc store_sqlite_account_delete(struct store_sqlite *s, const char *id,
                                    int64_t now) {
   static const char sql_assoc[] = "DELETE FROM associations WHERE account_id = ?1";
   static const char sql_account[] = "DELETE FROM accounts WHERE id = ?1";
-  enum store_rc rc = store_otps_supersede(s, id, now);
+  enum store_rc rc = store_sqlite_otps_supersede(s, id, now);
   sqlite3_stmt *st = rc == STORE_OK ? store_stmt(s, sql_assoc) : NULL;
   if (rc != STORE_OK || st == NULL)
     return rc != STORE_OK ? rc : STORE_ERROR;
@@ -84,7 +84,7 @@ enum store_rc store_account_delete(struct store *s, const char *id,
   return store_write_row(s, st);
 }
 
-enum store_rc store_outbox_status_of(struct store *s, int64_t id,
+enum store_rc store_sqlite_outbox_status_of(struct store_sqlite *s, int64_t id,
                                      enum outbox_status *status,
                                      bool *has_seal) {
   static const char sql[] =
@@ -106,7 +106,7 @@ enum store_rc store_outbox_status_of(struct store *s, int64_t id,
   return store_one_row_rc(st, rc);
 }
 
-enum store_rc store_outbox_cancel(struct store *s, int64_t id, int64_t now) {
+enum store_rc store_sqlite_outbox_cancel(struct store_sqlite *s, int64_t id, int64_t now) {
   static const char sql[] =
       "UPDATE outbox SET status = 'failed', sealed_code = NULL, "
       "last_error = 'cancelled by the operator', updated_at = ?2 "
@@ -119,7 +119,7 @@ enum store_rc store_outbox_cancel(struct store *s, int64_t id, int64_t now) {
   return store_write_row(s, st);
 }
 
-enum store_rc store_outbox_requeue(struct store *s, int64_t id, int64_t now) {
+enum store_rc store_sqlite_outbox_requeue(struct store_sqlite *s, int64_t id, int64_t now) {
   static const char sql[] =
       "UPDATE outbox SET next_attempt_at = ?2, attempts = 0, updated_at = ?2 "
       "WHERE id = ?1 AND status = 'queued' AND sealed_code IS NOT NULL "
@@ -132,7 +132,7 @@ enum store_rc store_outbox_requeue(struct store *s, int64_t id, int64_t now) {
   return store_write_row(s, st);
 }
 
-enum store_rc store_outbox_oldest(struct store *s, enum outbox_status status,
+enum store_rc store_sqlite_outbox_oldest(struct store_sqlite *s, enum outbox_status status,
                                   int64_t *created_at) {
   static const char sql[] =
       "SELECT coalesce(min(created_at), 0) FROM outbox WHERE status = ?1";
@@ -143,7 +143,7 @@ enum store_rc store_outbox_oldest(struct store *s, enum outbox_status status,
   return store_int_row(st, created_at);
 }
 
-enum store_rc store_outbox_outcomes_since(struct store *s, int64_t since,
+enum store_rc store_sqlite_outbox_outcomes_since(struct store_sqlite *s, int64_t since,
                                           store_row_fn fn, void *ctx) {
   static const char sql[] =
       "SELECT status, count(*) AS count FROM outbox "
@@ -156,7 +156,7 @@ enum store_rc store_outbox_outcomes_since(struct store *s, int64_t since,
   return store_rows(s, st, fn, ctx);
 }
 
-enum store_rc store_otp_stats_since(struct store *s, int64_t since,
+enum store_rc store_sqlite_otp_stats_since(struct store_sqlite *s, int64_t since,
                                     struct store_otp_stats *out) {
   /* attempts counts a code's failed guesses; they carry no time of their
    * own, so they are those of the codes created since. */
@@ -177,10 +177,10 @@ enum store_rc store_otp_stats_since(struct store *s, int64_t since,
   return store_one_row_rc(st, rc);
 }
 
-enum store_rc store_check_writable(struct store *s) {
-  enum store_rc rc = store_begin_write(s);
+enum store_rc store_sqlite_check_writable(struct store_sqlite *s) {
+  enum store_rc rc = store_sqlite_begin_write(s);
   if (rc == STORE_OK)
-    store_rollback(s);
+    store_sqlite_rollback(s);
   return rc;
 }
 
@@ -207,7 +207,7 @@ static bool integrity_ok(sqlite3 *db, char *err, size_t errsz) {
 
 /* Copies every page of s's database into dst, the readers and writers of
  * the source going on meanwhile (SQLite restarts the copy if one writes). */
-static bool copy_pages(struct store *s, sqlite3 *dst, char *err, size_t errsz) {
+static bool copy_pages(struct store_sqlite *s, sqlite3 *dst, char *err, size_t errsz) {
   sqlite3_backup *b = sqlite3_backup_init(dst, "main", s->db, "main");
   if (b == NULL) {
     snprintf(err, errsz, "%s", sqlite3_errmsg(dst));
@@ -226,7 +226,7 @@ static bool copy_pages(struct store *s, sqlite3 *dst, char *err, size_t errsz) {
   return true;
 }
 
-bool store_backup(struct store *s, const char *path, char *err, size_t errsz) {
+bool store_sqlite_backup(struct store_sqlite *s, const char *path, char *err, size_t errsz) {
   char why[256] = "";
   sqlite3 *dst = NULL;
   /* Made here, 0600 and new: a backup holds every hash and account, and

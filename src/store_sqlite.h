@@ -1,15 +1,15 @@
 /* Shared by the store's own files (src/store*.c) and nothing else. */
-#ifndef OTPGATE_STORE_INTERNAL_H
-#define OTPGATE_STORE_INTERNAL_H
+#ifndef OTPGATE_STORE_SQLITE_H
+#define OTPGATE_STORE_SQLITE_H
 
 #include <sqlite3.h>
 
-#include "store.h"
-#include "store_queue.h"
+#include "store_engine.h"
+#include "store_sqlite_queue.h"
 
 #define STORE_STMT_CACHE 96
 
-struct store {
+struct store_sqlite {
   sqlite3 *db;
   /* Writers take it, in turn, around BEGIN IMMEDIATE ... COMMIT. */
   struct store_queue queue;
@@ -25,26 +25,26 @@ struct store {
 };
 
 /* The prepared statement for this SQL literal, reset and unbound, or NULL
- * (the caller returns STORE_ERROR; store_errmsg() says why). */
-sqlite3_stmt *store_stmt(struct store *s, const char *sql);
+ * (the caller returns STORE_ERROR; store_sqlite_errmsg() says why). */
+sqlite3_stmt *store_stmt(struct store_sqlite *s, const char *sql);
 /* Maps an sqlite3 result code to ours. */
 enum store_rc store_rc_from(int rc);
 /* Steps a statement that returns no rows (or whose rows are ignored). */
-enum store_rc store_exec_stmt(struct store *s, sqlite3_stmt *st);
+enum store_rc store_exec_stmt(struct store_sqlite *s, sqlite3_stmt *st);
 /* A write of one statement: when no transaction is open, in its own
  * (queued) write transaction, so it lines up with the other writers
  * instead of racing them through SQLite's busy handler. *changes (may be
  * NULL) gets the rows it changed. */
-enum store_rc store_exec_write(struct store *s, sqlite3_stmt *st,
+enum store_rc store_exec_write(struct store_sqlite *s, sqlite3_stmt *st,
                                int64_t *changes);
 /* store_exec_write() of a statement that must change a row:
  * STORE_NOT_FOUND when it changed none. */
-enum store_rc store_write_row(struct store *s, sqlite3_stmt *st);
+enum store_rc store_write_row(struct store_sqlite *s, sqlite3_stmt *st);
 /* Runs each row of a prepared statement through fn as text. */
-enum store_rc store_rows(struct store *s, sqlite3_stmt *st, store_row_fn fn,
+enum store_rc store_rows(struct store_sqlite *s, sqlite3_stmt *st, store_row_fn fn,
                          void *ctx);
 /* As store_rows(), and STORE_NOT_FOUND when there was no row. */
-enum store_rc store_rows_at_least_one(struct store *s, sqlite3_stmt *st,
+enum store_rc store_rows_at_least_one(struct store_sqlite *s, sqlite3_stmt *st,
                                       store_row_fn fn, void *ctx);
 /* Binds a text, or NULL when text is NULL. */
 void store_bind_text(sqlite3_stmt *st, int idx, const char *text);

@@ -4,9 +4,9 @@
 
 #include <string.h>
 
-#include "store_internal.h"
+#include "store_sqlite.h"
 
-enum store_rc store_otp_count_since(struct store *s, const char *account_id,
+enum store_rc store_sqlite_otp_count_since(struct store_sqlite *s, const char *account_id,
                                     int64_t since, int64_t *count) {
   static const char sql[] = "SELECT count(*) FROM otps "
                             "WHERE account_id = ?1 AND created_at >= ?2";
@@ -18,7 +18,7 @@ enum store_rc store_otp_count_since(struct store *s, const char *account_id,
   return store_int_row(st, count);
 }
 
-enum store_rc store_otps_supersede(struct store *s, const char *account_id,
+enum store_rc store_sqlite_otps_supersede(struct store_sqlite *s, const char *account_id,
                                    int64_t now) {
   static const char sql_otps[] =
       "UPDATE otps SET superseded_at = ?2 WHERE account_id = ?1 "
@@ -45,12 +45,12 @@ enum store_rc store_otps_supersede(struct store *s, const char *account_id,
   return store_exec_stmt(s, st);
 }
 
-enum store_rc store_otp_insert(struct store *s, struct store_otp *otp) {
+enum store_rc store_sqlite_otp_insert(struct store_sqlite *s, struct store_otp *otp) {
   static const char sql[] =
       "INSERT INTO otps (request_id, account_id, context, code_hash, "
       "created_at, expires_at, key_id, send_otp_id) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-  enum store_rc rc = store_otps_supersede(s, otp->account_id, otp->created_at);
+  enum store_rc rc = store_sqlite_otps_supersede(s, otp->account_id, otp->created_at);
   if (rc != STORE_OK)
     return rc;
   sqlite3_stmt *st = store_stmt(s, sql);
@@ -70,7 +70,7 @@ enum store_rc store_otp_insert(struct store *s, struct store_otp *otp) {
   return rc;
 }
 
-enum store_rc store_otp_show(struct store *s, const char *id, store_row_fn fn,
+enum store_rc store_sqlite_otp_show(struct store_sqlite *s, const char *id, store_row_fn fn,
                              void *ctx) {
   static const char sql[] =
       "SELECT * FROM audit_otps WHERE send_otp_id = ?1 OR request_id = ?1 "
@@ -82,7 +82,7 @@ enum store_rc store_otp_show(struct store *s, const char *id, store_row_fn fn,
   return store_rows_at_least_one(s, st, fn, ctx);
 }
 
-enum store_rc store_otp_list(struct store *s, const char *account_id,
+enum store_rc store_sqlite_otp_list(struct store_sqlite *s, const char *account_id,
                              int64_t since, store_row_fn fn, void *ctx) {
   static const char sql[] =
       "SELECT v.* FROM audit_otps AS v JOIN otps AS o ON o.id = v.id "
@@ -95,7 +95,7 @@ enum store_rc store_otp_list(struct store *s, const char *account_id,
   return store_rows(s, st, fn, ctx);
 }
 
-enum store_rc store_otp_get(struct store *s, const char *request_id,
+enum store_rc store_sqlite_otp_get(struct store_sqlite *s, const char *request_id,
                             struct store_otp *out) {
   static const char sql[] =
       "SELECT o.id, o.request_id, o.account_id, o.code_hash, o.created_at, "
@@ -126,7 +126,7 @@ enum store_rc store_otp_get(struct store *s, const char *request_id,
   return store_one_row_rc(st, rc);
 }
 
-enum store_rc store_otp_record_failure(struct store *s, int64_t otp_id,
+enum store_rc store_sqlite_otp_record_failure(struct store_sqlite *s, int64_t otp_id,
                                        const char *account_id, int64_t now,
                                        int64_t max_account_failures,
                                        int64_t lockout_ms) {
@@ -154,7 +154,7 @@ enum store_rc store_otp_record_failure(struct store *s, int64_t otp_id,
   return store_exec_stmt(s, st);
 }
 
-enum store_rc store_otp_mark_used(struct store *s, int64_t otp_id,
+enum store_rc store_sqlite_otp_mark_used(struct store_sqlite *s, int64_t otp_id,
                                   const char *account_id, int64_t now) {
   static const char sql_otp[] = "UPDATE otps SET used_at = ?2 WHERE id = ?1";
   static const char sql_account[] =

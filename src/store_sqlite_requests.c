@@ -4,10 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store_internal.h"
+#include "store_sqlite.h"
 #include "util.h"
 
-enum store_rc store_request_get(struct store *s, const char *method,
+enum store_rc store_sqlite_request_get(struct store_sqlite *s, const char *method,
                                 const char *request_id,
                                 struct store_request *out) {
   static const char sql[] =
@@ -30,12 +30,7 @@ enum store_rc store_request_get(struct store *s, const char *method,
   return store_one_row_rc(st, rc);
 }
 
-void store_request_free(struct store_request *r) {
-  free(r->answer);
-  r->answer = NULL;
-}
-
-enum store_rc store_request_put(struct store *s, const char *method,
+enum store_rc store_sqlite_request_put(struct store_sqlite *s, const char *method,
                                 const char *request_id,
                                 const struct store_request *r, int64_t now) {
   static const char sql[] =

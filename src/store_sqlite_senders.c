@@ -3,9 +3,9 @@
  * messages. */
 #include "config.h"
 
-#include "store_internal.h"
+#include "store_sqlite.h"
 
-enum store_rc store_sender_heartbeat(struct store *s,
+enum store_rc store_sqlite_sender_heartbeat(struct store_sqlite *s,
                                      const struct store_sender_beat *b) {
   static const char sql[] =
       "INSERT INTO senders (owner, pid, started_at, seen_at, failures, "
@@ -24,7 +24,7 @@ enum store_rc store_sender_heartbeat(struct store *s,
   return store_exec_write(s, st, NULL);
 }
 
-enum store_rc store_sender_forget(struct store *s, const char *owner) {
+enum store_rc store_sqlite_sender_forget(struct store_sqlite *s, const char *owner) {
   static const char sql[] = "DELETE FROM senders WHERE owner = ?1";
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
@@ -34,7 +34,7 @@ enum store_rc store_sender_forget(struct store *s, const char *owner) {
 }
 
 /* Lets this request through as the probe of one half-open sender. */
-static enum store_rc sender_take_probe(struct store *s, const char *owner,
+static enum store_rc sender_take_probe(struct store_sqlite *s, const char *owner,
                                        int64_t now) {
   static const char sql[] = "UPDATE senders SET probe_at = ?2 WHERE owner = ?1";
   sqlite3_stmt *st = store_stmt(s, sql);
@@ -45,7 +45,7 @@ static enum store_rc sender_take_probe(struct store *s, const char *owner,
   return store_exec_stmt(s, st);
 }
 
-enum store_rc store_sender_verdict(struct store *s, int64_t now,
+enum store_rc store_sqlite_sender_verdict(struct store_sqlite *s, int64_t now,
                                    int64_t alive_since,
                                    int64_t breaker_failures, int64_t breaker_ms,
                                    bool take_probe,
@@ -83,13 +83,13 @@ enum store_rc store_sender_verdict(struct store *s, int64_t now,
   return STORE_OK;
 }
 
-enum store_rc store_sender_list(struct store *s, store_row_fn fn, void *ctx) {
+enum store_rc store_sqlite_sender_list(struct store_sqlite *s, store_row_fn fn, void *ctx) {
   static const char sql[] =
       "SELECT owner, seen_at, failures, failed_at FROM senders ORDER BY owner";
   return store_rows(s, store_stmt(s, sql), fn, ctx);
 }
 
-enum store_rc store_sender_last_seen(struct store *s, int64_t *seen_at) {
+enum store_rc store_sqlite_sender_last_seen(struct store_sqlite *s, int64_t *seen_at) {
   static const char sql[] = "SELECT coalesce(max(seen_at), 0) FROM senders";
   return store_int_row(store_stmt(s, sql), seen_at);
 }
