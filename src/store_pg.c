@@ -449,6 +449,20 @@ void store_pg_rollback(struct store_pg *s) {
   s->in_tx = false;
 }
 
+enum store_rc pg_tx_begin(struct store_pg *s, bool *own) {
+  *own = !s->in_tx;
+  return *own ? store_pg_begin_write(s) : STORE_OK;
+}
+
+enum store_rc pg_tx_end(struct store_pg *s, bool own, enum store_rc rc) {
+  if (!own)
+    return rc;
+  if (rc == STORE_OK)
+    return store_pg_commit(s);
+  store_pg_rollback(s);
+  return rc;
+}
+
 enum store_rc store_pg_check_writable(struct store_pg *s) {
   int64_t standby = 0;
   static const char sql[] = "SELECT pg_is_in_recovery()::int";

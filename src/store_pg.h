@@ -71,6 +71,14 @@ enum store_rc pg_rows_at_least_one(struct store_pg *s, const char *sql,
                                    const struct pg_params *p, store_row_fn fn,
                                    void *ctx);
 
+/* Several statements that must hold together, whether or not the caller
+ * has a transaction open: pg_tx_begin() starts one when none is (*own
+ * says so), pg_tx_end() commits it when rc is STORE_OK, else rolls it
+ * back, and returns the outcome. Inside the caller's transaction both do
+ * nothing (the caller commits or rolls back). */
+enum store_rc pg_tx_begin(struct store_pg *s, bool *own);
+enum store_rc pg_tx_end(struct store_pg *s, bool own, enum store_rc rc);
+
 /* Reading a result: an integer (0 for NULL), a text copied and truncated
  * (empty for NULL), a bytea of exactly len bytes (else zeroes). */
 int64_t pg_get_int(const PGresult *r, int row, int col);
