@@ -192,7 +192,8 @@ static enum store_rc outbox_give_up_due(struct store_pg *s, int64_t now,
 
 /* Claims up to max due rows into out, in the order SQLite takes them one
  * by one: rows whose lease ran out first (they have waited longest), then
- * queued ones, each by next_attempt_at. Each branch walks outbox_due in
+ * queued ones, each by next_attempt_at (then id, as SQLite's index has
+ * it). Each branch walks outbox_due (status, next_attempt_at, id) in
  * order and is read only as far as the LIMIT needs (the queued branch not
  * at all when expired leases fill it), so a backlog costs no sort. Rows
  * another transaction holds (a sender claiming them right now) are
@@ -206,15 +207,17 @@ static enum store_rc outbox_take_many(struct store_pg *s, const char *owner,
                                       size_t max, size_t *claimed) {
   static const char sql[] =
       "WITH pick AS (SELECT id, k, due FROM ("
-      "(SELECT id, 0 AS k, next_attempt_at AS due FROM outbox "
+      "SELECT * FROM (SELECT id, 0 AS k, next_attempt_at AS due FROM outbox "
       "WHERE status = 'sending' AND next_attempt_at <= $1::bigint "
       "AND expires_at > $1::bigint AND attempts < $4::bigint "
-      "ORDER BY next_attempt_at, id LIMIT $5::bigint FOR UPDATE SKIP LOCKED) "
+      "ORDER BY next_attempt_at, id LIMIT $5::bigint "
+      "FOR UPDATE SKIP LOCKED) AS lapsed "
       "UNION ALL "
-      "(SELECT id, 1 AS k, next_attempt_at AS due FROM outbox "
+      "SELECT * FROM (SELECT id, 1 AS k, next_attempt_at AS due FROM outbox "
       "WHERE status = 'queued' AND next_attempt_at <= $1::bigint "
       "AND expires_at > $1::bigint AND attempts < $4::bigint "
-      "ORDER BY next_attempt_at, id LIMIT $5::bigint FOR UPDATE SKIP LOCKED)"
+      "ORDER BY next_attempt_at, id LIMIT $5::bigint "
+      "FOR UPDATE SKIP LOCKED) AS queued"
       ") AS due_rows LIMIT $5::bigint), "
       "taken AS (UPDATE outbox AS o SET status = 'sending', "
       "lease_owner = $2::text, next_attempt_at = $1::bigint + $3::bigint, "

@@ -84,7 +84,9 @@ CREATE TABLE outbox (
   CHECK (code_offset + code_length <= octet_length(text)),
   CHECK (sealed_code IS NULL OR status IN ('queued', 'sending'))
 );
-CREATE INDEX outbox_due ON outbox (status, next_attempt_at);
+-- id last, as SQLite's rowid is in every index: a claim walks due rows in
+-- (next_attempt_at, id) order with no sort, however long the backlog.
+CREATE INDEX outbox_due ON outbox (status, next_attempt_at, id);
 CREATE INDEX outbox_created ON outbox (created_at);
 CREATE INDEX outbox_otp ON outbox (otp_id);
 
