@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "admin.h"
@@ -31,6 +32,118 @@ static char tmpdir[512];
 static char config_path[600];
 static char db_path[600];
 static char *admin_out, *admin_err;
+
+/* ---- PostgreSQL (OTPGATE_TEST_PG: the socket directory of the server
+ *      tests/pg-run.sh started) ---- */
+
+/* The test's own database on that server, made by th_config(). */
+static char pg_db[64];
+/* The tests' connection to it, for th_sql_*() (made on first use). */
+static PGconn *pg_conn;
+
+bool th_on_pg(void) {
+  const char *s = getenv("OTPGATE_TEST_PG");
+  return s != NULL && s[0] != '\0';
+}
+
+/* A conninfo value, quoted. */
+static void pg_quote(struct buf *b, const char *v) {
+  buf_appends(b, "'");
+  for (; *v; v++) {
+    if (*v == '\'' || *v == '\\')
+      buf_appends(b, "\\");
+    buf_append(b, v, 1);
+  }
+  buf_appends(b, "'");
+}
+
+/* conninfo for database db on the test server (malloc'd). */
+static char *pg_conninfo(const char *db) {
+  struct buf b = {0};
+  buf_appends(&b, "host=");
+  pg_quote(&b, getenv("OTPGATE_TEST_PG"));
+  buf_appends(&b, " dbname=");
+  buf_appends(&b, db);
+  buf_appends(&b, " user=otpgate");
+  return b.data;
+}
+
+static PGconn *pg_connect(const char *db) {
+  char *ci = pg_conninfo(db);
+  PGconn *c = PQconnectdb(ci);
+  if (PQstatus(c) != CONNECTION_OK) {
+    fprintf(stderr, "testhelp: PostgreSQL %s: %s", ci, PQerrorMessage(c));
+    abort();
+  }
+  free(ci);
+  PQsetNoticeProcessor(c, NULL, NULL); /* the default prints NOTICEs */
+  return c;
+}
+
+static void pg_admin_exec(const char *sql, bool must) {
+  PGconn *c = pg_connect("postgres");
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && must) {
+    fprintf(stderr, "testhelp: %s: %s", sql, PQerrorMessage(c));
+    abort();
+  }
+  PQclear(r);
+  PQfinish(c);
+}
+
+/* A fresh database for this test (each runs in a process of its own). */
+static void pg_create_db(void) {
+  static unsigned made;
+  if (pg_db[0])
+    return;
+  snprintf(pg_db, sizeof pg_db, "t_%ld_%u", (long)getpid(), made++);
+  char *sql = xasprintf("CREATE DATABASE %s", pg_db);
+  pg_admin_exec(sql, true);
+  free(sql);
+}
+
+static void pg_drop_db(void) {
+  if (pg_conn) {
+    PQfinish(pg_conn);
+    pg_conn = NULL;
+  }
+  if (!pg_db[0])
+    return;
+  if (!getenv("OTPGATE_KEEP_TMP")) {
+    /* FORCE: a daemon the test started may still hold a connection. */
+    char *sql = xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pg_db);
+    pg_admin_exec(sql, false);
+    free(sql);
+  }
+  pg_db[0] = '\0';
+}
+
+static PGconn *pg_tests_conn(void) {
+  if (!pg_db[0]) {
+    fprintf(stderr, "testhelp: no database yet (th_config() makes it)\n");
+    abort();
+  }
+  if (pg_conn == NULL || PQstatus(pg_conn) != CONNECTION_OK) {
+    if (pg_conn)
+      PQfinish(pg_conn);
+    pg_conn = pg_connect(pg_db);
+  }
+  return pg_conn;
+}
+
+/* Runs a query; its result, which has rows (or aborts the test). */
+static PGresult *pg_query(const char *who, const char *sql) {
+  PGconn *c = pg_tests_conn();
+  PGresult *r = PQexec(c, sql);
+  ExecStatusType st = PQresultStatus(r);
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    fprintf(stderr, "%s: %s: %s", who, sql, PQerrorMessage(c));
+    abort();
+  }
+  return r;
+}
+
+const char *th_pg_database(void) { return pg_db; }
 
 int th_run_suite(Suite *s) {
   SRunner *sr = srunner_create(s);
@@ -140,6 +253,8 @@ void th_cleanup(void) {
     rm_rf(tmpdir);
   tmpdir[0] = '\0';
   config_path[0] = db_path[0] = '\0';
+  if (th_on_pg())
+    pg_drop_db();
 }
 
 const char *th_config(const char *extra) {
@@ -150,6 +265,12 @@ const char *th_config(const char *extra) {
   if (f == NULL)
     abort();
   /* Sections may repeat in INI: extra adds keys to any of them. */
+  if (th_on_pg()) {
+    pg_create_db();
+    char *ci = pg_conninfo(pg_db);
+    fprintf(f, "[database]\ndriver = postgresql\nconninfo = %s\n", ci);
+    free(ci);
+  }
   fprintf(f,
           "[database]\npath = %s\nsynchronous = normal\n"
           "[api]\nmetrics_file = %s/metrics\n"
@@ -209,7 +330,26 @@ static sqlite3 *th_open(void) {
   return db;
 }
 
+/* A value as th_sql_int() gives it: PostgreSQL's booleans are 1 and 0, as
+ * SQLite's are. */
+static int64_t pg_int(const PGresult *r) {
+  if (PQntuples(r) < 1 || PQnfields(r) < 1 || PQgetisnull(r, 0, 0))
+    return -1;
+  const char *v = PQgetvalue(r, 0, 0);
+  if (strcmp(v, "t") == 0)
+    return 1;
+  if (strcmp(v, "f") == 0)
+    return 0;
+  return strtoll(v, NULL, 10);
+}
+
 int64_t th_sql_int(const char *sql) {
+  if (th_on_pg()) {
+    PGresult *r = pg_query("th_sql_int", sql);
+    int64_t v = pg_int(r);
+    PQclear(r);
+    return v;
+  }
   sqlite3 *db = th_open();
   sqlite3_stmt *st;
   int64_t v = -1;
@@ -225,6 +365,14 @@ int64_t th_sql_int(const char *sql) {
 }
 
 char *th_sql_text(const char *sql) {
+  if (th_on_pg()) {
+    PGresult *r = pg_query("th_sql_text", sql);
+    char *v = NULL;
+    if (PQntuples(r) > 0 && PQnfields(r) > 0 && !PQgetisnull(r, 0, 0))
+      v = xstrdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+  }
   sqlite3 *db = th_open();
   sqlite3_stmt *st;
   char *v = NULL;
@@ -239,10 +387,44 @@ char *th_sql_text(const char *sql) {
   return v;
 }
 
+void th_sql_exec(const char *sql) {
+  if (th_on_pg()) {
+    PQclear(pg_query("th_sql_exec", sql));
+    return;
+  }
+  sqlite3 *db;
+  if (sqlite3_open(db_path, &db) != SQLITE_OK)
+    abort();
+  sqlite3_busy_timeout(db, 10000);
+  if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+    fprintf(stderr, "th_sql_exec: %s: %s\n", sql, sqlite3_errmsg(db));
+    abort();
+  }
+  sqlite3_close(db);
+}
+
 char *th_db_snapshot(void) {
   static const char *const tables[] = {"accounts", "associations", "otps",
                                        "outbox", "requests"};
   struct buf b = {0};
+  if (th_on_pg()) {
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+      char *sql = xasprintf("SELECT * FROM %s ORDER BY 1, 2", tables[t]);
+      PGresult *r = pg_query("th_db_snapshot", sql);
+      buf_appends(&b, tables[t]);
+      buf_appends(&b, ":\n");
+      for (int row = 0; row < PQntuples(r); row++) {
+        for (int i = 0; i < PQnfields(r); i++) {
+          buf_appends(&b, PQgetisnull(r, row, i) ? "NULL" : PQgetvalue(r, row, i));
+          buf_appends(&b, "|");
+        }
+        buf_appends(&b, "\n");
+      }
+      PQclear(r);
+      free(sql);
+    }
+    return b.data ? b.data : xstrdup("");
+  }
   sqlite3 *db = th_open();
   for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
     char *sql = xasprintf("SELECT * FROM %s ORDER BY 1, 2", tables[t]);
@@ -275,7 +457,9 @@ static struct conf *th_store_conf;
 
 int th_schema_latest(void) {
   int v = 0;
-  for (const struct store_migration *m = store_migrations; m->sql; m++)
+  for (const struct store_migration *m = th_on_pg() ? store_pg_migrations
+                                                    : store_migrations;
+       m->sql; m++)
     v = m->version;
   return v;
 }
@@ -359,6 +543,30 @@ int64_t th_outbox_add(int n, const char *destination, const char *text,
 char *th_sms_text(int64_t id) {
   struct secret_keys keys;
   char code[OTP_MAX_LENGTH + 1];
+  if (th_on_pg()) {
+    char *text = NULL;
+    th_keys(&keys);
+    char *sql = xasprintf("SELECT text, code_offset, sealed_code, key_id FROM outbox "
+                          "WHERE id = %lld OR %lld = 0 ORDER BY id DESC LIMIT 1",
+                          (long long)id, (long long)id);
+    PGresult *r = pg_query("th_sms_text", sql);
+    free(sql);
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 2)) {
+      size_t n = 0;
+      unsigned char *sealed =
+          PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 2), &n);
+      const struct secret_key *key =
+          secret_find(&keys, strtoll(PQgetvalue(r, 0, 3), NULL, 10));
+      size_t off = (size_t)strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+      if (sealed && n > 0 && key && otp_open_code(key, sealed, n, code)) {
+        text = xstrdup(PQgetvalue(r, 0, 0));
+        memcpy(text + off, code, strlen(code));
+      }
+      PQfreemem(sealed);
+    }
+    PQclear(r);
+    return text;
+  }
   sqlite3 *db = th_open();
   sqlite3_stmt *st;
   char *text = NULL;

@@ -32,10 +32,23 @@ int th_admin(const char *first, ...);
 const char *th_admin_out(void);
 const char *th_admin_err(void);
 
-/* SQL against the test database, outside the store (assertions only). */
+/* True when the tests run on PostgreSQL: tests/pg-run.sh started a server
+ * and set OTPGATE_TEST_PG (its socket directory). th_config() then gives
+ * the test a fresh database of its own there ([database] driver =
+ * postgresql), and th_sql_*() read it. A suite leaves its SQLite-only
+ * cases out (not added to the TCase) when this is true. */
+bool th_on_pg(void);
+/* The test's database on PostgreSQL ("" before th_config()). */
+const char *th_pg_database(void);
+
+/* SQL against the test database, outside the store (assertions only).
+ * On PostgreSQL a boolean reads as 1 or 0, as in SQLite. */
 int64_t th_sql_int(const char *sql);
 /* First column of the first row as text (malloc'd; NULL for no row/NULL). */
 char *th_sql_text(const char *sql);
+/* Runs SQL that changes the database (setting up a case), outside the
+ * store; a failure fails the test. */
+void th_sql_exec(const char *sql);
 /* A digest of every row of the main tables, to show nothing changed. */
 char *th_db_snapshot(void);
 
