@@ -387,20 +387,141 @@ char *th_sql_text(const char *sql) {
   return v;
 }
 
-void th_sql_exec(const char *sql) {
+/* Runs sql; NULL when it worked, else why (malloc'd). */
+static char *sql_run(const char *sql) {
+  char *why = NULL;
   if (th_on_pg()) {
-    PQclear(pg_query("th_sql_exec", sql));
-    return;
+    PGconn *c = pg_tests_conn();
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+      why = xstrdup(PQerrorMessage(c));
+    PQclear(r);
+    return why;
   }
   sqlite3 *db;
   if (sqlite3_open(db_path, &db) != SQLITE_OK)
     abort();
   sqlite3_busy_timeout(db, 10000);
-  if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
-    fprintf(stderr, "th_sql_exec: %s: %s\n", sql, sqlite3_errmsg(db));
+  if (sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL) != SQLITE_OK)
+    abort();
+  if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    why = xstrdup(sqlite3_errmsg(db));
+  sqlite3_close(db);
+  return why;
+}
+
+void th_sql_exec(const char *sql) {
+  char *why = sql_run(sql);
+  if (why) {
+    fprintf(stderr, "th_sql_exec: %s: %s\n", sql, why);
     abort();
   }
-  sqlite3_close(db);
+}
+
+bool th_sql_try(const char *sql) {
+  char *why = sql_run(sql);
+  free(why);
+  return why == NULL;
+}
+
+void th_left_out(const char *test, const char *why) {
+  printf("left out on PostgreSQL: %s (SQLite only: %s)\n", test, why);
+  fflush(stdout);
+}
+
+int th_schema_version(void) {
+  return (int)th_sql_int(th_on_pg() ? "SELECT version FROM otpgate_schema"
+                                    : "PRAGMA user_version");
+}
+
+void th_schema_version_set(int version) {
+  char *sql = xasprintf(th_on_pg() ? "UPDATE otpgate_schema SET version = %d"
+                                   : "PRAGMA user_version = %d",
+                        version);
+  th_sql_exec(sql);
+  free(sql);
+}
+
+bool th_db_has(const char *kind, const char *name) {
+  char *sql;
+  if (th_on_pg()) {
+    char relkind = strcmp(kind, "table") == 0  ? 'r'
+                   : strcmp(kind, "view") == 0 ? 'v'
+                   : strcmp(kind, "index") == 0 ? 'i'
+                                                : '?';
+    sql = xasprintf("SELECT count(*) FROM pg_class c JOIN pg_namespace n "
+                    "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+                    "AND c.relkind = '%c' AND c.relname = '%s'",
+                    relkind, name);
+  } else {
+    sql = xasprintf("SELECT count(*) FROM sqlite_schema WHERE type = '%s' "
+                    "AND name = '%s'", kind, name);
+  }
+  int64_t n = th_sql_int(sql);
+  free(sql);
+  return n == 1;
+}
+
+char *th_schema_dump(void) {
+  if (!th_on_pg())
+    return th_sql_text("SELECT group_concat(sql, ';') FROM "
+                       "(SELECT sql FROM sqlite_schema ORDER BY name)");
+  /* Each relation: its kind, columns and constraints. */
+  return th_sql_text(
+      "SELECT string_agg(c.relname || ':' || c.relkind::text || ':' || "
+      "coalesce((SELECT string_agg(a.attname || ' ' || "
+      "format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN "
+      "' not null' ELSE '' END, ',' ORDER BY a.attnum) FROM pg_attribute a "
+      "WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '') "
+      "|| ':' || coalesce((SELECT string_agg(pg_get_constraintdef(k.oid), ',' "
+      "ORDER BY k.conname) FROM pg_constraint k WHERE k.conrelid = c.oid), ''), "
+      "';' ORDER BY c.relname) FROM pg_class c JOIN pg_namespace n "
+      "ON n.oid = c.relnamespace WHERE n.nspname = current_schema()");
+}
+
+const char *th_db_where(void) { return th_on_pg() ? "(postgresql)" : db_path; }
+
+const char *th_sql_string_agg(void) {
+  return th_on_pg() ? "string_agg" : "group_concat";
+}
+
+char *th_sql_blob(const char *hex) {
+  return th_on_pg() ? xasprintf("'\\x%s'::bytea", hex) : xasprintf("x'%s'", hex);
+}
+
+char *th_sql_hex(const char *expr) {
+  return th_on_pg() ? xasprintf("upper(encode(%s, 'hex'))", expr)
+                    : xasprintf("hex(%s)", expr);
+}
+
+void th_sql_refuse(const char *name, const char *event, const char *when,
+                   const char *message) {
+  char *sql;
+  if (th_on_pg()) {
+    char *cond = when ? xasprintf(" WHEN (%s)", when) : xstrdup("");
+    sql = xasprintf("CREATE FUNCTION %s_fn() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$f$BEGIN RAISE EXCEPTION '%s'; END$f$; "
+                    "CREATE TRIGGER %s %s FOR EACH ROW%s EXECUTE FUNCTION %s_fn()",
+                    name, message, name, event, cond, name);
+    free(cond);
+  } else {
+    char *cond = when ? xasprintf(" WHEN %s", when) : xstrdup("");
+    sql = xasprintf("CREATE TRIGGER %s %s%s BEGIN SELECT RAISE(ABORT, '%s'); END",
+                    name, event, cond, message);
+    free(cond);
+  }
+  th_sql_exec(sql);
+  free(sql);
+}
+
+void th_sql_refuse_drop(const char *name, const char *table) {
+  char *sql = th_on_pg()
+                  ? xasprintf("DROP TRIGGER %s ON %s; DROP FUNCTION %s_fn()", name,
+                              table, name)
+                  : xasprintf("DROP TRIGGER %s", name);
+  th_sql_exec(sql);
+  free(sql);
 }
 
 char *th_db_snapshot(void) {
