@@ -480,6 +480,28 @@ char *th_schema_dump(void) {
       "ON n.oid = c.relnamespace WHERE n.nspname = current_schema()");
 }
 
+void th_db_remove(void) {
+  if (!th_on_pg()) {
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+      char *path = xasprintf("%s%s", db_path, suffixes[i]);
+      unlink(path);
+      free(path);
+    }
+    return;
+  }
+  if (pg_conn) {
+    PQfinish(pg_conn);
+    pg_conn = NULL;
+  }
+  char *sql = xasprintf("DROP DATABASE %s WITH (FORCE)", pg_db);
+  pg_admin_exec(sql, true);
+  free(sql);
+  sql = xasprintf("CREATE DATABASE %s", pg_db);
+  pg_admin_exec(sql, true);
+  free(sql);
+}
+
 const char *th_db_where(void) { return th_on_pg() ? "(postgresql)" : db_path; }
 
 const char *th_sql_string_agg(void) {

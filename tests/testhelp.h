@@ -75,6 +75,9 @@ void th_schema_version_set(int version);
 bool th_db_has(const char *kind, const char *name);
 /* The schema as text, to show that nothing changed it (malloc'd). */
 char *th_schema_dump(void);
+/* Takes the database away, as if init had never made it: SQLite's file
+ * is removed; PostgreSQL's database made again, empty. */
+void th_db_remove(void);
 /* Where the programs say the database is: its path, or "(postgresql)". */
 const char *th_db_where(void);
 /* SQL spellings: the aggregate that joins text (both take (value, sep)):
