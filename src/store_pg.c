@@ -25,9 +25,13 @@
 
 /* Keeps the server's (or libpq's) message, on one line. */
 static void pg_keep_message(struct store_pg *s, const char *msg) {
-  snprintf(s->errmsg, sizeof s->errmsg, "%s",
-           msg && msg[0] ? msg : "unknown PostgreSQL error");
-  s->errmsg[strcspn(s->errmsg, "\n")] = '\0';
+  if (msg == NULL || msg[0] == '\0')
+    msg = "unknown PostgreSQL error";
+  size_t n = strcspn(msg, "\n");
+  if (n >= sizeof s->errmsg)
+    n = sizeof s->errmsg - 1;
+  memcpy(s->errmsg, msg, n);
+  s->errmsg[n] = '\0';
 }
 
 /* The connection is gone: say so once. */
@@ -40,7 +44,12 @@ static void pg_note_lost(struct store_pg *s) {
 
 static enum store_rc pg_rc_from(struct store_pg *s, const PGresult *r) {
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-  pg_keep_message(s, r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
+  /* The server's own words ("refused"), without libpq's "ERROR:  ". */
+  const char *primary =
+      r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  pg_keep_message(s, primary         ? primary
+                     : r             ? PQresultErrorMessage(r)
+                                     : PQerrorMessage(s->conn));
   if (PQstatus(s->conn) != CONNECTION_OK) {
     pg_note_lost(s);
     return STORE_BUSY;
@@ -540,11 +549,11 @@ enum store_rc store_pg_migrate(struct store_pg *s, int *from, int *to) {
                       "INSERT INTO otpgate_schema (version) SELECT 0 "
                       "WHERE NOT EXISTS (SELECT 1 FROM otpgate_schema)");
   int v = rc == STORE_OK ? store_pg_schema_version(s) : -1;
+  *from = *to = v;
   if (v < 0 || v > store_pg_schema_version_latest(s)) {
     store_pg_rollback(s);
     return rc == STORE_OK ? STORE_ERROR : rc;
   }
-  *from = *to = v;
   for (const struct store_migration *m = store_pg_migrations; m->sql; m++) {
     char update[64];
     if (m->version <= v)
