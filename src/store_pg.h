@@ -12,7 +12,7 @@
 #include "store_engine.h"
 
 #define PG_STMT_CACHE 96
-#define PG_PARAMS_MAX 16
+#define PG_PARAMS_MAX 32
 
 struct store_pg {
   PGconn *conn;
