@@ -9,6 +9,10 @@ BUILD="build-essential autoconf automake pkg-config libfcgi-dev libjson-c-dev
 RUN="sqlite3 curl spawn-fcgi multiwatch python3 procps wrk libfcgi-bin gnupg"
 SERVERS="lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid nginx-light openssl"
 TOOLS="valgrind clang"
+# The PostgreSQL store: libpq to build; the server (initdb, pg_ctl) for
+# the tests, which start their own (tests/pg-run.sh) and never the system's.
+BUILD="$BUILD libpq-dev"
+RUN="$RUN postgresql"
 # The man pages (scdoc); the Debian package (tests/deploy/package.sh).
 BUILD="$BUILD scdoc"
 TOOLS="$TOOLS dpkg-dev debhelper"

@@ -57,11 +57,15 @@
   "  status [--max-queue-age S]              what to watch; exit 0 healthy, 1 not (the\n" \
   "                                          first line says why)\n" \
   "  audit [--since TIME]                    the operators' changes: who, what, when\n" \
-  "  backup PATH                             online copy to a new 0600 file, checked\n"
+  "  backup PATH                             online copy to a new 0600 file, checked\n" \
+  "  copy --to OTHER.conf                    everything into the (new, empty) database\n" \
+  "                                          OTHER.conf names, e.g. SQLite to PostgreSQL;\n" \
+  "                                          the web server stopped\n"
 
 static const char *const option_names[] = {
     "--json",  "--phone", "--no-phone",      "--status", "--account",
-    "--since", "--force", "--limit",   "--max-queue-age", "--update"};
+    "--since", "--force", "--limit",   "--max-queue-age", "--update",
+    "--to"};
 
 /* What each command takes; anything else is refused, named, so that an
  * option meant for another command is not silently ignored. A new command
@@ -92,6 +96,7 @@ static const struct {
     {"status", NULL, OPT_JSON | OPT_MAX_QUEUE_AGE},
     {"audit", NULL, OPT_JSON | OPT_SINCE},
     {"backup", NULL, 0},
+    {"copy", NULL, OPT_TO},
 };
 
 /* The admin_usage text, with the statuses as the store spells them. */
@@ -902,6 +907,11 @@ static int parse_options(struct admin *a, int argc, char **argv) {
         return admin_usage(a, "--limit needs a number");
       a->limit = argv[++i];
       a->given |= OPT_LIMIT;
+    } else if (strcmp(o, "--to") == 0) {
+      if (!has_next)
+        return admin_usage(a, "--to needs the other configuration file");
+      a->to = argv[++i];
+      a->given |= OPT_TO;
     } else if (strcmp(o, "--max-queue-age") == 0) {
       if (!has_next)
         return admin_usage(a, "--max-queue-age needs seconds");
@@ -1007,6 +1017,8 @@ int admin_main(int argc, char **argv, FILE *out, FILE *err) {
     status = admin_cmd_audit(&a);
   else if (strcmp(cmd, "backup") == 0)
     status = admin_cmd_backup(&a);
+  else if (strcmp(cmd, "copy") == 0)
+    status = admin_cmd_copy(&a);
   else
     status = admin_usage(&a, "unknown command");
 out:

@@ -24,7 +24,7 @@ struct admin {
   int nargs;
   char **args;
   /* Command options. */
-  const char *phone, *status, *since, *account, *limit, *max_queue_age;
+  const char *phone, *status, *since, *account, *limit, *max_queue_age, *to;
   bool phone_given, no_phone, force, update;
   unsigned given; /* OPT_* of the options on the command line */
 };
@@ -42,6 +42,7 @@ enum {
   OPT_LIMIT = 1 << 7,
   OPT_MAX_QUEUE_AGE = 1 << 8,
   OPT_UPDATE = 1 << 9,
+  OPT_TO = 1 << 10,
 };
 
 /* Says why on stderr with the usage; returns 2. */
@@ -80,6 +81,7 @@ const char *admin_who(char *buf, size_t size);
 int admin_cmd_status(struct admin *a);
 int admin_cmd_audit(struct admin *a);
 int admin_cmd_backup(struct admin *a);
+int admin_cmd_copy(struct admin *a);
 int admin_cmd_account_unlock(struct admin *a);
 int admin_cmd_account_delete(struct admin *a);
 int admin_cmd_outbox_cancel(struct admin *a);

@@ -169,7 +169,7 @@ int fcgi_worker_run(struct api *api, int listen_fd,
                     volatile sig_atomic_t *stop) {
   FCGX_Request req;
   struct sigaction sa = {.sa_handler = on_stop_timer}; /* no SA_RESTART */
-  /* Its own signal: SIGALRM is the write queue's (store_queue.h). */
+  /* Its own signal: SIGALRM is the write queue's (store_sqlite_queue.h). */
   struct sigevent sev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGRTMIN};
   if (FCGX_Init() != 0 || FCGX_InitRequest(&req, listen_fd, 0) != 0) {
     log_error("event=start_failed error=\"cannot set up libfcgi\"");

@@ -61,6 +61,7 @@ struct sender {
   int64_t hb_every, next_heartbeat;
   int64_t watchdog_every, next_watchdog;
   int wake_fd;
+  bool store_failing; /* said once, until a claim works again */
   sigset_t wait_mask; /* the signal mask while waiting: stop signals open */
 };
 
@@ -172,6 +173,23 @@ static void sender_take_signals(struct sender *s) {
   }
 }
 
+/* A store call that failed: said once while the store keeps failing (the
+ * database away for a while must not fill the log), not again until a
+ * claim has worked. */
+static void sender_store_failed(struct sender *s, const char *event,
+                                enum store_rc rc) {
+  if (!s->store_failing)
+    log_error("event=%s error=%s reason=%s", event, log_q(store_strerror(rc)).s,
+              log_q(store_errmsg(s->store)).s);
+  s->store_failing = true;
+}
+
+static void sender_store_works(struct sender *s) {
+  if (s->store_failing)
+    log_info("event=store_back");
+  s->store_failing = false;
+}
+
 static void sender_heartbeat(struct sender *s) {
   struct store_sender_beat b = {
       .owner = s->owner,
@@ -183,8 +201,7 @@ static void sender_heartbeat(struct sender *s) {
   };
   enum store_rc rc = store_sender_heartbeat(s->store, &b);
   if (rc != STORE_OK)
-    log_warn("event=heartbeat_failed error=%s reason=%s",
-             log_q(store_strerror(rc)).s, log_q(store_errmsg(s->store)).s);
+    sender_store_failed(s, "heartbeat_failed", rc);
 }
 
 /* Counts what the gateway said. The moment the breaker opens (the
@@ -434,8 +451,7 @@ static void sender_close_due(struct sender *s) {
                                             s->conf->sender.max_attempts,
                                             &closed);
   if (rc != STORE_OK)
-    log_error("event=close_due_failed error=%s reason=%s",
-              log_q(store_strerror(rc)).s, log_q(store_errmsg(s->store)).s);
+    sender_store_failed(s, "close_due_failed", rc);
   else if (closed)
     log_info("event=closed_due messages=%" PRId64
              " why=\"expired or out of attempts\"",
@@ -634,6 +650,8 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
     }
     /* One transaction records the last batch and claims the next. */
     enum store_rc rc = sender_record_claim(s, &b, true);
+    if (rc == STORE_OK || rc == STORE_NOT_FOUND)
+      sender_store_works(s);
     if (rc == STORE_OK) {
       sender_send(s, &b);
       continue; /* drain: more may be due */
@@ -644,8 +662,7 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
       if (once)
         break;
     } else {
-      log_error("event=claim_failed error=%s reason=%s",
-                log_q(store_strerror(rc)).s, log_q(store_errmsg(s->store)).s);
+      sender_store_failed(s, "claim_failed", rc);
       if (once) {
         result = SENDER_ESTORE;
         break;

@@ -3,7 +3,11 @@
  * touch a database (error names, freeing results) is here. */
 #include "config.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
 
 #include "conf.h"
 #include "store_engine.h"
@@ -38,6 +42,104 @@ void store_request_free(struct store_request *r) {
 void store_outbox_claim_free(struct store_outbox_claim *c) {
   free(c->text);
   c->text = NULL;
+}
+
+const struct store_table_def store_tables[STORE_TABLE_COUNT] = {
+    [STORE_TABLE_ACCOUNTS] = {"accounts", 7,
+                              {"id", "phone", "status", "verify_failures",
+                               "locked_until", "created_at", "updated_at"},
+                              {0}, false},
+    [STORE_TABLE_ASSOCIATIONS] = {"associations", 4,
+                                  {"id", "account_id", "created_at",
+                                   "revoked_at"},
+                                  {0}, false},
+    [STORE_TABLE_REQUESTS] = {"requests", 7,
+                              {"method", "request_id", "key_id", "fingerprint",
+                               "http_status", "answer", "created_at"},
+                              {[3] = true}, false},
+    [STORE_TABLE_OTPS] = {"otps", 12,
+                          {"id", "request_id", "account_id", "context",
+                           "code_hash", "created_at", "expires_at", "attempts",
+                           "used_at", "superseded_at", "key_id", "send_otp_id"},
+                          {[4] = true}, true},
+    [STORE_TABLE_OUTBOX] = {"outbox", 19,
+                            {"id", "otp_id", "account_id", "destination",
+                             "text", "code_offset", "code_length",
+                             "sealed_code", "key_id", "status", "attempts",
+                             "next_attempt_at", "expires_at", "lease_owner",
+                             "gateway_ref", "last_error", "created_at",
+                             "updated_at", "sent_at"},
+                            {[7] = true}, true},
+    [STORE_TABLE_ADMIN_AUDIT] = {"admin_audit", 6,
+                                 {"id", "at", "who", "action", "target",
+                                  "detail"},
+                                 {0}, true},
+};
+
+const char *store_table_name(enum store_table t) {
+  return store_tables[t].name;
+}
+
+char *store_table_select_sql(const struct store_table_def *d,
+                             const char *blob_open, const char *blob_close) {
+  struct buf b = {0};
+  buf_appends(&b, "SELECT ");
+  for (int i = 0; i < d->ncols; i++) {
+    const char *c = d->columns[i];
+    char *col = d->blob[i] ? xasprintf("%s%s%s AS %s", blob_open, c,
+                                       blob_close, c)
+                           : xstrdup(c);
+    buf_appends(&b, i ? ", " : "");
+    buf_appends(&b, col);
+    free(col);
+  }
+  buf_appends(&b, " FROM ");
+  buf_appends(&b, d->name);
+  buf_appends(&b, " ORDER BY 1");
+  buf_append(&b, "", 1);
+  return b.data;
+}
+
+char *store_table_insert_sql(const struct store_table_def *d,
+                             char placeholder) {
+  struct buf b = {0};
+  char num[16];
+  buf_appends(&b, "INSERT INTO ");
+  buf_appends(&b, d->name);
+  buf_appends(&b, " (");
+  for (int i = 0; i < d->ncols; i++) {
+    buf_appends(&b, i ? ", " : "");
+    buf_appends(&b, d->columns[i]);
+  }
+  buf_appends(&b, ") VALUES (");
+  for (int i = 0; i < d->ncols; i++) {
+    snprintf(num, sizeof num, "%s%c%d", i ? ", " : "", placeholder, i + 1);
+    buf_appends(&b, num);
+  }
+  buf_appends(&b, ")");
+  buf_append(&b, "", 1);
+  return b.data;
+}
+
+bool store_row_matches(const struct store_table_def *d,
+                       const struct store_row *row) {
+  if (row->ncols != d->ncols)
+    return false;
+  for (int i = 0; i < d->ncols; i++)
+    if (strcmp(row->names[i], d->columns[i]) != 0)
+      return false;
+  return true;
+}
+
+unsigned char *store_hex_decode(const char *hex, size_t *len) {
+  size_t n = strlen(hex);
+  unsigned char *bytes = xmalloc(n / 2 + 1);
+  if (sodium_hex2bin(bytes, n / 2 + 1, hex, n, NULL, len, NULL) != 0 ||
+      *len * 2 != n) {
+    free(bytes);
+    return NULL;
+  }
+  return bytes;
 }
 
 struct store *store_open(const struct conf *conf, bool for_init, char *err,

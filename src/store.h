@@ -400,6 +400,31 @@ enum store_rc store_outbox_cancel(struct store *s, int64_t id, int64_t now);
  * due now with its attempts counted afresh. STORE_NOT_FOUND: no such row. */
 enum store_rc store_outbox_requeue(struct store *s, int64_t id, int64_t now);
 
+/* ---- moving between databases (otpgate-admin copy) ---- */
+
+/* The tables a copy moves, in an order that keeps the foreign keys. The
+ * senders' heartbeats are not among them: they are live state. */
+enum store_table {
+  STORE_TABLE_ACCOUNTS,
+  STORE_TABLE_ASSOCIATIONS,
+  STORE_TABLE_REQUESTS,
+  STORE_TABLE_OTPS,
+  STORE_TABLE_OUTBOX,
+  STORE_TABLE_ADMIN_AUDIT,
+  STORE_TABLE_COUNT
+};
+const char *store_table_name(enum store_table t);
+/* Every row of the table, every column (blobs as lowercase hex), in the
+ * order of its key, through fn. */
+enum store_rc store_table_rows(struct store *s, enum store_table t,
+                               store_row_fn fn, void *ctx);
+/* Inserts a row that store_table_rows() gave (from this engine or the
+ * other), keeping its id. In the caller's write transaction. */
+enum store_rc store_table_insert(struct store *s, enum store_table t,
+                                 const struct store_row *row);
+/* After rows were inserted with their ids: new ids come after them. */
+enum store_rc store_table_ids_done(struct store *s);
+
 /* ---- what `otpgate-admin status` reads ---- */
 
 /* The creation time of the oldest row of that status (0: none). */

@@ -25,7 +25,8 @@ struct store_pg;
   X(int, schema_version_latest)                                                \
   X(enum store_rc, check_writable)                                             \
   X(int, wake_fd)                                                              \
-  X(bool, wake_drain)
+  X(bool, wake_drain)                                                          \
+  X(enum store_rc, table_ids_done)
 
 /* clang-format off */
 #define STORE_ENGINE_FUNCTIONS(X) \
@@ -79,10 +80,36 @@ struct store_pg;
   X(enum store_rc, outbox_oldest, (enum outbox_status status, int64_t *created_at), (status, created_at)) \
   X(enum store_rc, outbox_outcomes_since, (int64_t since, store_row_fn fn, void *ctx), (since, fn, ctx)) \
   X(enum store_rc, otp_stats_since, (int64_t since, struct store_otp_stats *out), (since, out)) \
-  X(bool, backup, (const char *path, char *err, size_t errsz), (path, err, errsz))
+  X(bool, backup, (const char *path, char *err, size_t errsz), (path, err, errsz)) \
+  X(enum store_rc, table_rows, (enum store_table t, store_row_fn fn, void *ctx), (t, fn, ctx)) \
+  X(enum store_rc, table_insert, (enum store_table t, const struct store_row *row), (t, row))
 /* clang-format on */
 
 #define STORE_UNPAREN(...) __VA_ARGS__
+
+/* What a copy moves of each table (store_table_rows()), for both engines'
+ * SQL: the columns in order, and which hold bytes (hex in a row). */
+#define STORE_TABLE_COLUMNS_MAX 20
+struct store_table_def {
+  const char *name;
+  int ncols;
+  const char *columns[STORE_TABLE_COLUMNS_MAX];
+  bool blob[STORE_TABLE_COLUMNS_MAX];
+  bool has_id; /* an integer id the engine hands out */
+};
+extern const struct store_table_def store_tables[STORE_TABLE_COUNT];
+/* "SELECT a, b, ... FROM t ORDER BY 1", each blob column c written as
+ * blob_open c blob_close AS c (the engine's hex of it, NULL kept). */
+char *store_table_select_sql(const struct store_table_def *d,
+                             const char *blob_open, const char *blob_close);
+/* "INSERT INTO t (a, b, ...) VALUES (P1, P2, ...)", P the placeholder
+ * character ('?' for SQLite, '$' for PostgreSQL). malloc'd. */
+char *store_table_insert_sql(const struct store_table_def *d, char placeholder);
+/* Whether the row has the table's columns, in order. */
+bool store_row_matches(const struct store_table_def *d,
+                       const struct store_row *row);
+/* Bytes from lowercase or uppercase hex (malloc'd), NULL when it is not. */
+unsigned char *store_hex_decode(const char *hex, size_t *len);
 
 /* Declares ENGINE's implementation of every listed function, and its
  * open, close and rollback. */

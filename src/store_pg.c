@@ -25,9 +25,13 @@
 
 /* Keeps the server's (or libpq's) message, on one line. */
 static void pg_keep_message(struct store_pg *s, const char *msg) {
-  snprintf(s->errmsg, sizeof s->errmsg, "%s",
-           msg && msg[0] ? msg : "unknown PostgreSQL error");
-  s->errmsg[strcspn(s->errmsg, "\n")] = '\0';
+  if (msg == NULL || msg[0] == '\0')
+    msg = "unknown PostgreSQL error";
+  size_t n = strcspn(msg, "\n");
+  if (n >= sizeof s->errmsg)
+    n = sizeof s->errmsg - 1;
+  memcpy(s->errmsg, msg, n);
+  s->errmsg[n] = '\0';
 }
 
 /* The connection is gone: say so once. */
@@ -40,7 +44,12 @@ static void pg_note_lost(struct store_pg *s) {
 
 static enum store_rc pg_rc_from(struct store_pg *s, const PGresult *r) {
   const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-  pg_keep_message(s, r ? PQresultErrorMessage(r) : PQerrorMessage(s->conn));
+  /* The server's own words ("refused"), without libpq's "ERROR:  ". */
+  const char *primary =
+      r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+  pg_keep_message(s, primary         ? primary
+                     : r             ? PQresultErrorMessage(r)
+                                     : PQerrorMessage(s->conn));
   if (PQstatus(s->conn) != CONNECTION_OK) {
     pg_note_lost(s);
     return STORE_BUSY;
@@ -244,6 +253,16 @@ void pg_param_bytes(struct pg_params *p, const void *data, size_t len) {
   p->n++;
 }
 
+/* The result of a statement that ran, or NULL with *rc (and errmsg). */
+static PGresult *pg_result(struct store_pg *s, PGresult *r, enum store_rc *rc) {
+  ExecStatusType st = PQresultStatus(r);
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+    return r;
+  *rc = pg_rc_from(s, r);
+  PQclear(r);
+  return NULL;
+}
+
 PGresult *pg_exec(struct store_pg *s, const char *sql,
                   const struct pg_params *p, enum store_rc *rc) {
   char name[16];
@@ -258,25 +277,30 @@ PGresult *pg_exec(struct store_pg *s, const char *sql,
       abort(); /* the statements are fixed: raise PG_STMT_CACHE */
     idx = s->nprepared;
     snprintf(name, sizeof name, "s%d", idx);
-    PGresult *r = PQprepare(s->conn, name, sql, 0, NULL);
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-      *rc = pg_rc_from(s, r);
-      PQclear(r);
+    PGresult *prepared =
+        pg_result(s, PQprepare(s->conn, name, sql, 0, NULL), rc);
+    if (prepared == NULL)
       return NULL;
-    }
-    PQclear(r);
+    PQclear(prepared);
     s->prepared[s->nprepared++] = sql;
   }
   snprintf(name, sizeof name, "s%d", idx);
-  PGresult *r =
-      PQexecPrepared(s->conn, name, p ? p->n : 0, p ? p->values : NULL,
-                     p ? p->lengths : NULL, p ? p->formats : NULL, 0);
-  ExecStatusType st = PQresultStatus(r);
-  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-    return r;
-  *rc = pg_rc_from(s, r);
-  PQclear(r);
-  return NULL;
+  return pg_result(s,
+                   PQexecPrepared(s->conn, name, p ? p->n : 0,
+                                  p ? p->values : NULL, p ? p->lengths : NULL,
+                                  p ? p->formats : NULL, 0),
+                   rc);
+}
+
+PGresult *pg_exec_once(struct store_pg *s, const char *sql,
+                       const struct pg_params *p, enum store_rc *rc) {
+  if ((*rc = pg_ready(s)) != STORE_OK)
+    return NULL;
+  return pg_result(s,
+                   PQexecParams(s->conn, sql, p ? p->n : 0, NULL,
+                                p ? p->values : NULL, p ? p->lengths : NULL,
+                                p ? p->formats : NULL, 0),
+                   rc);
 }
 
 enum store_rc pg_run(struct store_pg *s, const char *sql,
@@ -326,13 +350,8 @@ static enum store_value_kind pg_kind(Oid type) {
   }
 }
 
-static enum store_rc pg_rows_counted(struct store_pg *s, const char *sql,
-                                     const struct pg_params *p,
-                                     store_row_fn fn, void *ctx, int *rows) {
-  enum store_rc rc;
-  PGresult *r = pg_exec(s, sql, p, &rc);
-  if (r == NULL)
-    return rc;
+enum store_rc pg_result_rows(PGresult *r, store_row_fn fn, void *ctx,
+                             int *rows) {
   int n = PQnfields(r);
   const char **names = xcalloc((size_t)n + 1, sizeof *names);
   const char **values = xcalloc((size_t)n + 1, sizeof *values);
@@ -358,14 +377,19 @@ static enum store_rc pg_rows_counted(struct store_pg *s, const char *sql,
 enum store_rc pg_rows(struct store_pg *s, const char *sql,
                       const struct pg_params *p, store_row_fn fn, void *ctx) {
   int rows;
-  return pg_rows_counted(s, sql, p, fn, ctx, &rows);
+  enum store_rc rc;
+  PGresult *r = pg_exec(s, sql, p, &rc);
+  return r ? pg_result_rows(r, fn, ctx, &rows) : rc;
 }
 
 enum store_rc pg_rows_at_least_one(struct store_pg *s, const char *sql,
                                    const struct pg_params *p, store_row_fn fn,
                                    void *ctx) {
   int rows = 0;
-  enum store_rc rc = pg_rows_counted(s, sql, p, fn, ctx, &rows);
+  enum store_rc rc;
+  PGresult *r = pg_exec(s, sql, p, &rc);
+  if (r != NULL)
+    rc = pg_result_rows(r, fn, ctx, &rows);
   return rc == STORE_OK && rows == 0 ? STORE_NOT_FOUND : rc;
 }
 
@@ -525,11 +549,11 @@ enum store_rc store_pg_migrate(struct store_pg *s, int *from, int *to) {
                       "INSERT INTO otpgate_schema (version) SELECT 0 "
                       "WHERE NOT EXISTS (SELECT 1 FROM otpgate_schema)");
   int v = rc == STORE_OK ? store_pg_schema_version(s) : -1;
+  *from = *to = v;
   if (v < 0 || v > store_pg_schema_version_latest(s)) {
     store_pg_rollback(s);
     return rc == STORE_OK ? STORE_ERROR : rc;
   }
-  *from = *to = v;
   for (const struct store_migration *m = store_pg_migrations; m->sql; m++) {
     char update[64];
     if (m->version <= v)

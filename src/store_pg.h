@@ -12,7 +12,7 @@
 #include "store_engine.h"
 
 #define PG_STMT_CACHE 96
-#define PG_PARAMS_MAX 16
+#define PG_PARAMS_MAX 32
 
 struct store_pg {
   PGconn *conn;
@@ -51,6 +51,13 @@ void pg_param_bytes(struct pg_params *p, const void *data, size_t len);
  * s->errmsg the detail). The caller PQclear()s a result. */
 PGresult *pg_exec(struct store_pg *s, const char *sql,
                   const struct pg_params *p, enum store_rc *rc);
+/* As pg_exec(), for a statement made at run time (not kept prepared). */
+PGresult *pg_exec_once(struct store_pg *s, const char *sql,
+                       const struct pg_params *p, enum store_rc *rc);
+/* Each row of a result through fn, as text, with its columns' kinds;
+ * *rows gets their number. Clears the result. */
+enum store_rc pg_result_rows(PGresult *r, store_row_fn fn, void *ctx,
+                             int *rows);
 /* pg_exec() of a statement whose rows are ignored; *changes (may be NULL)
  * gets the rows it changed. */
 enum store_rc pg_run(struct store_pg *s, const char *sql,

@@ -4,7 +4,6 @@
 #include "config.h"
 
 #include <check.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,16 +157,6 @@ START_TEST(record_and_claim_in_one_transaction) {
 }
 END_TEST
 
-/* A write behind the store's back (th_sql_* only read). */
-static void write_sql(const char *sql) {
-  sqlite3 *db;
-  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
-  sqlite3_busy_timeout(db, 10000);
-  ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK, "%s: %s",
-                sql, sqlite3_errmsg(db));
-  sqlite3_close(db);
-}
-
 /* The batched record-and-claim at now, max rows at most (freed here):
  * checks its result is want, puts the claimed ids in ids, returns how
  * many. */
@@ -251,12 +240,9 @@ START_TEST(batch_is_one_transaction) {
   for (int i = 0; i < 4; i++)
     r[i] = add(T0 + i, T0 + 300000, TEXT, 13, 6);
   ck_assert_uint_eq(batch("one", NULL, 0, T0 + 10, 2, ids, STORE_OK), 2);
-  char *sql = xasprintf("CREATE TRIGGER boom BEFORE UPDATE OF status ON outbox "
-                        "WHEN NEW.id = %lld AND NEW.status = 'failed' "
-                        "BEGIN SELECT RAISE(ABORT, 'boom'); END",
-                        (long long)r[1]);
-  write_sql(sql);
-  free(sql);
+  char *when = xasprintf("NEW.id = %lld AND NEW.status = 'failed'", (long long)r[1]);
+  th_sql_refuse("boom", "BEFORE UPDATE OF status ON outbox", when, "boom");
+  free(when);
   struct store_outbox_done d[2] = {
       {.id = r[0], .result = {.outcome = STORE_OUTBOX_SENT}},
       {.id = r[1], .result = {.outcome = STORE_OUTBOX_FAILED, .error = "x"}},
@@ -273,9 +259,12 @@ START_TEST(batch_is_one_transaction) {
   assert_col(r[0], "status", "sending"); /* its 'sent' was rolled back */
   assert_col(r[2], "status", "queued");  /* and so was the claim */
 
-  write_sql("DROP TRIGGER boom");
+  th_sql_refuse_drop("boom", "outbox");
   /* r[0]'s lease is lost to "two"; r[1] is still "one"'s. */
-  write_sql("UPDATE outbox SET lease_owner = 'two' WHERE id = 1");
+  char *sql = xasprintf("UPDATE outbox SET lease_owner = 'two' WHERE id = %lld",
+                        (long long)r[0]);
+  th_sql_exec(sql);
+  free(sql);
   ck_assert_uint_eq(batch("one", d, 2, T0 + 30, 2, ids, STORE_OK), 2);
   ck_assert_int_eq(d[0].recorded, STORE_NOT_FOUND);
   ck_assert_int_eq(d[1].recorded, STORE_OK);

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include <json-c/json.h>
-#include <sqlite3.h>
 
 #include "fcgi_client.h"
 #include "otp.h"
@@ -135,7 +134,11 @@ START_TEST(seeds_example_round_trip) {
   ck_assert(secret_load(keyfile, &keys, err, sizeof err));
   unsigned char want[SECRET_HASH_LEN];
   otp_code_hash(secret_newest(&keys), "0123434-otp-abc", code, want);
-  char *hex = th_sql_text("SELECT hex(code_hash) FROM otps");
+  char *hex_of = th_sql_hex("code_hash");
+  char *hex_sql = xasprintf("SELECT %s FROM otps", hex_of);
+  char *hex = th_sql_text(hex_sql);
+  free(hex_sql);
+  free(hex_of);
   char want_hex[2 * SECRET_HASH_LEN + 1];
   for (int i = 0; i < SECRET_HASH_LEN; i++)
     sprintf(want_hex + 2 * i, "%02X", want[i]);
@@ -271,8 +274,10 @@ static const char *const phone_values[] = {
 
 START_TEST(invalid_phone_numbers_are_declined) {
   size_t n = sizeof phone_values / sizeof phone_values[0];
-  char *accounts = th_sql_text("SELECT group_concat(id || status || verify_failures || "
-                               "locked_until || updated_at) FROM accounts");
+  char *accounts_sql = xasprintf("SELECT %s(id || status || verify_failures || "
+                                 "locked_until || updated_at, ',') FROM accounts",
+                                 th_sql_string_agg());
+  char *accounts = th_sql_text(accounts_sql);
   for (size_t i = 0; i < n; i++) {
     struct th_fcgi_reply r;
     char *body = xasprintf("{\"requestHeader\":{\"protocolVersion\":{\"major\":1,\"minor\":0,"
@@ -295,9 +300,9 @@ START_TEST(invalid_phone_numbers_are_declined) {
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests"), (int64_t)n + 1);
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM otps"), 0);
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 0);
-  char *after = th_sql_text("SELECT group_concat(id || status || verify_failures || "
-                            "locked_until || updated_at) FROM accounts");
+  char *after = th_sql_text(accounts_sql);
   ck_assert_str_eq(accounts, after);
+  free(accounts_sql);
   free(accounts);
   free(after);
 }
@@ -337,11 +342,8 @@ START_TEST(send_limit) {
 END_TEST
 
 START_TEST(locked_account) {
-  sqlite3 *db;
-  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
   char *sql = xasprintf("UPDATE accounts SET locked_until = %" PRId64, now_ms() + 60000);
-  ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(db);
+  th_sql_exec(sql);
   free(sql);
   ck_assert_str_eq(send_result("lk", "associationId", "assoc-1"), "OTP_LIMIT_REACHED");
 }
@@ -357,12 +359,9 @@ START_TEST(no_sender_no_promise) {
   /* A transient result is not recorded: Google's retry is processed
    * afresh once a sender is back. */
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM requests"), 0);
-  sqlite3 *db;
-  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
   char *sql = xasprintf("INSERT INTO senders (owner, pid, started_at, seen_at) "
                         "VALUES ('t', 1, 0, %" PRId64 ")", now_ms());
-  ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-  sqlite3_close(db);
+  th_sql_exec(sql);
   free(sql);
   ck_assert_str_eq(send_result("hb-2", "associationId", "assoc-1"), "SUCCESS");
   ck_assert_str_eq(send_result("hb-1", "associationId", "assoc-1"), "SUCCESS");
@@ -403,16 +402,9 @@ START_TEST(countries_and_caps) {
 END_TEST
 
 /* A store failure inside the method (not at the last write): the 503's
- * log line says SQLite's reason. */
+ * log line says the database's reason. */
 START_TEST(store_failure_inside_the_method_is_logged) {
-  sqlite3 *db;
-  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
-  ck_assert_int_eq(sqlite3_exec(db,
-                                "CREATE TRIGGER refuse BEFORE INSERT ON otps "
-                                "BEGIN SELECT RAISE(ABORT, 'no more codes today'); END",
-                                NULL, NULL, NULL),
-                   SQLITE_OK);
-  sqlite3_close(db);
+  th_sql_refuse("refuse", "BEFORE INSERT ON otps", NULL, "no more codes today");
   int status;
   char *body = request("in-1", "associationId", "assoc-1", TOKEN);
   json_object *o = post_json(PATH, body, &status, NULL);
@@ -513,13 +505,7 @@ END_TEST
  * takes writes. A trigger stands in for the full disk (the deploy test
  * tests/deploy/diskfull.sh runs into a real one). */
 START_TEST(failed_last_write_is_503) {
-  sqlite3 *db;
-  ck_assert_int_eq(sqlite3_open(th_db_path(), &db), SQLITE_OK);
-  ck_assert_int_eq(sqlite3_exec(db,
-                                "CREATE TRIGGER refuse BEFORE INSERT ON requests "
-                                "BEGIN SELECT RAISE(ABORT, 'refused'); END",
-                                NULL, NULL, NULL),
-                   SQLITE_OK);
+  th_sql_refuse("refuse", "BEFORE INSERT ON requests", NULL, "refused");
   int status;
   char *body = request("full-1", "associationId", "assoc-1", TOKEN);
   json_object *o = post_json(PATH, body, &status, NULL);
@@ -542,9 +528,7 @@ START_TEST(failed_last_write_is_503) {
                     strstr(line, " detail=\"store: ") && strstr(line, "(refused)") &&
                     !strstr(line, "queued"),
                 "%s", line);
-  ck_assert_int_eq(sqlite3_exec(db, "DROP TRIGGER refuse", NULL, NULL, NULL),
-                   SQLITE_OK);
-  sqlite3_close(db);
+  th_sql_refuse_drop("refuse", "requests");
   ck_assert_str_eq(send_result("full-1", "associationId", "assoc-1"), "SUCCESS");
   ck_assert_int_eq(th_sql_int("SELECT count(*) FROM outbox"), 1);
   json_object_put(o);
@@ -1132,7 +1116,8 @@ int main(void) {
   tcase_add_test(tc, failed_last_write_is_503);
   tcase_add_test(tc, store_failure_inside_the_method_is_logged);
   tcase_add_test(tc, countries_and_caps);
-  tcase_add_test(tc, no_code_in_the_database_files);
+  TH_SQLITE_ONLY(tc, no_code_in_the_database_files,
+                 "reads SQLite's database file and its -wal");
   tcase_add_test(tc, secret_rotation_keeps_old_codes_and_records);
   tcase_add_loop_test(tc, bad_requests, 0, sizeof bad / sizeof bad[0]);
   tcase_add_loop_test(tc, unknown_fields_are_ignored, 0,

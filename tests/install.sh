@@ -40,6 +40,7 @@ want "$mandir/man5/otpgate.conf.5"
 want "$docdir/README.md"
 want "$docdir/HACKING.md"
 for f in "$s"/sql/*.sql; do want "$datadir/otpgate/sql/${f##*/}"; done
+for f in "$s"/sql/postgresql/*.sql; do want "$datadir/otpgate/sql/postgresql/${f##*/}"; done
 want "$docdir/examples/apache2/otpgate.conf"
 want "$docdir/examples/lighttpd/otpgate.conf"
 want "$docdir/examples/lighttpd/otpgate-spawn-fcgi.conf"

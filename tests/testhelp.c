@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "admin.h"
@@ -31,6 +32,118 @@ static char tmpdir[512];
 static char config_path[600];
 static char db_path[600];
 static char *admin_out, *admin_err;
+
+/* ---- PostgreSQL (OTPGATE_TEST_PG: the socket directory of the server
+ *      tests/pg-run.sh started) ---- */
+
+/* The test's own database on that server, made by th_config(). */
+static char pg_db[64];
+/* The tests' connection to it, for th_sql_*() (made on first use). */
+static PGconn *pg_conn;
+
+bool th_on_pg(void) {
+  const char *s = getenv("OTPGATE_TEST_PG");
+  return s != NULL && s[0] != '\0';
+}
+
+/* A conninfo value, quoted. */
+static void pg_quote(struct buf *b, const char *v) {
+  buf_appends(b, "'");
+  for (; *v; v++) {
+    if (*v == '\'' || *v == '\\')
+      buf_appends(b, "\\");
+    buf_append(b, v, 1);
+  }
+  buf_appends(b, "'");
+}
+
+/* conninfo for database db on the test server (malloc'd). */
+static char *pg_conninfo(const char *db) {
+  struct buf b = {0};
+  buf_appends(&b, "host=");
+  pg_quote(&b, getenv("OTPGATE_TEST_PG"));
+  buf_appends(&b, " dbname=");
+  buf_appends(&b, db);
+  buf_appends(&b, " user=otpgate");
+  return b.data;
+}
+
+static PGconn *pg_connect(const char *db) {
+  char *ci = pg_conninfo(db);
+  PGconn *c = PQconnectdb(ci);
+  if (PQstatus(c) != CONNECTION_OK) {
+    fprintf(stderr, "testhelp: PostgreSQL %s: %s", ci, PQerrorMessage(c));
+    abort();
+  }
+  free(ci);
+  PQsetNoticeProcessor(c, NULL, NULL); /* the default prints NOTICEs */
+  return c;
+}
+
+static void pg_admin_exec(const char *sql, bool must) {
+  PGconn *c = pg_connect("postgres");
+  PGresult *r = PQexec(c, sql);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK && must) {
+    fprintf(stderr, "testhelp: %s: %s", sql, PQerrorMessage(c));
+    abort();
+  }
+  PQclear(r);
+  PQfinish(c);
+}
+
+/* A fresh database for this test (each runs in a process of its own). */
+static void pg_create_db(void) {
+  static unsigned made;
+  if (pg_db[0])
+    return;
+  snprintf(pg_db, sizeof pg_db, "t_%ld_%u", (long)getpid(), made++);
+  char *sql = xasprintf("CREATE DATABASE %s", pg_db);
+  pg_admin_exec(sql, true);
+  free(sql);
+}
+
+static void pg_drop_db(void) {
+  if (pg_conn) {
+    PQfinish(pg_conn);
+    pg_conn = NULL;
+  }
+  if (!pg_db[0])
+    return;
+  if (!getenv("OTPGATE_KEEP_TMP")) {
+    /* FORCE: a daemon the test started may still hold a connection. */
+    char *sql = xasprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pg_db);
+    pg_admin_exec(sql, false);
+    free(sql);
+  }
+  pg_db[0] = '\0';
+}
+
+static PGconn *pg_tests_conn(void) {
+  if (!pg_db[0]) {
+    fprintf(stderr, "testhelp: no database yet (th_config() makes it)\n");
+    abort();
+  }
+  if (pg_conn == NULL || PQstatus(pg_conn) != CONNECTION_OK) {
+    if (pg_conn)
+      PQfinish(pg_conn);
+    pg_conn = pg_connect(pg_db);
+  }
+  return pg_conn;
+}
+
+/* Runs a query; its result, which has rows (or aborts the test). */
+static PGresult *pg_query(const char *who, const char *sql) {
+  PGconn *c = pg_tests_conn();
+  PGresult *r = PQexec(c, sql);
+  ExecStatusType st = PQresultStatus(r);
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    fprintf(stderr, "%s: %s: %s", who, sql, PQerrorMessage(c));
+    abort();
+  }
+  return r;
+}
+
+const char *th_pg_database(void) { return pg_db; }
 
 int th_run_suite(Suite *s) {
   SRunner *sr = srunner_create(s);
@@ -140,6 +253,8 @@ void th_cleanup(void) {
     rm_rf(tmpdir);
   tmpdir[0] = '\0';
   config_path[0] = db_path[0] = '\0';
+  if (th_on_pg())
+    pg_drop_db();
 }
 
 const char *th_config(const char *extra) {
@@ -150,6 +265,12 @@ const char *th_config(const char *extra) {
   if (f == NULL)
     abort();
   /* Sections may repeat in INI: extra adds keys to any of them. */
+  if (th_on_pg()) {
+    pg_create_db();
+    char *ci = pg_conninfo(pg_db);
+    fprintf(f, "[database]\ndriver = postgresql\nconninfo = %s\n", ci);
+    free(ci);
+  }
   fprintf(f,
           "[database]\npath = %s\nsynchronous = normal\n"
           "[api]\nmetrics_file = %s/metrics\n"
@@ -209,7 +330,26 @@ static sqlite3 *th_open(void) {
   return db;
 }
 
+/* A value as th_sql_int() gives it: PostgreSQL's booleans are 1 and 0, as
+ * SQLite's are. */
+static int64_t pg_int(const PGresult *r) {
+  if (PQntuples(r) < 1 || PQnfields(r) < 1 || PQgetisnull(r, 0, 0))
+    return -1;
+  const char *v = PQgetvalue(r, 0, 0);
+  if (strcmp(v, "t") == 0)
+    return 1;
+  if (strcmp(v, "f") == 0)
+    return 0;
+  return strtoll(v, NULL, 10);
+}
+
 int64_t th_sql_int(const char *sql) {
+  if (th_on_pg()) {
+    PGresult *r = pg_query("th_sql_int", sql);
+    int64_t v = pg_int(r);
+    PQclear(r);
+    return v;
+  }
   sqlite3 *db = th_open();
   sqlite3_stmt *st;
   int64_t v = -1;
@@ -225,6 +365,14 @@ int64_t th_sql_int(const char *sql) {
 }
 
 char *th_sql_text(const char *sql) {
+  if (th_on_pg()) {
+    PGresult *r = pg_query("th_sql_text", sql);
+    char *v = NULL;
+    if (PQntuples(r) > 0 && PQnfields(r) > 0 && !PQgetisnull(r, 0, 0))
+      v = xstrdup(PQgetvalue(r, 0, 0));
+    PQclear(r);
+    return v;
+  }
   sqlite3 *db = th_open();
   sqlite3_stmt *st;
   char *v = NULL;
@@ -239,10 +387,187 @@ char *th_sql_text(const char *sql) {
   return v;
 }
 
+/* Runs sql; NULL when it worked, else why (malloc'd). */
+static char *sql_run(const char *sql) {
+  char *why = NULL;
+  if (th_on_pg()) {
+    PGconn *c = pg_tests_conn();
+    PGresult *r = PQexec(c, sql);
+    ExecStatusType st = PQresultStatus(r);
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+      why = xstrdup(PQerrorMessage(c));
+    PQclear(r);
+    return why;
+  }
+  sqlite3 *db;
+  if (sqlite3_open(db_path, &db) != SQLITE_OK)
+    abort();
+  sqlite3_busy_timeout(db, 10000);
+  if (sqlite3_exec(db, "PRAGMA foreign_keys=ON", NULL, NULL, NULL) != SQLITE_OK)
+    abort();
+  if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+    why = xstrdup(sqlite3_errmsg(db));
+  sqlite3_close(db);
+  return why;
+}
+
+void th_sql_exec(const char *sql) {
+  char *why = sql_run(sql);
+  if (why) {
+    fprintf(stderr, "th_sql_exec: %s: %s\n", sql, why);
+    abort();
+  }
+}
+
+bool th_sql_try(const char *sql) {
+  char *why = sql_run(sql);
+  free(why);
+  return why == NULL;
+}
+
+void th_left_out(const char *test, const char *why) {
+  printf("left out on PostgreSQL: %s (SQLite only: %s)\n", test, why);
+  fflush(stdout);
+}
+
+int th_schema_version(void) {
+  return (int)th_sql_int(th_on_pg() ? "SELECT version FROM otpgate_schema"
+                                    : "PRAGMA user_version");
+}
+
+void th_schema_version_set(int version) {
+  char *sql = xasprintf(th_on_pg() ? "UPDATE otpgate_schema SET version = %d"
+                                   : "PRAGMA user_version = %d",
+                        version);
+  th_sql_exec(sql);
+  free(sql);
+}
+
+bool th_db_has(const char *kind, const char *name) {
+  char *sql;
+  if (th_on_pg()) {
+    char relkind = strcmp(kind, "table") == 0  ? 'r'
+                   : strcmp(kind, "view") == 0 ? 'v'
+                   : strcmp(kind, "index") == 0 ? 'i'
+                                                : '?';
+    sql = xasprintf("SELECT count(*) FROM pg_class c JOIN pg_namespace n "
+                    "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() "
+                    "AND c.relkind = '%c' AND c.relname = '%s'",
+                    relkind, name);
+  } else {
+    sql = xasprintf("SELECT count(*) FROM sqlite_schema WHERE type = '%s' "
+                    "AND name = '%s'", kind, name);
+  }
+  int64_t n = th_sql_int(sql);
+  free(sql);
+  return n == 1;
+}
+
+char *th_schema_dump(void) {
+  if (!th_on_pg())
+    return th_sql_text("SELECT group_concat(sql, ';') FROM "
+                       "(SELECT sql FROM sqlite_schema ORDER BY name)");
+  /* Each relation: its kind, columns and constraints. */
+  return th_sql_text(
+      "SELECT string_agg(c.relname || ':' || c.relkind::text || ':' || "
+      "coalesce((SELECT string_agg(a.attname || ' ' || "
+      "format_type(a.atttypid, a.atttypmod) || CASE WHEN a.attnotnull THEN "
+      "' not null' ELSE '' END, ',' ORDER BY a.attnum) FROM pg_attribute a "
+      "WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '') "
+      "|| ':' || coalesce((SELECT string_agg(pg_get_constraintdef(k.oid), ',' "
+      "ORDER BY k.conname) FROM pg_constraint k WHERE k.conrelid = c.oid), ''), "
+      "';' ORDER BY c.relname) FROM pg_class c JOIN pg_namespace n "
+      "ON n.oid = c.relnamespace WHERE n.nspname = current_schema()");
+}
+
+void th_db_remove(void) {
+  if (!th_on_pg()) {
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+      char *path = xasprintf("%s%s", db_path, suffixes[i]);
+      unlink(path);
+      free(path);
+    }
+    return;
+  }
+  if (pg_conn) {
+    PQfinish(pg_conn);
+    pg_conn = NULL;
+  }
+  char *sql = xasprintf("DROP DATABASE %s WITH (FORCE)", pg_db);
+  pg_admin_exec(sql, true);
+  free(sql);
+  sql = xasprintf("CREATE DATABASE %s", pg_db);
+  pg_admin_exec(sql, true);
+  free(sql);
+}
+
+const char *th_db_where(void) { return th_on_pg() ? "(postgresql)" : db_path; }
+
+const char *th_sql_string_agg(void) {
+  return th_on_pg() ? "string_agg" : "group_concat";
+}
+
+char *th_sql_blob(const char *hex) {
+  return th_on_pg() ? xasprintf("'\\x%s'::bytea", hex) : xasprintf("x'%s'", hex);
+}
+
+char *th_sql_hex(const char *expr) {
+  return th_on_pg() ? xasprintf("upper(encode(%s, 'hex'))", expr)
+                    : xasprintf("hex(%s)", expr);
+}
+
+void th_sql_refuse(const char *name, const char *event, const char *when,
+                   const char *message) {
+  char *sql;
+  if (th_on_pg()) {
+    char *cond = when ? xasprintf(" WHEN (%s)", when) : xstrdup("");
+    sql = xasprintf("CREATE FUNCTION %s_fn() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$f$BEGIN RAISE EXCEPTION '%s'; END$f$; "
+                    "CREATE TRIGGER %s %s FOR EACH ROW%s EXECUTE FUNCTION %s_fn()",
+                    name, message, name, event, cond, name);
+    free(cond);
+  } else {
+    char *cond = when ? xasprintf(" WHEN %s", when) : xstrdup("");
+    sql = xasprintf("CREATE TRIGGER %s %s%s BEGIN SELECT RAISE(ABORT, '%s'); END",
+                    name, event, cond, message);
+    free(cond);
+  }
+  th_sql_exec(sql);
+  free(sql);
+}
+
+void th_sql_refuse_drop(const char *name, const char *table) {
+  char *sql = th_on_pg()
+                  ? xasprintf("DROP TRIGGER %s ON %s; DROP FUNCTION %s_fn()", name,
+                              table, name)
+                  : xasprintf("DROP TRIGGER %s", name);
+  th_sql_exec(sql);
+  free(sql);
+}
+
 char *th_db_snapshot(void) {
   static const char *const tables[] = {"accounts", "associations", "otps",
                                        "outbox", "requests"};
   struct buf b = {0};
+  if (th_on_pg()) {
+    for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
+      char *sql = xasprintf("SELECT * FROM %s ORDER BY 1, 2", tables[t]);
+      PGresult *r = pg_query("th_db_snapshot", sql);
+      buf_appends(&b, tables[t]);
+      buf_appends(&b, ":\n");
+      for (int row = 0; row < PQntuples(r); row++) {
+        for (int i = 0; i < PQnfields(r); i++) {
+          buf_appends(&b, PQgetisnull(r, row, i) ? "NULL" : PQgetvalue(r, row, i));
+          buf_appends(&b, "|");
+        }
+        buf_appends(&b, "\n");
+      }
+      PQclear(r);
+      free(sql);
+    }
+    return b.data ? b.data : xstrdup("");
+  }
   sqlite3 *db = th_open();
   for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
     char *sql = xasprintf("SELECT * FROM %s ORDER BY 1, 2", tables[t]);
@@ -275,7 +600,9 @@ static struct conf *th_store_conf;
 
 int th_schema_latest(void) {
   int v = 0;
-  for (const struct store_migration *m = store_migrations; m->sql; m++)
+  for (const struct store_migration *m = th_on_pg() ? store_pg_migrations
+                                                    : store_migrations;
+       m->sql; m++)
     v = m->version;
   return v;
 }
@@ -359,6 +686,30 @@ int64_t th_outbox_add(int n, const char *destination, const char *text,
 char *th_sms_text(int64_t id) {
   struct secret_keys keys;
   char code[OTP_MAX_LENGTH + 1];
+  if (th_on_pg()) {
+    char *text = NULL;
+    th_keys(&keys);
+    char *sql = xasprintf("SELECT text, code_offset, sealed_code, key_id FROM outbox "
+                          "WHERE id = %lld OR %lld = 0 ORDER BY id DESC LIMIT 1",
+                          (long long)id, (long long)id);
+    PGresult *r = pg_query("th_sms_text", sql);
+    free(sql);
+    if (PQntuples(r) == 1 && !PQgetisnull(r, 0, 2)) {
+      size_t n = 0;
+      unsigned char *sealed =
+          PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 2), &n);
+      const struct secret_key *key =
+          secret_find(&keys, strtoll(PQgetvalue(r, 0, 3), NULL, 10));
+      size_t off = (size_t)strtoll(PQgetvalue(r, 0, 1), NULL, 10);
+      if (sealed && n > 0 && key && otp_open_code(key, sealed, n, code)) {
+        text = xstrdup(PQgetvalue(r, 0, 0));
+        memcpy(text + off, code, strlen(code));
+      }
+      PQfreemem(sealed);
+    }
+    PQclear(r);
+    return text;
+  }
   sqlite3 *db = th_open();
   sqlite3_stmt *st;
   char *text = NULL;

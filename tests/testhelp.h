@@ -32,10 +32,67 @@ int th_admin(const char *first, ...);
 const char *th_admin_out(void);
 const char *th_admin_err(void);
 
-/* SQL against the test database, outside the store (assertions only). */
+/* True when the tests run on PostgreSQL: tests/pg-run.sh started a server
+ * and set OTPGATE_TEST_PG (its socket directory). th_config() then gives
+ * the test a fresh database of its own there ([database] driver =
+ * postgresql), and th_sql_*() read it. A suite leaves its SQLite-only
+ * cases out (not added to the TCase) when this is true. */
+bool th_on_pg(void);
+/* The test's database on PostgreSQL ("" before th_config()). */
+const char *th_pg_database(void);
+
+/* SQL against the test database, outside the store (assertions only).
+ * On PostgreSQL a boolean reads as 1 or 0, as in SQLite. */
 int64_t th_sql_int(const char *sql);
 /* First column of the first row as text (malloc'd; NULL for no row/NULL). */
 char *th_sql_text(const char *sql);
+/* Runs SQL that changes the database (setting up a case), outside the
+ * store, with foreign keys enforced (as the store has them); a failure
+ * fails the test. */
+void th_sql_exec(const char *sql);
+/* The same, for a statement that may fail: whether it succeeded. */
+bool th_sql_try(const char *sql);
+
+/* ---- what differs between the engines, for tests that run on both ---- */
+
+/* Adds test tf to tc on SQLite only. On PostgreSQL it is left out (never
+ * run, so never counted as passed) and the log says so, with why. */
+#define TH_SQLITE_ONLY(tc, tf, why)                                            \
+  do {                                                                         \
+    if (th_on_pg())                                                            \
+      th_left_out(#tf, why);                                                   \
+    else                                                                       \
+      tcase_add_test(tc, tf);                                                  \
+  } while (0)
+void th_left_out(const char *test, const char *why);
+
+/* The schema version the database records (SQLite: user_version;
+ * PostgreSQL: otpgate_schema), and setting it behind the store's back. */
+int th_schema_version(void);
+void th_schema_version_set(int version);
+/* Whether the database has a relation of that kind ("table", "view",
+ * "index") and name. */
+bool th_db_has(const char *kind, const char *name);
+/* The schema as text, to show that nothing changed it (malloc'd). */
+char *th_schema_dump(void);
+/* Takes the database away, as if init had never made it: SQLite's file
+ * is removed; PostgreSQL's database made again, empty. */
+void th_db_remove(void);
+/* Where the programs say the database is: its path, or "(postgresql)". */
+const char *th_db_where(void);
+/* SQL spellings: the aggregate that joins text (both take (value, sep)):
+ * group_concat or string_agg; a blob literal from hex digits (malloc'd);
+ * an expression's bytes in upper-case hex (malloc'd). */
+const char *th_sql_string_agg(void);
+char *th_sql_blob(const char *hex);
+char *th_sql_hex(const char *expr);
+/* A trigger that makes a write fail with message, standing in for a
+ * failing disk: event as "BEFORE INSERT ON table" or "BEFORE UPDATE OF
+ * column ON table", when a condition on NEW or NULL. th_sql_refuse_drop()
+ * takes it away. */
+void th_sql_refuse(const char *name, const char *event, const char *when,
+                   const char *message);
+void th_sql_refuse_drop(const char *name, const char *table);
 /* A digest of every row of the main tables, to show nothing changed. */
 char *th_db_snapshot(void);
 

@@ -105,6 +105,7 @@ for f in apache2/otpgate.conf lighttpd/otpgate.conf lighttpd/otpgate-spawn-fcgi.
   has "/usr/share/doc/otpgate/examples/$f"
 done
 for f in "$OTPGATE_SRCDIR"/sql/*.sql; do has "/usr/share/otpgate/sql/${f##*/}"; done
+for f in "$OTPGATE_SRCDIR"/sql/postgresql/*.sql; do has "/usr/share/otpgate/sql/postgresql/${f##*/}"; done
 dpkg-deb -I "$deb" conffiles | grep -qxF /etc/otpgate/otpgate.conf ||
   die "/etc/otpgate/otpgate.conf is not a conffile: $(dpkg-deb -I "$deb" conffiles)"
 for s in postinst prerm postrm; do dpkg-deb -I "$deb" "$s" >"$T/$s" 2>/dev/null; done
