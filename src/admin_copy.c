@@ -1,9 +1,10 @@
 /* otpgate-admin copy --to OTHER.conf: everything this configuration's
  * database holds, into the database OTHER.conf names, of either engine
  * (the move from SQLite to PostgreSQL, when a second machine comes). The
- * web server is stopped meanwhile; the copy holds this database's write
- * lock while it reads, so what it copies is one moment's state, and goes
- * into the other in one transaction: all of it or nothing. */
+ * web server and the sender are stopped meanwhile (a sender still beating
+ * is refused: it would send the queued SMS the other side's senders will
+ * send). What it copies is one moment's state (store_begin_snapshot()),
+ * and goes into the other in one transaction: all of it or nothing. */
 #include "config.h"
 
 #include <inttypes.h>
@@ -47,6 +48,29 @@ static bool same_secret(struct admin *a, const struct conf *other) {
                other->file, other->otp.secret_file, a->conf->otp.secret_file,
                a->conf->otp.secret_file);
   return same;
+}
+
+/* The queued SMS go with the copy and out from the other side: a sender
+ * still draining this side would send them too. A sender that stopped
+ * cleanly took its heartbeat with it. */
+static bool no_live_sender(struct admin *a) {
+  int64_t seen = 0, now = now_ms();
+  long max_age = a->conf->sender.heartbeat_max_age_seconds;
+  enum store_rc rc = store_sender_last_seen(a->store, &seen);
+  if (rc != STORE_OK) {
+    admin_fail(a, "database %s: %s: %s", conf_database_where(a->conf),
+               store_strerror(rc), store_errmsg(a->store));
+    return false;
+  }
+  if (seen > 0 && now - seen < (max_age > 0 ? max_age : 15) * 1000) {
+    admin_fail(a,
+               "a sender beat %" PRId64 " s ago: stop otpgate-sender (and the "
+               "web server) first, or its SMS would go out from both "
+               "databases; nothing copied",
+               (now - seen) / 1000);
+    return false;
+  }
+  return true;
 }
 
 static void count_row(const struct store_row *row, void *ctx) {
@@ -159,8 +183,10 @@ int admin_cmd_copy(struct admin *a) {
   }
   if (!is_empty(a, to, where))
     goto out;
-  /* Holding this side's write lock: nothing changes while it is read. */
-  enum store_rc rc = store_begin_write(a->store);
+  if (!no_live_sender(a))
+    goto out;
+  /* One moment's state of this side (SQLite: its write lock held). */
+  enum store_rc rc = store_begin_snapshot(a->store);
   if (rc != STORE_OK) {
     admin_fail(a, "database %s: %s: %s", conf_database_where(a->conf),
                store_strerror(rc), store_errmsg(a->store));

@@ -414,6 +414,11 @@ enum store_table {
   STORE_TABLE_COUNT
 };
 const char *store_table_name(enum store_table t);
+/* A transaction that reads one moment's state of every table, however
+ * long it takes (SQLite: the write lock, which keeps writers out;
+ * PostgreSQL: a repeatable-read snapshot, no statement timeout). End it
+ * with store_rollback(). */
+enum store_rc store_begin_snapshot(struct store *s);
 /* Every row of the table, every column (blobs as lowercase hex), in the
  * order of its key, through fn. */
 enum store_rc store_table_rows(struct store *s, enum store_table t,

@@ -26,7 +26,8 @@ struct store_pg;
   X(enum store_rc, check_writable)                                             \
   X(int, wake_fd)                                                              \
   X(bool, wake_drain)                                                          \
-  X(enum store_rc, table_ids_done)
+  X(enum store_rc, table_ids_done)                                             \
+  X(enum store_rc, begin_snapshot)
 
 /* clang-format off */
 #define STORE_ENGINE_FUNCTIONS(X) \

@@ -4,7 +4,7 @@
  * One connection per process. When the server goes away (a restart, a
  * failover, the network), the call that finds out answers STORE_BUSY (the
  * request gets 503) and the log says so once; later calls try to connect
- * again, no more often than a backoff that grows from 100 ms to 5 s, and
+ * again, no more often than a backoff that grows from 100 ms to 2 s, and
  * the log says once that it is back. Nothing needs restarting. */
 #include "config.h"
 
@@ -19,7 +19,7 @@
 #include "util.h"
 
 #define PG_BACKOFF_FIRST_MS 100
-#define PG_BACKOFF_MAX_MS 5000
+#define PG_BACKOFF_MAX_MS 2000
 
 /* ---- errors ---- */
 
@@ -56,6 +56,8 @@ static enum store_rc pg_rc_from(struct store_pg *s, const PGresult *r) {
   }
   if (state == NULL)
     return STORE_ERROR;
+  if (strcmp(state, "25006") == 0)
+    s->session_ok = false; /* a standby: connect again, to the primary */
   if (strncmp(state, "23", 2) == 0) /* integrity: unique, check, foreign */
     return STORE_EXISTS;
   if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
@@ -88,12 +90,16 @@ static enum store_rc pg_simple(struct store_pg *s, const char *sql) {
  * asked for, and the senders' LISTEN. */
 static enum store_rc pg_session_setup(struct store_pg *s) {
   char sql[320];
-  long t = s->busy_timeout_ms > 0 ? s->busy_timeout_ms : 1;
+  /* busy_timeout_ms = 0 means "do not wait for a lock"; a statement still
+   * gets a second to run. */
+  long lock = s->busy_timeout_ms > 0 ? s->busy_timeout_ms : 1;
+  long stmt = s->busy_timeout_ms > 1000 ? s->busy_timeout_ms : 1000;
   snprintf(sql, sizeof sql,
            "SET statement_timeout = %ld; SET lock_timeout = %ld; "
            "SET idle_in_transaction_session_timeout = %ld; "
            "SET synchronous_commit = %s; SET client_min_messages = warning",
-           t, t, t * 2 > 60000 ? t * 2 : 60000, s->synchronous ? "on" : "off");
+           stmt, lock, stmt * 2 > 60000 ? stmt * 2 : 60000,
+           s->synchronous ? "on" : "off");
   enum store_rc rc = pg_simple(s, sql);
   if (rc == STORE_OK && s->listening)
     rc = pg_simple(s, "LISTEN " PG_WAKE_CHANNEL);
@@ -103,7 +109,7 @@ static enum store_rc pg_session_setup(struct store_pg *s) {
 /* STORE_OK when the connection is up, else tries to bring it back (at most
  * once per backoff period); STORE_BUSY when it cannot. */
 static enum store_rc pg_ready(struct store_pg *s) {
-  if (PQstatus(s->conn) == CONNECTION_OK)
+  if (PQstatus(s->conn) == CONNECTION_OK && s->session_ok)
     return STORE_OK;
   if (s->in_tx) {
     pg_keep_message(s, "the connection to the database was lost");
@@ -118,7 +124,9 @@ static enum store_rc pg_ready(struct store_pg *s) {
   }
   PQreset(s->conn);
   s->nprepared = 0; /* prepared statements belong to the old session */
-  if (PQstatus(s->conn) == CONNECTION_OK && pg_session_setup(s) == STORE_OK) {
+  s->session_ok =
+      PQstatus(s->conn) == CONNECTION_OK && pg_session_setup(s) == STORE_OK;
+  if (s->session_ok) {
     if (s->lost)
       log_info("event=database-reconnected driver=postgresql");
     s->lost = false;
@@ -126,7 +134,8 @@ static enum store_rc pg_ready(struct store_pg *s) {
     s->next_try = 0;
     return STORE_OK;
   }
-  pg_keep_message(s, PQerrorMessage(s->conn));
+  if (PQstatus(s->conn) != CONNECTION_OK) /* else the setup said why */
+    pg_keep_message(s, PQerrorMessage(s->conn));
   pg_note_lost(s);
   s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : PG_BACKOFF_FIRST_MS;
   if (s->backoff_ms > PG_BACKOFF_MAX_MS)
@@ -149,9 +158,9 @@ static bool pg_conninfo_ok(const char *conninfo, char *err, size_t errsz) {
   char *why = NULL;
   PQconninfoOption *opts = PQconninfoParse(conninfo, &why);
   if (opts == NULL) {
-    snprintf(err, errsz, "[database] conninfo: cannot be read: %s",
-             why ? why : "out of memory");
-    err[strcspn(err, "\n")] = '\0';
+    /* Not libpq's words: they quote the string, password and all. */
+    snprintf(err, errsz, "[database] conninfo: cannot be parsed as a "
+                         "libpq connection string or URI");
     PQfreemem(why);
     return false;
   }
@@ -195,6 +204,7 @@ struct store_pg *store_pg_open(const struct conf *conf, bool for_init,
              s->errmsg);
     goto fail;
   }
+  s->session_ok = true;
   if (!for_init) {
     int v = store_pg_schema_version(s), want = store_pg_schema_version_latest(s);
     if (v > want) {
@@ -435,12 +445,14 @@ void pg_get_bytes(const PGresult *r, int row, int col, void *out, size_t len) {
 
 enum store_rc store_pg_begin_write(struct store_pg *s) {
   s->errmsg[0] = '\0';
+  bool was_up = PQstatus(s->conn) == CONNECTION_OK && s->session_ok;
   enum store_rc rc = pg_ready(s);
   if (rc == STORE_OK)
     rc = pg_simple(s, "BEGIN");
   /* A connection that died while idle is found out here: once more, on a
-   * fresh one, before the request is told 503. */
-  if (rc == STORE_BUSY && PQstatus(s->conn) != CONNECTION_OK) {
+   * fresh one, before the request is told 503. (Once: while the server
+   * stays away, the backoff decides when to try.) */
+  if (rc == STORE_BUSY && was_up && PQstatus(s->conn) != CONNECTION_OK) {
     s->next_try = 0;
     if (pg_ready(s) == STORE_OK)
       rc = pg_simple(s, "BEGIN");

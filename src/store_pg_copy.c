@@ -47,6 +47,25 @@ enum store_rc store_pg_table_insert(struct store_pg *s, enum store_table t,
   return rc;
 }
 
+enum store_rc store_pg_begin_snapshot(struct store_pg *s) {
+  enum store_rc rc = store_pg_begin_write(s);
+  if (rc == STORE_OK) {
+    /* One snapshot for every table, read-only, and no timeouts: the other
+     * side inserts for as long as it takes between two tables. */
+    static const char sql[] =
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+    static const char off[] =
+        "SELECT set_config('statement_timeout', '0', true), "
+        "set_config('idle_in_transaction_session_timeout', '0', true)";
+    rc = pg_run(s, sql, NULL, NULL);
+    if (rc == STORE_OK)
+      rc = pg_run(s, off, NULL, NULL);
+    if (rc != STORE_OK)
+      store_pg_rollback(s);
+  }
+  return rc;
+}
+
 /* The identity columns hand out ids after the copied ones. */
 enum store_rc store_pg_table_ids_done(struct store_pg *s) {
   enum store_rc rc = STORE_OK;

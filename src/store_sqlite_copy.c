@@ -56,6 +56,10 @@ enum store_rc store_sqlite_table_insert(struct store_sqlite *s,
   return r;
 }
 
+enum store_rc store_sqlite_begin_snapshot(struct store_sqlite *s) {
+  return store_sqlite_begin_write(s); /* nobody writes meanwhile */
+}
+
 enum store_rc store_sqlite_table_ids_done(struct store_sqlite *s) {
   (void)s; /* an INTEGER PRIMARY KEY's next id is max(id) + 1 already */
   return STORE_OK;

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "conf.h"
+#include "utf8.h"
 #include "util.h"
 
 struct transport {
@@ -143,10 +144,21 @@ void transport_clean(const struct transport_msg *msg, const char *in,
   if (msg->text && msg->code_length > 0)
     mask_all(work, len, msg->text + msg->code_offset, msg->code_length, 0);
 
-  /* One line: a newline must not forge a log line, a NUL must not cut. */
-  for (size_t i = 0; i < len; i++)
-    if ((unsigned char)work[i] < 0x20 || work[i] == 0x7f)
+  /* One line: a newline must not forge a log line, a NUL must not cut.
+   * And UTF-8 only: a gateway answering in Latin-1 must not make the
+   * record of a sent SMS fail (PostgreSQL refuses such text). */
+  for (size_t i = 0; i < len;) {
+    unsigned char c = (unsigned char)work[i];
+    uint32_t cp;
+    size_t n = c < 0x80 ? 1
+                        : utf8_decode((const unsigned char *)work + i,
+                                      (const unsigned char *)work + len, &cp);
+    if (c < 0x20 || c == 0x7f)
       work[i] = ' ';
+    else if (n == 0)
+      work[i] = '?';
+    i += n ? n : 1;
+  }
 
   size_t start = 0, end = len;
   while (start < end && work[start] == ' ')

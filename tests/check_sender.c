@@ -221,6 +221,11 @@ START_TEST(clean_masks_code_and_number) {
   ck_assert_ptr_null(strstr(out, CODE));
   transport_clean(&m, "  \n", 3, out, sizeof out);
   ck_assert_str_eq(out, "");
+  /* Latin-1 (re\xe7u) and a stray continuation byte become '?'; valid
+   * UTF-8 stays: the database (PostgreSQL) takes UTF-8 text only. */
+  const char latin1[] = "re\xe7" "u \x80 r\xc3\xa9" "f";
+  transport_clean(&m, latin1, sizeof latin1 - 1, out, sizeof out);
+  ck_assert_str_eq(out, "re?u ? r\xc3\xa9" "f");
   struct transport_result r;
   transport_set_error(&r, &m, GATEWAY_RETRY, "exit %d: %s", 75, CODE);
   ck_assert_str_eq(r.error, "exit 75: ******");
