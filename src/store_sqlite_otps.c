@@ -24,12 +24,17 @@ enum store_rc store_sqlite_otps_supersede(struct store_sqlite *s, const char *ac
       "UPDATE otps SET superseded_at = ?2 WHERE account_id = ?1 "
       "AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ?2";
   /* Their SMS not yet handed to a gateway must not go out: a user who got
-   * a newer code would be sent a dead one. */
+   * a newer code would be sent a dead one. Found through the account's
+   * codes (otps_account_created, outbox_otp), not by walking every queued
+   * row: a backlog must not make each sendOtp dearer. Every queued row has
+   * its code's row (codes are purged days after they expire, a queued SMS
+   * within minutes). */
   static const char sql_outbox[] =
       "UPDATE outbox SET status = 'superseded', sealed_code = NULL, "
       "last_error = 'a newer code was sent, or the account closed, "
       "before this one went out', updated_at = ?2 "
-      "WHERE status = 'queued' AND account_id = ?1";
+      "WHERE id IN (SELECT b.id FROM otps AS o JOIN outbox AS b "
+      "ON b.otp_id = o.id WHERE o.account_id = ?1 AND b.status = 'queued')";
   sqlite3_stmt *st = store_stmt(s, sql_otps);
   if (st == NULL)
     return STORE_ERROR;
