@@ -145,8 +145,7 @@ static int copy_into(struct admin *a, struct store *to, const char *where) {
     rc = copy_tables(a, to, summary, sizeof summary);
   if (rc == STORE_OK)
     rc = store_admin_audit_add(to, admin_who(who, sizeof who), "copy",
-                               conf_database_where(a->conf), summary,
-                               now_ms());
+                               conf_database_where(a->conf), summary, now_ms());
   if (rc == STORE_OK)
     rc = store_commit(to);
   else

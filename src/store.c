@@ -45,35 +45,47 @@ void store_outbox_claim_free(struct store_outbox_claim *c) {
 }
 
 const struct store_table_def store_tables[STORE_TABLE_COUNT] = {
-    [STORE_TABLE_ACCOUNTS] = {"accounts", 7,
+    [STORE_TABLE_ACCOUNTS] = {"accounts",
+                              7,
                               {"id", "phone", "status", "verify_failures",
                                "locked_until", "created_at", "updated_at"},
-                              {0}, false},
-    [STORE_TABLE_ASSOCIATIONS] = {"associations", 4,
+                              {0},
+                              false},
+    [STORE_TABLE_ASSOCIATIONS] = {"associations",
+                                  4,
                                   {"id", "account_id", "created_at",
                                    "revoked_at"},
-                                  {0}, false},
-    [STORE_TABLE_REQUESTS] = {"requests", 7,
+                                  {0},
+                                  false},
+    [STORE_TABLE_REQUESTS] = {"requests",
+                              7,
                               {"method", "request_id", "key_id", "fingerprint",
                                "http_status", "answer", "created_at"},
-                              {[3] = true}, false},
-    [STORE_TABLE_OTPS] = {"otps", 12,
+                              {[3] = true},
+                              false},
+    [STORE_TABLE_OTPS] = {"otps",
+                          12,
                           {"id", "request_id", "account_id", "context",
                            "code_hash", "created_at", "expires_at", "attempts",
                            "used_at", "superseded_at", "key_id", "send_otp_id"},
-                          {[4] = true}, true},
-    [STORE_TABLE_OUTBOX] = {"outbox", 19,
+                          {[4] = true},
+                          true},
+    [STORE_TABLE_OUTBOX] = {"outbox",
+                            19,
                             {"id", "otp_id", "account_id", "destination",
                              "text", "code_offset", "code_length",
                              "sealed_code", "key_id", "status", "attempts",
                              "next_attempt_at", "expires_at", "lease_owner",
                              "gateway_ref", "last_error", "created_at",
                              "updated_at", "sent_at"},
-                            {[7] = true}, true},
-    [STORE_TABLE_ADMIN_AUDIT] = {"admin_audit", 6,
+                            {[7] = true},
+                            true},
+    [STORE_TABLE_ADMIN_AUDIT] = {"admin_audit",
+                                 6,
                                  {"id", "at", "who", "action", "target",
                                   "detail"},
-                                 {0}, true},
+                                 {0},
+                                 true},
 };
 
 const char *store_table_name(enum store_table t) {
@@ -86,9 +98,9 @@ char *store_table_select_sql(const struct store_table_def *d,
   buf_appends(&b, "SELECT ");
   for (int i = 0; i < d->ncols; i++) {
     const char *c = d->columns[i];
-    char *col = d->blob[i] ? xasprintf("%s%s%s AS %s", blob_open, c,
-                                       blob_close, c)
-                           : xstrdup(c);
+    char *col = d->blob[i]
+                    ? xasprintf("%s%s%s AS %s", blob_open, c, blob_close, c)
+                    : xstrdup(c);
     buf_appends(&b, i ? ", " : "");
     buf_appends(&b, col);
     free(col);

@@ -299,6 +299,16 @@ enum store_rc store_outbox_record_claim_batch(
     struct store *s, const char *owner, struct store_outbox_done *done,
     size_t ndone, int64_t now, int64_t lease_ms, int64_t max_attempts,
     struct store_outbox_claim *out, size_t max, size_t *claimed);
+/* The step the three above share (store_claims.c), in the caller's write
+ * transaction: up to max due rows leased to owner into out, oldest first
+ * (rows whose lease ran out, then queued ones), passing over the rows
+ * store_outbox_close_due() would close. *claimed says how many (0: none
+ * due, STORE_OK); on an error none (what was taken is freed). */
+enum store_rc store_outbox_take(struct store *s, const char *owner,
+                                int64_t now, int64_t lease_ms,
+                                int64_t max_attempts,
+                                struct store_outbox_claim *out, size_t max,
+                                size_t *claimed);
 /* When the next queued row is due or the earliest lease runs out;
  * STORE_NOT_FOUND when no row is waiting. */
 enum store_rc store_outbox_next_due(struct store *s, int64_t *when);

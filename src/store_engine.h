@@ -59,10 +59,8 @@ struct store_pg;
   X(enum store_rc, outbox_list, (const enum outbox_status *status, int64_t since, const char *account, int64_t limit, store_row_fn fn, void *ctx), (status, since, account, limit, fn, ctx)) \
   X(enum store_rc, outbox_show, (int64_t id, store_row_fn fn, void *ctx), (id, fn, ctx)) \
   X(enum store_rc, outbox_close_due, (int64_t now, int64_t max_attempts, int64_t *closed), (now, max_attempts, closed)) \
-  X(enum store_rc, outbox_claim, (const char *owner, int64_t now, int64_t lease_ms, int64_t max_attempts, struct store_outbox_claim *out, int64_t *closed), (owner, now, lease_ms, max_attempts, out, closed)) \
   X(enum store_rc, outbox_record, (int64_t id, const char *owner, const struct store_outbox_result *r, int64_t now), (id, owner, r, now)) \
-  X(enum store_rc, outbox_record_claim, (const char *owner, struct store_outbox_done *done, int64_t now, int64_t lease_ms, int64_t max_attempts, struct store_outbox_claim *out), (owner, done, now, lease_ms, max_attempts, out)) \
-  X(enum store_rc, outbox_record_claim_batch, (const char *owner, struct store_outbox_done *done, size_t ndone, int64_t now, int64_t lease_ms, int64_t max_attempts, struct store_outbox_claim *out, size_t max, size_t *claimed), (owner, done, ndone, now, lease_ms, max_attempts, out, max, claimed)) \
+  X(enum store_rc, outbox_take, (const char *owner, int64_t now, int64_t lease_ms, int64_t max_attempts, struct store_outbox_claim *out, size_t max, size_t *claimed), (owner, now, lease_ms, max_attempts, out, max, claimed)) \
   X(enum store_rc, outbox_next_due, (int64_t *when), (when)) \
   X(enum store_rc, purge, (const struct store_purge *p, struct store_purge_counts *n), (p, n)) \
   X(enum store_rc, sender_heartbeat, (const struct store_sender_beat *b), (b)) \

@@ -47,9 +47,9 @@ static enum store_rc pg_rc_from(struct store_pg *s, const PGresult *r) {
   /* The server's own words ("refused"), without libpq's "ERROR:  ". */
   const char *primary =
       r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-  pg_keep_message(s, primary         ? primary
-                     : r             ? PQresultErrorMessage(r)
-                                     : PQerrorMessage(s->conn));
+  pg_keep_message(s, primary ? primary
+                     : r     ? PQresultErrorMessage(r)
+                             : PQerrorMessage(s->conn));
   if (PQstatus(s->conn) != CONNECTION_OK) {
     pg_note_lost(s);
     return STORE_BUSY;
@@ -159,8 +159,9 @@ static bool pg_conninfo_ok(const char *conninfo, char *err, size_t errsz) {
   PQconninfoOption *opts = PQconninfoParse(conninfo, &why);
   if (opts == NULL) {
     /* Not libpq's words: they quote the string, password and all. */
-    snprintf(err, errsz, "[database] conninfo: cannot be parsed as a "
-                         "libpq connection string or URI");
+    snprintf(err, errsz,
+             "[database] conninfo: cannot be parsed as a "
+             "libpq connection string or URI");
     PQfreemem(why);
     return false;
   }
@@ -186,8 +187,7 @@ struct store_pg *store_pg_open(const struct conf *conf, bool for_init,
   long secs = (conf->database.busy_timeout_ms + 999) / 1000;
   snprintf(timeout, sizeof timeout, "%ld", secs >= 2 ? secs : 2);
   /* conninfo comes last: what it says wins over these defaults. */
-  const char *keys[] = {"connect_timeout", "application_name", "dbname",
-                        NULL};
+  const char *keys[] = {"connect_timeout", "application_name", "dbname", NULL};
   const char *values[] = {timeout, "otpgate", conninfo, NULL};
   s->busy_timeout_ms = conf->database.busy_timeout_ms;
   s->synchronous = conf->database.synchronous == SYNCHRONOUS_FULL;
@@ -195,18 +195,18 @@ struct store_pg *store_pg_open(const struct conf *conf, bool for_init,
   pg_where(s->conn, where, sizeof where);
   if (PQstatus(s->conn) != CONNECTION_OK) {
     pg_keep_message(s, PQerrorMessage(s->conn));
-    snprintf(err, errsz, "[database] conninfo: cannot connect to %s: %s",
-             where, s->errmsg);
+    snprintf(err, errsz, "[database] conninfo: cannot connect to %s: %s", where,
+             s->errmsg);
     goto fail;
   }
   if (pg_session_setup(s) != STORE_OK) {
-    snprintf(err, errsz, "%s: cannot set up the session: %s", where,
-             s->errmsg);
+    snprintf(err, errsz, "%s: cannot set up the session: %s", where, s->errmsg);
     goto fail;
   }
   s->session_ok = true;
   if (!for_init) {
-    int v = store_pg_schema_version(s), want = store_pg_schema_version_latest(s);
+    int v = store_pg_schema_version(s),
+        want = store_pg_schema_version_latest(s);
     if (v > want) {
       snprintf(err, errsz,
                "%s: schema version %d: the database was migrated by a newer "
@@ -412,8 +412,7 @@ bool pg_is_null(const PGresult *r, int row, int col) {
   return PQgetisnull(r, row, col) != 0;
 }
 
-void pg_get_text(const PGresult *r, int row, int col, char *out,
-                 size_t outsz) {
+void pg_get_text(const PGresult *r, int row, int col, char *out, size_t outsz) {
   snprintf(out, outsz, "%s",
            PQgetisnull(r, row, col) ? "" : PQgetvalue(r, row, col));
 }

@@ -17,15 +17,15 @@
 struct store_pg {
   PGconn *conn;
   long busy_timeout_ms;
-  bool synchronous;  /* synchronous_commit on */
-  bool in_tx;        /* between BEGIN and COMMIT/ROLLBACK */
-  bool listening;    /* LISTEN otpgate_outbox issued (senders) */
-  bool lost;         /* the server went away; said once in the log */
-  bool session_ok;   /* set up (pg_session_setup()) and writable: else the
-                        next call connects again */
-  int64_t next_try;  /* monotonic ms: when to try reconnecting again */
+  bool synchronous; /* synchronous_commit on */
+  bool in_tx;       /* between BEGIN and COMMIT/ROLLBACK */
+  bool listening;   /* LISTEN otpgate_outbox issued (senders) */
+  bool lost;        /* the server went away; said once in the log */
+  bool session_ok;  /* set up (pg_session_setup()) and writable: else the
+                       next call connects again */
+  int64_t next_try; /* monotonic ms: when to try reconnecting again */
   long backoff_ms;
-  char errmsg[512];  /* why the last call failed */
+  char errmsg[512];                    /* why the last call failed */
   const char *prepared[PG_STMT_CACHE]; /* SQL literal addresses, by index */
   int nprepared;
 };

@@ -16,7 +16,7 @@
 /* Seconds, as SQLite's strftime('%Y-%m-%d %H:%M:%SZ', ms / 1000,
  * 'unixepoch') prints them. */
 #define PG_TIME_S(col)                                                         \
-  "to_char(to_timestamp((" col ") / 1000) AT TIME ZONE 'UTC', "               \
+  "to_char(to_timestamp((" col ") / 1000) AT TIME ZONE 'UTC', "                \
   "'YYYY-MM-DD HH24:MI:SS\"Z\"')"
 
 enum store_rc store_pg_account_add(struct store_pg *s, const char *id,
@@ -45,8 +45,7 @@ enum store_rc store_pg_account_add(struct store_pg *s, const char *id,
 static enum store_rc change_and_supersede(struct store_pg *s,
                                           const char *change,
                                           const struct pg_params *p,
-                                          const char *account_id,
-                                          int64_t now) {
+                                          const char *account_id, int64_t now) {
   bool own;
   if (account_id == NULL)
     return pg_write_row(s, change, p);
@@ -120,9 +119,9 @@ enum store_rc store_pg_account_by_phone(struct store_pg *s, const char *phone,
   /* In a transaction (sendOtp's), the account's row is locked until its
    * commit: its send limit and lock are decided by one request at a time.
    * All the columns are the account's, so the row read is the newest. */
-  static const char sql_lock[] = "SELECT " ACCOUNT_COLUMNS
-                                 " FROM accounts AS a WHERE a.phone = $1 "
-                                 "FOR UPDATE OF a";
+  static const char sql_lock[] =
+      "SELECT " ACCOUNT_COLUMNS " FROM accounts AS a WHERE a.phone = $1 "
+      "FOR UPDATE OF a";
   static const char sql[] =
       "SELECT " ACCOUNT_COLUMNS " FROM accounts AS a WHERE a.phone = $1";
   struct pg_params p = {0};
@@ -131,13 +130,15 @@ enum store_rc store_pg_account_by_phone(struct store_pg *s, const char *phone,
 }
 
 /* The listing and the single view: the same columns. */
-#define ACCOUNT_ROWS                                                           \
-  "SELECT id, phone, status, verify_failures, "                                \
-  "CASE WHEN locked_until = 0 THEN NULL ELSE " PG_TIME_S("locked_until")      \
-  " END AS locked_until, " PG_TIME_S("created_at") " AS created, "             \
-  PG_TIME_S("updated_at") " AS updated, "                                      \
-  "(SELECT count(*) FROM associations AS x WHERE x.account_id = a.id "         \
-  "AND x.revoked_at IS NULL) AS associations FROM accounts AS a "
+#define ACCOUNT_ROWS                                                                                                                                                    \
+  "SELECT id, phone, status, verify_failures, "                                                                                                                         \
+  "CASE WHEN locked_until = 0 THEN NULL ELSE " PG_TIME_S(                                                                                                               \
+      "locked_until") " END AS locked_until, " PG_TIME_S("created_at") " AS "                                                                                           \
+                                                                       "creat"                                                                                          \
+                                                                       "ed,"                                                                                            \
+                                                                       " " PG_TIME_S("updated_at") " AS updated, "                                                      \
+                                                                                                   "(SELECT count(*) FROM associations AS x WHERE x.account_id = a.id " \
+                                                                                                   "AND x.revoked_at IS NULL) AS associations FROM accounts AS a "
 
 enum store_rc store_pg_account_list(struct store_pg *s, store_row_fn fn,
                                     void *ctx) {
@@ -217,10 +218,9 @@ enum store_rc store_pg_association_account(struct store_pg *s,
   static const char sql_lock[] =
       "SELECT 1 FROM associations AS x JOIN accounts AS a "
       "ON a.id = x.account_id WHERE x.id = $1 FOR UPDATE OF a";
-  static const char sql[] =
-      "SELECT " ACCOUNT_COLUMNS " FROM associations AS x "
-      "JOIN accounts AS a ON a.id = x.account_id "
-      "WHERE x.id = $1 AND x.revoked_at IS NULL";
+  static const char sql[] = "SELECT " ACCOUNT_COLUMNS " FROM associations AS x "
+                            "JOIN accounts AS a ON a.id = x.account_id "
+                            "WHERE x.id = $1 AND x.revoked_at IS NULL";
   struct pg_params p = {0};
   pg_param_text(&p, association_id);
   if (s->in_tx) {
@@ -233,10 +233,11 @@ enum store_rc store_pg_association_account(struct store_pg *s,
 
 enum store_rc store_pg_association_list(struct store_pg *s, store_row_fn fn,
                                         void *ctx) {
-  static const char sql[] =
-      "SELECT id, account_id AS account, " PG_TIME_S("created_at")
-      " AS created, CASE WHEN revoked_at IS NULL THEN NULL ELSE "
-      PG_TIME_S("revoked_at") " END AS revoked FROM associations "
-      "ORDER BY created_at, id COLLATE \"C\"";
+  static const char sql[] = "SELECT id, account_id AS account, " PG_TIME_S(
+      "created_at") " AS created, CASE WHEN revoked_at IS NULL THEN NULL "
+                    "ELSE " PG_TIME_S("revoked_at") " END AS revoked FROM "
+                                                    "associations "
+                                                    "ORDER BY created_at, id "
+                                                    "COLLATE \"C\"";
   return pg_rows(s, sql, NULL, fn, ctx);
 }

@@ -65,8 +65,7 @@ enum store_rc store_pg_outbox_insert(struct store_pg *s,
 }
 
 enum store_rc store_pg_outbox_count_since(struct store_pg *s, int64_t since,
-                                          const char *prefix,
-                                          int64_t *count) {
+                                          const char *prefix, int64_t *count) {
   /* substr(), not LIKE: a prefix is digits and '+', never a pattern. */
   static const char sql[] =
       "SELECT count(*) FROM outbox WHERE created_at >= $1::bigint "
@@ -78,8 +77,8 @@ enum store_rc store_pg_outbox_count_since(struct store_pg *s, int64_t since,
   return pg_int(s, sql, &p, count);
 }
 
-enum store_rc store_pg_outbox_status_counts(struct store_pg *s,
-                                            store_row_fn fn, void *ctx) {
+enum store_rc store_pg_outbox_status_counts(struct store_pg *s, store_row_fn fn,
+                                            void *ctx) {
   /* COLLATE "C": the order of SQLite's (bytes), whatever the database's
    * locale. */
   static const char sql[] =
@@ -175,8 +174,7 @@ static enum store_rc outbox_expire_due(struct store_pg *s, int64_t now,
  * time (max_attempts was lowered since); a sending one lost its lease on
  * its last attempt, so nobody knows whether that attempt went out. */
 static enum store_rc outbox_give_up_due(struct store_pg *s, int64_t now,
-                                        int64_t max_attempts,
-                                        int64_t *closed) {
+                                        int64_t max_attempts, int64_t *closed) {
   static const char sql[] =
       "UPDATE outbox SET "
       "status = CASE status WHEN 'sending' THEN 'unknown' ELSE 'failed' END, "
@@ -200,11 +198,11 @@ static enum store_rc outbox_give_up_due(struct store_pg *s, int64_t now,
  * skipped; rows that store_pg_outbox_close_due() would close (expired,
  * out of attempts) are passed over, never sent. *claimed says how many
  * (on error, none). */
-static enum store_rc outbox_take_many(struct store_pg *s, const char *owner,
-                                      int64_t now, int64_t lease_ms,
-                                      int64_t max_attempts,
-                                      struct store_outbox_claim *out,
-                                      size_t max, size_t *claimed) {
+enum store_rc store_pg_outbox_take(struct store_pg *s, const char *owner,
+                                   int64_t now, int64_t lease_ms,
+                                   int64_t max_attempts,
+                                   struct store_outbox_claim *out, size_t max,
+                                   size_t *claimed) {
   static const char sql[] =
       "WITH pick AS (SELECT id, k, due FROM ("
       "SELECT * FROM (SELECT id, 0 AS k, next_attempt_at AS due FROM outbox "
@@ -246,8 +244,8 @@ static enum store_rc outbox_take_many(struct store_pg *s, const char *owner,
   int rows = PQntuples(r);
   if (rows < 0 || (size_t)rows > max) { /* cannot be: LIMIT */
     PQclear(r);
-    snprintf(s->errmsg, sizeof s->errmsg, "the claim took %d rows of %zu",
-             rows, max);
+    snprintf(s->errmsg, sizeof s->errmsg, "the claim took %d rows of %zu", rows,
+             max);
     return STORE_ERROR;
   }
   for (int i = 0; i < rows; i++) {
@@ -271,21 +269,8 @@ static enum store_rc outbox_take_many(struct store_pg *s, const char *owner,
   return STORE_OK;
 }
 
-/* The oldest due row (outbox_take_many() of one); STORE_NOT_FOUND when
- * none is due. */
-static enum store_rc outbox_take_due(struct store_pg *s, const char *owner,
-                                     int64_t now, int64_t lease_ms,
-                                     int64_t max_attempts,
-                                     struct store_outbox_claim *out) {
-  size_t n = 0;
-  enum store_rc rc =
-      outbox_take_many(s, owner, now, lease_ms, max_attempts, out, 1, &n);
-  return rc == STORE_OK && n == 0 ? STORE_NOT_FOUND : rc;
-}
-
 enum store_rc store_pg_outbox_close_due(struct store_pg *s, int64_t now,
-                                        int64_t max_attempts,
-                                        int64_t *closed) {
+                                        int64_t max_attempts, int64_t *closed) {
   int64_t n = 0;
   bool own;
   enum store_rc rc;
@@ -298,119 +283,6 @@ enum store_rc store_pg_outbox_close_due(struct store_pg *s, int64_t now,
   if (rc == STORE_OK && closed)
     *closed += n;
   return rc;
-}
-
-/* One claim transaction: the outcome of done (may be NULL) is recorded,
- * due rows that must not be sent are closed when closed is not NULL (its
- * count goes there), and the oldest due row is taken. */
-static enum store_rc outbox_claim_tx(struct store_pg *s, const char *owner,
-                                     struct store_outbox_done *done,
-                                     int64_t now, int64_t lease_ms,
-                                     int64_t max_attempts,
-                                     struct store_outbox_claim *out,
-                                     int64_t *closed) {
-  int64_t nclosed = 0;
-  enum store_rc rc, taken;
-
-  memset(out, 0, sizeof *out);
-  if ((rc = store_pg_begin_write(s)) != STORE_OK)
-    goto failed;
-  if (done) {
-    done->recorded =
-        store_pg_outbox_record(s, done->id, owner, &done->result, now);
-    if (done->recorded != STORE_OK && done->recorded != STORE_NOT_FOUND) {
-      rc = done->recorded;
-      goto fail;
-    }
-  }
-  if (closed && (rc = store_pg_outbox_close_due(s, now, max_attempts,
-                                                &nclosed)) != STORE_OK)
-    goto fail;
-  taken = outbox_take_due(s, owner, now, lease_ms, max_attempts, out);
-  if (taken != STORE_OK && taken != STORE_NOT_FOUND) {
-    rc = taken;
-    goto fail;
-  }
-  if ((rc = store_pg_commit(s)) != STORE_OK) {
-    store_outbox_claim_free(out);
-    goto failed;
-  }
-  if (closed)
-    *closed = nclosed;
-  return taken;
-fail:
-  store_pg_rollback(s);
-failed:
-  if (done)
-    done->recorded = rc;
-  return rc;
-}
-
-enum store_rc store_pg_outbox_claim(struct store_pg *s, const char *owner,
-                                    int64_t now, int64_t lease_ms,
-                                    int64_t max_attempts,
-                                    struct store_outbox_claim *out,
-                                    int64_t *closed) {
-  int64_t n = 0;
-  return outbox_claim_tx(s, owner, NULL, now, lease_ms, max_attempts, out,
-                         closed ? closed : &n);
-}
-
-/* Records every outcome of done[0..ndone): each done[i].recorded says how
- * its own went. Fails (and the transaction with it) only on a database
- * error; a lost lease is that row's STORE_NOT_FOUND (an UPDATE that
- * changed nothing: the transaction goes on). */
-static enum store_rc outbox_record_all(struct store_pg *s, const char *owner,
-                                       struct store_outbox_done *done,
-                                       size_t ndone, int64_t now) {
-  for (size_t i = 0; i < ndone; i++) {
-    done[i].recorded =
-        store_pg_outbox_record(s, done[i].id, owner, &done[i].result, now);
-    if (done[i].recorded != STORE_OK && done[i].recorded != STORE_NOT_FOUND)
-      return done[i].recorded;
-  }
-  return STORE_OK;
-}
-
-enum store_rc store_pg_outbox_record_claim_batch(
-    struct store_pg *s, const char *owner, struct store_outbox_done *done,
-    size_t ndone, int64_t now, int64_t lease_ms, int64_t max_attempts,
-    struct store_outbox_claim *out, size_t max, size_t *claimed) {
-  enum store_rc rc;
-  size_t n = 0;
-
-  memset(out, 0, max * sizeof *out);
-  *claimed = 0;
-  if ((rc = store_pg_begin_write(s)) != STORE_OK)
-    goto failed;
-  if ((rc = outbox_record_all(s, owner, done, ndone, now)) != STORE_OK ||
-      (rc = outbox_take_many(s, owner, now, lease_ms, max_attempts, out, max,
-                             &n)) != STORE_OK) {
-    store_pg_rollback(s);
-    goto failed;
-  }
-  if ((rc = store_pg_commit(s)) != STORE_OK) {
-    while (n > 0)
-      store_outbox_claim_free(&out[--n]);
-    goto failed;
-  }
-  *claimed = n;
-  return n > 0 || max == 0 ? STORE_OK : STORE_NOT_FOUND;
-failed:
-  /* Neither happened: every outcome says why. */
-  for (size_t i = 0; i < ndone; i++)
-    done[i].recorded = rc;
-  return rc;
-}
-
-enum store_rc store_pg_outbox_record_claim(struct store_pg *s,
-                                           const char *owner,
-                                           struct store_outbox_done *done,
-                                           int64_t now, int64_t lease_ms,
-                                           int64_t max_attempts,
-                                           struct store_outbox_claim *out) {
-  return outbox_claim_tx(s, owner, done, now, lease_ms, max_attempts, out,
-                         NULL);
 }
 
 enum store_rc store_pg_outbox_record(struct store_pg *s, int64_t id,

@@ -53,8 +53,8 @@ enum store_rc store_pg_purge(struct store_pg *s, const struct store_purge *p,
   struct store_purge_counts zero = {0};
 
   *n = zero;
-  if ((rc = purge_batches(s, sql_requests, p->requests_before,
-                          &n->requests)) != STORE_OK)
+  if ((rc = purge_batches(s, sql_requests, p->requests_before, &n->requests)) !=
+      STORE_OK)
     return rc;
   if ((rc = purge_batches(s, sql_otps, p->otps_before, &n->otps)) != STORE_OK)
     return rc;

@@ -44,8 +44,7 @@ enum store_rc store_pg_request_get(struct store_pg *s, const char *method,
 
 enum store_rc store_pg_request_put(struct store_pg *s, const char *method,
                                    const char *request_id,
-                                   const struct store_request *r,
-                                   int64_t now) {
+                                   const struct store_request *r, int64_t now) {
   /* A record already there changes nothing: STORE_EXISTS, without an
    * error that would abort the caller's transaction. */
   static const char sql[] =

@@ -101,8 +101,7 @@ enum store_rc store_pg_sender_verdict(struct store_pg *s, int64_t now,
   for (int i = 0; i < rows; i++) {
     if (pg_get_int(r, i, 2) > cut || pg_get_int(r, i, 3) > cut)
       continue;
-    rc = sender_take_probe(s, PQgetvalue(r, i, 0), now, cut,
-                           breaker_failures);
+    rc = sender_take_probe(s, PQgetvalue(r, i, 0), now, cut, breaker_failures);
     if (rc == STORE_OK) {
       *verdict = STORE_SENDERS_PROBE;
       break;

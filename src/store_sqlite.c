@@ -8,8 +8,8 @@
 #include <unistd.h>
 
 #include "conf.h"
-#include "store_sqlite.h"
 #include "store_schema.h"
+#include "store_sqlite.h"
 #include "util.h"
 
 enum store_rc store_rc_from(int rc) {
@@ -48,8 +48,8 @@ int store_sqlite_schema_version(struct store_sqlite *s) {
   return v;
 }
 
-struct store_sqlite *store_sqlite_open(const struct conf *conf, bool for_init, char *err,
-                         size_t errsz) {
+struct store_sqlite *store_sqlite_open(const struct conf *conf, bool for_init,
+                                       char *err, size_t errsz) {
   struct store_sqlite *s = xcalloc(1, sizeof *s);
   const char *path = conf->database.path;
   s->busy_timeout_ms = conf->database.busy_timeout_ms;
@@ -93,7 +93,8 @@ struct store_sqlite *store_sqlite_open(const struct conf *conf, bool for_init, c
     goto fail;
   }
   if (!for_init) {
-    int v = store_sqlite_schema_version(s), want = store_sqlite_schema_version_latest(s);
+    int v = store_sqlite_schema_version(s),
+        want = store_sqlite_schema_version_latest(s);
     if (v > want) { /* init cannot help: it never migrates down */
       snprintf(err, errsz,
                "%s: schema version %d: the database was migrated by a newer "
@@ -191,8 +192,8 @@ enum store_rc store_write_row(struct store_sqlite *s, sqlite3_stmt *st) {
   return rc == STORE_OK && changed == 0 ? STORE_NOT_FOUND : rc;
 }
 
-enum store_rc store_rows(struct store_sqlite *s, sqlite3_stmt *st, store_row_fn fn,
-                         void *ctx) {
+enum store_rc store_rows(struct store_sqlite *s, sqlite3_stmt *st,
+                         store_row_fn fn, void *ctx) {
   int rc;
   if (st == NULL)
     return STORE_ERROR;

@@ -41,8 +41,8 @@ enum store_rc store_exec_write(struct store_sqlite *s, sqlite3_stmt *st,
  * STORE_NOT_FOUND when it changed none. */
 enum store_rc store_write_row(struct store_sqlite *s, sqlite3_stmt *st);
 /* Runs each row of a prepared statement through fn as text. */
-enum store_rc store_rows(struct store_sqlite *s, sqlite3_stmt *st, store_row_fn fn,
-                         void *ctx);
+enum store_rc store_rows(struct store_sqlite *s, sqlite3_stmt *st,
+                         store_row_fn fn, void *ctx);
 /* As store_rows(), and STORE_NOT_FOUND when there was no row. */
 enum store_rc store_rows_at_least_one(struct store_sqlite *s, sqlite3_stmt *st,
                                       store_row_fn fn, void *ctx);

@@ -6,8 +6,9 @@
 #include "store_sqlite.h"
 
 enum store_rc store_sqlite_account_add(struct store_sqlite *s, const char *id,
-                                const char *phone, enum account_status status,
-                                int64_t now) {
+                                       const char *phone,
+                                       enum account_status status,
+                                       int64_t now) {
   static const char sql[] =
       "INSERT INTO accounts (id, phone, status, created_at, updated_at) "
       "VALUES (?1, ?2, ?3, ?4, ?4)";
@@ -23,10 +24,11 @@ enum store_rc store_sqlite_account_add(struct store_sqlite *s, const char *id,
 
 /* Runs change (a write that must change a row) and, when account_id is
  * given, supersedes the account's live codes and their queued SMS
- * (store_sqlite_otps_supersede()), in one transaction: the caller's, or its own.
- * A code sent earlier must not outlive, even for a moment, the account or
+ * (store_sqlite_otps_supersede()), in one transaction: the caller's, or its
+ * own. A code sent earlier must not outlive, even for a moment, the account or
  * association it was sent for. */
-static enum store_rc change_and_supersede(struct store_sqlite *s, sqlite3_stmt *change,
+static enum store_rc change_and_supersede(struct store_sqlite *s,
+                                          sqlite3_stmt *change,
                                           const char *account_id, int64_t now) {
   bool own = sqlite3_get_autocommit(s->db);
   enum store_rc rc;
@@ -48,10 +50,11 @@ static enum store_rc change_and_supersede(struct store_sqlite *s, sqlite3_stmt *
   return rc;
 }
 
-enum store_rc store_sqlite_account_update(struct store_sqlite *s, const char *id,
-                                   bool set_phone, const char *phone,
-                                   const enum account_status *status,
-                                   int64_t now) {
+enum store_rc store_sqlite_account_update(struct store_sqlite *s,
+                                          const char *id, bool set_phone,
+                                          const char *phone,
+                                          const enum account_status *status,
+                                          int64_t now) {
   static const char sql[] =
       "UPDATE accounts SET phone = CASE WHEN ?2 THEN ?3 ELSE phone END, "
       "status = coalesce(?4, status), updated_at = ?5 WHERE id = ?1";
@@ -89,10 +92,12 @@ static enum store_rc account_fetch(struct store_sqlite *s, sqlite3_stmt *st,
   return store_one_row_rc(st, rc);
 }
 
-#define ACCOUNT_COLUMNS "a.id, a.phone, a.status, a.verify_failures, a.locked_until"
+#define ACCOUNT_COLUMNS                                                        \
+  "a.id, a.phone, a.status, a.verify_failures, a.locked_until"
 
-enum store_rc store_sqlite_account_by_phone(struct store_sqlite *s, const char *phone,
-                                     struct store_account *out) {
+enum store_rc store_sqlite_account_by_phone(struct store_sqlite *s,
+                                            const char *phone,
+                                            struct store_account *out) {
   static const char sql[] =
       "SELECT " ACCOUNT_COLUMNS " FROM accounts AS a WHERE a.phone = ?1";
   sqlite3_stmt *st = store_stmt(s, sql);
@@ -110,8 +115,10 @@ static sqlite3_stmt *account_rows(struct store_sqlite *s, const char *id) {
       "CASE WHEN locked_until = 0 THEN NULL ELSE "
       "strftime('%Y-%m-%d %H:%M:%SZ', locked_until / 1000, 'unixepoch') END "
       "AS locked_until, "
-      "strftime('%Y-%m-%d %H:%M:%SZ', created_at / 1000, 'unixepoch') AS created, "
-      "strftime('%Y-%m-%d %H:%M:%SZ', updated_at / 1000, 'unixepoch') AS updated, "
+      "strftime('%Y-%m-%d %H:%M:%SZ', created_at / 1000, 'unixepoch') AS "
+      "created, "
+      "strftime('%Y-%m-%d %H:%M:%SZ', updated_at / 1000, 'unixepoch') AS "
+      "updated, "
       "(SELECT count(*) FROM associations AS x WHERE x.account_id = a.id "
       "AND x.revoked_at IS NULL) AS associations "
       "FROM accounts AS a WHERE ?1 IS NULL OR id = ?1 ORDER BY id";
@@ -121,20 +128,23 @@ static sqlite3_stmt *account_rows(struct store_sqlite *s, const char *id) {
   return st;
 }
 
-enum store_rc store_sqlite_account_list(struct store_sqlite *s, store_row_fn fn, void *ctx) {
+enum store_rc store_sqlite_account_list(struct store_sqlite *s, store_row_fn fn,
+                                        void *ctx) {
   return store_rows(s, account_rows(s, NULL), fn, ctx);
 }
 
 enum store_rc store_sqlite_account_show(struct store_sqlite *s, const char *id,
-                                 store_row_fn fn, void *ctx) {
+                                        store_row_fn fn, void *ctx) {
   sqlite3_stmt *st = account_rows(s, id);
   if (st == NULL)
     return STORE_ERROR;
   return store_rows_at_least_one(s, st, fn, ctx);
 }
 
-enum store_rc store_sqlite_association_add(struct store_sqlite *s, const char *association_id,
-                                    const char *account_id, int64_t now) {
+enum store_rc store_sqlite_association_add(struct store_sqlite *s,
+                                           const char *association_id,
+                                           const char *account_id,
+                                           int64_t now) {
   /* No row inserted: no such account. */
   static const char sql[] =
       "INSERT INTO associations (id, account_id, created_at) "
@@ -149,8 +159,8 @@ enum store_rc store_sqlite_association_add(struct store_sqlite *s, const char *a
 }
 
 enum store_rc store_sqlite_association_revoke(struct store_sqlite *s,
-                                       const char *association_id,
-                                       int64_t now) {
+                                              const char *association_id,
+                                              int64_t now) {
   static const char sql[] = "UPDATE associations SET revoked_at = ?2 "
                             "WHERE id = ?1 AND revoked_at IS NULL";
   /* A code does not say which association it came through: revoking one
@@ -168,12 +178,11 @@ enum store_rc store_sqlite_association_revoke(struct store_sqlite *s,
 }
 
 enum store_rc store_sqlite_association_account(struct store_sqlite *s,
-                                        const char *association_id,
-                                        struct store_account *out) {
-  static const char sql[] =
-      "SELECT " ACCOUNT_COLUMNS " FROM associations AS x "
-      "JOIN accounts AS a ON a.id = x.account_id "
-      "WHERE x.id = ?1 AND x.revoked_at IS NULL";
+                                               const char *association_id,
+                                               struct store_account *out) {
+  static const char sql[] = "SELECT " ACCOUNT_COLUMNS " FROM associations AS x "
+                            "JOIN accounts AS a ON a.id = x.account_id "
+                            "WHERE x.id = ?1 AND x.revoked_at IS NULL";
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
     return STORE_ERROR;
@@ -181,11 +190,12 @@ enum store_rc store_sqlite_association_account(struct store_sqlite *s,
   return account_fetch(s, st, out);
 }
 
-enum store_rc store_sqlite_association_list(struct store_sqlite *s, store_row_fn fn,
-                                     void *ctx) {
+enum store_rc store_sqlite_association_list(struct store_sqlite *s,
+                                            store_row_fn fn, void *ctx) {
   static const char sql[] =
       "SELECT id, account_id AS account, "
-      "strftime('%Y-%m-%d %H:%M:%SZ', created_at / 1000, 'unixepoch') AS created, "
+      "strftime('%Y-%m-%d %H:%M:%SZ', created_at / 1000, 'unixepoch') AS "
+      "created, "
       "CASE WHEN revoked_at IS NULL THEN NULL ELSE "
       "strftime('%Y-%m-%d %H:%M:%SZ', revoked_at / 1000, 'unixepoch') END "
       "AS revoked FROM associations ORDER BY created_at, id";

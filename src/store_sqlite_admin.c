@@ -11,9 +11,10 @@
 
 #include "store_sqlite.h"
 
-enum store_rc store_sqlite_admin_audit_add(struct store_sqlite *s, const char *who,
-                                    const char *action, const char *target,
-                                    const char *detail, int64_t now) {
+enum store_rc store_sqlite_admin_audit_add(struct store_sqlite *s,
+                                           const char *who, const char *action,
+                                           const char *target,
+                                           const char *detail, int64_t now) {
   static const char sql[] =
       "INSERT INTO admin_audit (at, who, action, target, detail) "
       "VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -28,8 +29,9 @@ enum store_rc store_sqlite_admin_audit_add(struct store_sqlite *s, const char *w
   return store_exec_write(s, st, NULL);
 }
 
-enum store_rc store_sqlite_admin_audit_list(struct store_sqlite *s, int64_t since,
-                                     store_row_fn fn, void *ctx) {
+enum store_rc store_sqlite_admin_audit_list(struct store_sqlite *s,
+                                            int64_t since, store_row_fn fn,
+                                            void *ctx) {
   static const char sql[] =
       "SELECT id, strftime('%Y-%m-%d %H:%M:%fZ', at / 1000.0, 'unixepoch') "
       "AS at, who, action, target, detail FROM admin_audit WHERE at >= ?1 "
@@ -41,8 +43,8 @@ enum store_rc store_sqlite_admin_audit_list(struct store_sqlite *s, int64_t sinc
   return store_rows(s, st, fn, ctx);
 }
 
-enum store_rc store_sqlite_account_unlock(struct store_sqlite *s, const char *id,
-                                   int64_t now) {
+enum store_rc store_sqlite_account_unlock(struct store_sqlite *s,
+                                          const char *id, int64_t now) {
   static const char sql[] =
       "UPDATE accounts SET locked_until = 0, verify_failures = 0, "
       "updated_at = ?2 WHERE id = ?1";
@@ -54,8 +56,9 @@ enum store_rc store_sqlite_account_unlock(struct store_sqlite *s, const char *id
   return store_write_row(s, st);
 }
 
-enum store_rc store_sqlite_account_live_codes(struct store_sqlite *s, const char *id,
-                                       int64_t now, int64_t *count) {
+enum store_rc store_sqlite_account_live_codes(struct store_sqlite *s,
+                                              const char *id, int64_t now,
+                                              int64_t *count) {
   static const char sql[] =
       "SELECT count(*) FROM otps WHERE account_id = ?1 AND used_at IS NULL "
       "AND superseded_at IS NULL AND expires_at > ?2";
@@ -67,9 +70,10 @@ enum store_rc store_sqlite_account_live_codes(struct store_sqlite *s, const char
   return store_int_row(st, count);
 }
 
-enum store_rc store_sqlite_account_delete(struct store_sqlite *s, const char *id,
-                                   int64_t now) {
-  static const char sql_assoc[] = "DELETE FROM associations WHERE account_id = ?1";
+enum store_rc store_sqlite_account_delete(struct store_sqlite *s,
+                                          const char *id, int64_t now) {
+  static const char sql_assoc[] =
+      "DELETE FROM associations WHERE account_id = ?1";
   static const char sql_account[] = "DELETE FROM accounts WHERE id = ?1";
   enum store_rc rc = store_sqlite_otps_supersede(s, id, now);
   sqlite3_stmt *st = rc == STORE_OK ? store_stmt(s, sql_assoc) : NULL;
@@ -85,8 +89,8 @@ enum store_rc store_sqlite_account_delete(struct store_sqlite *s, const char *id
 }
 
 enum store_rc store_sqlite_outbox_status_of(struct store_sqlite *s, int64_t id,
-                                     enum outbox_status *status,
-                                     bool *has_seal) {
+                                            enum outbox_status *status,
+                                            bool *has_seal) {
   static const char sql[] =
       "SELECT status, sealed_code IS NOT NULL FROM outbox WHERE id = ?1";
   sqlite3_stmt *st = store_stmt(s, sql);
@@ -106,7 +110,8 @@ enum store_rc store_sqlite_outbox_status_of(struct store_sqlite *s, int64_t id,
   return store_one_row_rc(st, rc);
 }
 
-enum store_rc store_sqlite_outbox_cancel(struct store_sqlite *s, int64_t id, int64_t now) {
+enum store_rc store_sqlite_outbox_cancel(struct store_sqlite *s, int64_t id,
+                                         int64_t now) {
   static const char sql[] =
       "UPDATE outbox SET status = 'failed', sealed_code = NULL, "
       "last_error = 'cancelled by the operator', updated_at = ?2 "
@@ -119,7 +124,8 @@ enum store_rc store_sqlite_outbox_cancel(struct store_sqlite *s, int64_t id, int
   return store_write_row(s, st);
 }
 
-enum store_rc store_sqlite_outbox_requeue(struct store_sqlite *s, int64_t id, int64_t now) {
+enum store_rc store_sqlite_outbox_requeue(struct store_sqlite *s, int64_t id,
+                                          int64_t now) {
   static const char sql[] =
       "UPDATE outbox SET next_attempt_at = ?2, attempts = 0, updated_at = ?2 "
       "WHERE id = ?1 AND status = 'queued' AND sealed_code IS NOT NULL "
@@ -132,8 +138,9 @@ enum store_rc store_sqlite_outbox_requeue(struct store_sqlite *s, int64_t id, in
   return store_write_row(s, st);
 }
 
-enum store_rc store_sqlite_outbox_oldest(struct store_sqlite *s, enum outbox_status status,
-                                  int64_t *created_at) {
+enum store_rc store_sqlite_outbox_oldest(struct store_sqlite *s,
+                                         enum outbox_status status,
+                                         int64_t *created_at) {
   static const char sql[] =
       "SELECT coalesce(min(created_at), 0) FROM outbox WHERE status = ?1";
   sqlite3_stmt *st = store_stmt(s, sql);
@@ -143,8 +150,9 @@ enum store_rc store_sqlite_outbox_oldest(struct store_sqlite *s, enum outbox_sta
   return store_int_row(st, created_at);
 }
 
-enum store_rc store_sqlite_outbox_outcomes_since(struct store_sqlite *s, int64_t since,
-                                          store_row_fn fn, void *ctx) {
+enum store_rc store_sqlite_outbox_outcomes_since(struct store_sqlite *s,
+                                                 int64_t since, store_row_fn fn,
+                                                 void *ctx) {
   static const char sql[] =
       "SELECT status, count(*) AS count FROM outbox "
       "WHERE status NOT IN ('queued', 'sending') "
@@ -156,8 +164,9 @@ enum store_rc store_sqlite_outbox_outcomes_since(struct store_sqlite *s, int64_t
   return store_rows(s, st, fn, ctx);
 }
 
-enum store_rc store_sqlite_otp_stats_since(struct store_sqlite *s, int64_t since,
-                                    struct store_otp_stats *out) {
+enum store_rc store_sqlite_otp_stats_since(struct store_sqlite *s,
+                                           int64_t since,
+                                           struct store_otp_stats *out) {
   /* attempts counts a code's failed guesses; they carry no time of their
    * own, so they are those of the codes created since. */
   static const char sql[] =
@@ -207,7 +216,8 @@ static bool integrity_ok(sqlite3 *db, char *err, size_t errsz) {
 
 /* Copies every page of s's database into dst, the readers and writers of
  * the source going on meanwhile (SQLite restarts the copy if one writes). */
-static bool copy_pages(struct store_sqlite *s, sqlite3 *dst, char *err, size_t errsz) {
+static bool copy_pages(struct store_sqlite *s, sqlite3 *dst, char *err,
+                       size_t errsz) {
   sqlite3_backup *b = sqlite3_backup_init(dst, "main", s->db, "main");
   if (b == NULL) {
     snprintf(err, errsz, "%s", sqlite3_errmsg(dst));
@@ -226,13 +236,14 @@ static bool copy_pages(struct store_sqlite *s, sqlite3 *dst, char *err, size_t e
   return true;
 }
 
-bool store_sqlite_backup(struct store_sqlite *s, const char *path, char *err, size_t errsz) {
+bool store_sqlite_backup(struct store_sqlite *s, const char *path, char *err,
+                         size_t errsz) {
   char why[256] = "";
   sqlite3 *dst = NULL;
   /* Made here, 0600 and new: a backup holds every hash and account, and
    * must never overwrite what is there. */
-  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                0600);
+  int fd =
+      open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     snprintf(err, errsz, "%s: %s", path, strerror(errno));
     return false;
@@ -241,8 +252,10 @@ bool store_sqlite_backup(struct store_sqlite *s, const char *path, char *err, si
   close(fd);
   if (!ok)
     snprintf(why, sizeof why, "%s", strerror(errno));
-  else if (sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
-    snprintf(why, sizeof why, "%s", dst ? sqlite3_errmsg(dst) : "out of memory");
+  else if (sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE, NULL) !=
+           SQLITE_OK)
+    snprintf(why, sizeof why, "%s",
+             dst ? sqlite3_errmsg(dst) : "out of memory");
   else
     ok = copy_pages(s, dst, why, sizeof why) &&
          integrity_ok(dst, why, sizeof why);

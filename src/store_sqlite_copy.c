@@ -12,8 +12,8 @@
 enum store_rc store_sqlite_table_rows(struct store_sqlite *s,
                                       enum store_table t, store_row_fn fn,
                                       void *ctx) {
-  char *sql = store_table_select_sql(&store_tables[t], "nullif(lower(hex(",
-                                     ")), '')");
+  char *sql =
+      store_table_select_sql(&store_tables[t], "nullif(lower(hex(", ")), '')");
   sqlite3_stmt *st;
   int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
   free(sql);

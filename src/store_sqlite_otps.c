@@ -6,8 +6,9 @@
 
 #include "store_sqlite.h"
 
-enum store_rc store_sqlite_otp_count_since(struct store_sqlite *s, const char *account_id,
-                                    int64_t since, int64_t *count) {
+enum store_rc store_sqlite_otp_count_since(struct store_sqlite *s,
+                                           const char *account_id,
+                                           int64_t since, int64_t *count) {
   static const char sql[] = "SELECT count(*) FROM otps "
                             "WHERE account_id = ?1 AND created_at >= ?2";
   sqlite3_stmt *st = store_stmt(s, sql);
@@ -18,8 +19,8 @@ enum store_rc store_sqlite_otp_count_since(struct store_sqlite *s, const char *a
   return store_int_row(st, count);
 }
 
-enum store_rc store_sqlite_otps_supersede(struct store_sqlite *s, const char *account_id,
-                                   int64_t now) {
+enum store_rc store_sqlite_otps_supersede(struct store_sqlite *s,
+                                          const char *account_id, int64_t now) {
   static const char sql_otps[] =
       "UPDATE otps SET superseded_at = ?2 WHERE account_id = ?1 "
       "AND used_at IS NULL AND superseded_at IS NULL AND expires_at > ?2";
@@ -28,13 +29,14 @@ enum store_rc store_sqlite_otps_supersede(struct store_sqlite *s, const char *ac
    * codes (otps_account_created, outbox_otp), not by walking every queued
    * row: a backlog must not make each sendOtp dearer. Every queued row has
    * its code's row (codes are purged days after they expire, a queued SMS
-   * within minutes). */
+   * within minutes). The unary + keeps SQLite's planner off outbox_due
+   * (status), which would walk the queue. */
   static const char sql_outbox[] =
       "UPDATE outbox SET status = 'superseded', sealed_code = NULL, "
       "last_error = 'a newer code was sent, or the account closed, "
       "before this one went out', updated_at = ?2 "
       "WHERE id IN (SELECT b.id FROM otps AS o JOIN outbox AS b "
-      "ON b.otp_id = o.id WHERE o.account_id = ?1 AND b.status = 'queued')";
+      "ON b.otp_id = o.id WHERE o.account_id = ?1 AND +b.status = 'queued')";
   sqlite3_stmt *st = store_stmt(s, sql_otps);
   if (st == NULL)
     return STORE_ERROR;
@@ -50,12 +52,14 @@ enum store_rc store_sqlite_otps_supersede(struct store_sqlite *s, const char *ac
   return store_exec_stmt(s, st);
 }
 
-enum store_rc store_sqlite_otp_insert(struct store_sqlite *s, struct store_otp *otp) {
+enum store_rc store_sqlite_otp_insert(struct store_sqlite *s,
+                                      struct store_otp *otp) {
   static const char sql[] =
       "INSERT INTO otps (request_id, account_id, context, code_hash, "
       "created_at, expires_at, key_id, send_otp_id) "
       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
-  enum store_rc rc = store_sqlite_otps_supersede(s, otp->account_id, otp->created_at);
+  enum store_rc rc =
+      store_sqlite_otps_supersede(s, otp->account_id, otp->created_at);
   if (rc != STORE_OK)
     return rc;
   sqlite3_stmt *st = store_stmt(s, sql);
@@ -75,8 +79,8 @@ enum store_rc store_sqlite_otp_insert(struct store_sqlite *s, struct store_otp *
   return rc;
 }
 
-enum store_rc store_sqlite_otp_show(struct store_sqlite *s, const char *id, store_row_fn fn,
-                             void *ctx) {
+enum store_rc store_sqlite_otp_show(struct store_sqlite *s, const char *id,
+                                    store_row_fn fn, void *ctx) {
   static const char sql[] =
       "SELECT * FROM audit_otps WHERE send_otp_id = ?1 OR request_id = ?1 "
       "ORDER BY id";
@@ -87,8 +91,9 @@ enum store_rc store_sqlite_otp_show(struct store_sqlite *s, const char *id, stor
   return store_rows_at_least_one(s, st, fn, ctx);
 }
 
-enum store_rc store_sqlite_otp_list(struct store_sqlite *s, const char *account_id,
-                             int64_t since, store_row_fn fn, void *ctx) {
+enum store_rc store_sqlite_otp_list(struct store_sqlite *s,
+                                    const char *account_id, int64_t since,
+                                    store_row_fn fn, void *ctx) {
   static const char sql[] =
       "SELECT v.* FROM audit_otps AS v JOIN otps AS o ON o.id = v.id "
       "WHERE o.account_id = ?1 AND o.created_at >= ?2 ORDER BY o.id";
@@ -100,8 +105,9 @@ enum store_rc store_sqlite_otp_list(struct store_sqlite *s, const char *account_
   return store_rows(s, st, fn, ctx);
 }
 
-enum store_rc store_sqlite_otp_get(struct store_sqlite *s, const char *request_id,
-                            struct store_otp *out) {
+enum store_rc store_sqlite_otp_get(struct store_sqlite *s,
+                                   const char *request_id,
+                                   struct store_otp *out) {
   static const char sql[] =
       "SELECT o.id, o.request_id, o.account_id, o.code_hash, o.created_at, "
       "o.expires_at, o.attempts, coalesce(o.used_at, 0), "
@@ -131,10 +137,9 @@ enum store_rc store_sqlite_otp_get(struct store_sqlite *s, const char *request_i
   return store_one_row_rc(st, rc);
 }
 
-enum store_rc store_sqlite_otp_record_failure(struct store_sqlite *s, int64_t otp_id,
-                                       const char *account_id, int64_t now,
-                                       int64_t max_account_failures,
-                                       int64_t lockout_ms) {
+enum store_rc store_sqlite_otp_record_failure(
+    struct store_sqlite *s, int64_t otp_id, const char *account_id, int64_t now,
+    int64_t max_account_failures, int64_t lockout_ms) {
   static const char sql_otp[] =
       "UPDATE otps SET attempts = attempts + 1 WHERE id = ?1";
   static const char sql_account[] =
@@ -160,7 +165,7 @@ enum store_rc store_sqlite_otp_record_failure(struct store_sqlite *s, int64_t ot
 }
 
 enum store_rc store_sqlite_otp_mark_used(struct store_sqlite *s, int64_t otp_id,
-                                  const char *account_id, int64_t now) {
+                                         const char *account_id, int64_t now) {
   static const char sql_otp[] = "UPDATE otps SET used_at = ?2 WHERE id = ?1";
   static const char sql_account[] =
       "UPDATE accounts SET verify_failures = 0, updated_at = ?2 WHERE id = ?1";

@@ -9,8 +9,8 @@
 #include "util.h"
 
 enum store_rc store_sqlite_outbox_insert(struct store_sqlite *s,
-                                  const struct store_outbox_new *row,
-                                  int64_t *id) {
+                                         const struct store_outbox_new *row,
+                                         int64_t *id) {
   static const char sql[] =
       "INSERT INTO outbox (otp_id, account_id, destination, text, "
       "code_offset, code_length, next_attempt_at, expires_at, created_at, "
@@ -38,8 +38,9 @@ enum store_rc store_sqlite_outbox_insert(struct store_sqlite *s,
   return rc;
 }
 
-enum store_rc store_sqlite_outbox_count_since(struct store_sqlite *s, int64_t since,
-                                       const char *prefix, int64_t *count) {
+enum store_rc store_sqlite_outbox_count_since(struct store_sqlite *s,
+                                              int64_t since, const char *prefix,
+                                              int64_t *count) {
   /* substr(), not LIKE: a prefix is digits and '+', never a pattern. */
   static const char sql[] =
       "SELECT count(*) FROM outbox WHERE created_at >= ?1 "
@@ -52,24 +53,26 @@ enum store_rc store_sqlite_outbox_count_since(struct store_sqlite *s, int64_t si
   return store_int_row(st, count);
 }
 
-enum store_rc store_sqlite_outbox_status_counts(struct store_sqlite *s, store_row_fn fn,
-                                         void *ctx) {
+enum store_rc store_sqlite_outbox_status_counts(struct store_sqlite *s,
+                                                store_row_fn fn, void *ctx) {
   static const char sql[] =
       "SELECT status, count(*) AS count FROM outbox GROUP BY status "
       "ORDER BY status";
   return store_rows(s, store_stmt(s, sql), fn, ctx);
 }
 
-enum store_rc store_sqlite_outbox_oldest_queued(struct store_sqlite *s, int64_t *created_at) {
+enum store_rc store_sqlite_outbox_oldest_queued(struct store_sqlite *s,
+                                                int64_t *created_at) {
   static const char sql[] =
       "SELECT coalesce(min(created_at), 0) FROM outbox WHERE status = 'queued'";
   return store_int_row(store_stmt(s, sql), created_at);
 }
 
 enum store_rc store_sqlite_outbox_list(struct store_sqlite *s,
-                                const enum outbox_status *status,
-                                int64_t since, const char *account,
-                                int64_t limit, store_row_fn fn, void *ctx) {
+                                       const enum outbox_status *status,
+                                       int64_t since, const char *account,
+                                       int64_t limit, store_row_fn fn,
+                                       void *ctx) {
   /* The audit view masks the destination and the code. The newest rows
    * are taken (LIMIT -1: all), then listed oldest first. */
   static const char sql[] =
@@ -82,17 +85,16 @@ enum store_rc store_sqlite_outbox_list(struct store_sqlite *s,
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
     return STORE_ERROR;
-  store_bind_text(st, 1,
-                  status ? store_vocab_name(&store_outbox_statuses, *status)
-                         : NULL);
+  store_bind_text(
+      st, 1, status ? store_vocab_name(&store_outbox_statuses, *status) : NULL);
   sqlite3_bind_int64(st, 2, since);
   store_bind_text(st, 3, account);
   sqlite3_bind_int64(st, 4, limit > 0 ? limit : -1);
   return store_rows(s, st, fn, ctx);
 }
 
-enum store_rc store_sqlite_outbox_show(struct store_sqlite *s, int64_t id, store_row_fn fn,
-                                void *ctx) {
+enum store_rc store_sqlite_outbox_show(struct store_sqlite *s, int64_t id,
+                                       store_row_fn fn, void *ctx) {
   static const char sql[] = "SELECT * FROM audit_outbox WHERE id = ?1";
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
@@ -101,11 +103,11 @@ enum store_rc store_sqlite_outbox_show(struct store_sqlite *s, int64_t id, store
   return store_rows_at_least_one(s, st, fn, ctx);
 }
 
-enum store_rc store_sqlite_outbox_of_send(struct store_sqlite *s, const char *id,
-                                   store_row_fn fn, void *ctx) {
-  static const char sql[] =
-      "SELECT * FROM audit_outbox WHERE send_otp_id = ?1 "
-      "OR send_otp_request_id = ?1 ORDER BY id";
+enum store_rc store_sqlite_outbox_of_send(struct store_sqlite *s,
+                                          const char *id, store_row_fn fn,
+                                          void *ctx) {
+  static const char sql[] = "SELECT * FROM audit_outbox WHERE send_otp_id = ?1 "
+                            "OR send_otp_request_id = ?1 ORDER BY id";
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
     return STORE_ERROR;
@@ -114,8 +116,8 @@ enum store_rc store_sqlite_outbox_of_send(struct store_sqlite *s, const char *id
 }
 
 /* Runs st and adds the rows it changed to *count. */
-static enum store_rc outbox_exec_counting(struct store_sqlite *s, sqlite3_stmt *st,
-                                          int64_t *count) {
+static enum store_rc outbox_exec_counting(struct store_sqlite *s,
+                                          sqlite3_stmt *st, int64_t *count) {
   enum store_rc rc = store_exec_stmt(s, st);
   if (rc == STORE_OK)
     *count += sqlite3_changes(s->db);
@@ -142,8 +144,7 @@ static enum store_rc outbox_expire_due(struct store_sqlite *s, int64_t now,
  * time (max_attempts was lowered since); a sending one lost its lease on
  * its last attempt, so nobody knows whether that attempt went out. */
 static enum store_rc outbox_give_up_due(struct store_sqlite *s, int64_t now,
-                                        int64_t max_attempts,
-                                        int64_t *closed) {
+                                        int64_t max_attempts, int64_t *closed) {
   static const char sql[] =
       "UPDATE outbox SET "
       "status = CASE status WHEN 'sending' THEN 'unknown' ELSE 'failed' END, "
@@ -217,7 +218,8 @@ static enum store_rc outbox_take_due(struct store_sqlite *s, const char *owner,
 }
 
 enum store_rc store_sqlite_outbox_close_due(struct store_sqlite *s, int64_t now,
-                                     int64_t max_attempts, int64_t *closed) {
+                                            int64_t max_attempts,
+                                            int64_t *closed) {
   int64_t n = 0;
   enum store_rc rc;
   bool own = sqlite3_get_autocommit(s->db);
@@ -237,87 +239,17 @@ enum store_rc store_sqlite_outbox_close_due(struct store_sqlite *s, int64_t now,
   return rc;
 }
 
-/* One claim transaction: the outcome of done (may be NULL) is recorded,
- * due rows that must not be sent are closed when closed is not NULL (its
- * count goes there), and the oldest due row is taken. */
-static enum store_rc outbox_claim_tx(struct store_sqlite *s, const char *owner,
-                                     struct store_outbox_done *done,
-                                     int64_t now, int64_t lease_ms,
-                                     int64_t max_attempts,
-                                     struct store_outbox_claim *out,
-                                     int64_t *closed) {
-  int64_t nclosed = 0;
-  enum store_rc rc, taken;
-
-  memset(out, 0, sizeof *out);
-  if ((rc = store_sqlite_begin_write(s)) != STORE_OK)
-    goto failed;
-  if (done) {
-    done->recorded = store_sqlite_outbox_record(s, done->id, owner, &done->result, now);
-    if (done->recorded != STORE_OK && done->recorded != STORE_NOT_FOUND) {
-      rc = done->recorded;
-      goto fail;
-    }
-  }
-  if (closed &&
-      (rc = store_sqlite_outbox_close_due(s, now, max_attempts, &nclosed)) != STORE_OK)
-    goto fail;
-  taken = outbox_take_due(s, owner, now, lease_ms, max_attempts, out);
-  if (taken != STORE_OK && taken != STORE_NOT_FOUND) {
-    rc = taken;
-    goto fail;
-  }
-  if ((rc = store_sqlite_commit(s)) != STORE_OK) {
-    store_outbox_claim_free(out);
-    goto failed;
-  }
-  if (closed)
-    *closed = nclosed;
-  return taken;
-fail:
-  store_sqlite_rollback(s);
-failed:
-  if (done)
-    done->recorded = rc;
-  return rc;
-}
-
-enum store_rc store_sqlite_outbox_claim(struct store_sqlite *s, const char *owner,
-                                 int64_t now, int64_t lease_ms,
-                                 int64_t max_attempts,
-                                 struct store_outbox_claim *out,
-                                 int64_t *closed) {
-  int64_t n = 0;
-  return outbox_claim_tx(s, owner, NULL, now, lease_ms, max_attempts, out,
-                         closed ? closed : &n);
-}
-
-/* Records every outcome of done[0..ndone): each done[i].recorded says how
- * its own went. Fails (and the transaction with it) only on a database
- * error; a lost lease is that row's STORE_NOT_FOUND. */
-static enum store_rc outbox_record_all(struct store_sqlite *s, const char *owner,
-                                       struct store_outbox_done *done,
-                                       size_t ndone, int64_t now) {
-  for (size_t i = 0; i < ndone; i++) {
-    done[i].recorded =
-        store_sqlite_outbox_record(s, done[i].id, owner, &done[i].result, now);
-    if (done[i].recorded != STORE_OK && done[i].recorded != STORE_NOT_FOUND)
-      return done[i].recorded;
-  }
-  return STORE_OK;
-}
-
 /* Claims up to max due rows into out, oldest first; *claimed says how
  * many (on error, none: what was taken is freed). */
-static enum store_rc outbox_take_many(struct store_sqlite *s, const char *owner,
-                                      int64_t now, int64_t lease_ms,
-                                      int64_t max_attempts,
-                                      struct store_outbox_claim *out,
-                                      size_t max, size_t *claimed) {
+enum store_rc store_sqlite_outbox_take(struct store_sqlite *s,
+                                       const char *owner, int64_t now,
+                                       int64_t lease_ms, int64_t max_attempts,
+                                       struct store_outbox_claim *out,
+                                       size_t max, size_t *claimed) {
   enum store_rc rc = STORE_OK;
   size_t n = 0;
-  while (n < max && (rc = outbox_take_due(s, owner, now, lease_ms,
-                                          max_attempts, &out[n])) == STORE_OK)
+  while (n < max && (rc = outbox_take_due(s, owner, now, lease_ms, max_attempts,
+                                          &out[n])) == STORE_OK)
     n++;
   if (rc != STORE_OK && rc != STORE_NOT_FOUND) {
     while (n > 0)
@@ -329,50 +261,10 @@ static enum store_rc outbox_take_many(struct store_sqlite *s, const char *owner,
   return STORE_OK;
 }
 
-enum store_rc store_sqlite_outbox_record_claim_batch(
-    struct store_sqlite *s, const char *owner, struct store_outbox_done *done,
-    size_t ndone, int64_t now, int64_t lease_ms, int64_t max_attempts,
-    struct store_outbox_claim *out, size_t max, size_t *claimed) {
-  enum store_rc rc;
-  size_t n = 0;
-
-  memset(out, 0, max * sizeof *out);
-  *claimed = 0;
-  if ((rc = store_sqlite_begin_write(s)) != STORE_OK)
-    goto failed;
-  if ((rc = outbox_record_all(s, owner, done, ndone, now)) != STORE_OK ||
-      (rc = outbox_take_many(s, owner, now, lease_ms, max_attempts, out, max,
-                             &n)) != STORE_OK) {
-    store_sqlite_rollback(s);
-    goto failed;
-  }
-  if ((rc = store_sqlite_commit(s)) != STORE_OK) {
-    while (n > 0)
-      store_outbox_claim_free(&out[--n]);
-    goto failed;
-  }
-  *claimed = n;
-  return n > 0 || max == 0 ? STORE_OK : STORE_NOT_FOUND;
-failed:
-  /* Neither happened: every outcome says why. */
-  for (size_t i = 0; i < ndone; i++)
-    done[i].recorded = rc;
-  return rc;
-}
-
-enum store_rc store_sqlite_outbox_record_claim(struct store_sqlite *s, const char *owner,
-                                        struct store_outbox_done *done,
-                                        int64_t now, int64_t lease_ms,
-                                        int64_t max_attempts,
-                                        struct store_outbox_claim *out) {
-  return outbox_claim_tx(s, owner, done, now, lease_ms, max_attempts, out,
-                         NULL);
-}
-
 enum store_rc store_sqlite_outbox_record(struct store_sqlite *s, int64_t id,
-                                  const char *owner,
-                                  const struct store_outbox_result *r,
-                                  int64_t now) {
+                                         const char *owner,
+                                         const struct store_outbox_result *r,
+                                         int64_t now) {
   /* One statement for every outcome: ?4 is the new status. Anything but
    * 'queued' is final and drops the sealed code. */
   static const char sql[] =
@@ -385,8 +277,10 @@ enum store_rc store_sqlite_outbox_record(struct store_sqlite *s, int64_t id,
       "last_error = coalesce(?7, last_error) "
       "WHERE id = ?1 AND status = 'sending' AND lease_owner = ?2";
   static const enum outbox_status status[] = {
-      [STORE_OUTBOX_SENT] = OUTBOX_SENT,       [STORE_OUTBOX_RETRY] = OUTBOX_QUEUED,
-      [STORE_OUTBOX_FAILED] = OUTBOX_FAILED,   [STORE_OUTBOX_UNKNOWN] = OUTBOX_UNKNOWN,
+      [STORE_OUTBOX_SENT] = OUTBOX_SENT,
+      [STORE_OUTBOX_RETRY] = OUTBOX_QUEUED,
+      [STORE_OUTBOX_FAILED] = OUTBOX_FAILED,
+      [STORE_OUTBOX_UNKNOWN] = OUTBOX_UNKNOWN,
       [STORE_OUTBOX_EXPIRED] = OUTBOX_EXPIRED,
   };
   sqlite3_stmt *st = store_stmt(s, sql);
@@ -396,8 +290,8 @@ enum store_rc store_sqlite_outbox_record(struct store_sqlite *s, int64_t id,
   sqlite3_bind_int64(st, 1, id);
   store_bind_text(st, 2, owner);
   sqlite3_bind_int64(st, 3, now);
-  store_bind_text(st, 4, store_vocab_name(&store_outbox_statuses,
-                                          status[r->outcome]));
+  store_bind_text(st, 4,
+                  store_vocab_name(&store_outbox_statuses, status[r->outcome]));
   sqlite3_bind_int64(st, 5, r->retry_at);
   store_bind_text(st, 6,
                   r->gateway_ref && *r->gateway_ref ? r->gateway_ref : NULL);
@@ -405,14 +299,14 @@ enum store_rc store_sqlite_outbox_record(struct store_sqlite *s, int64_t id,
   return store_write_row(s, st);
 }
 
-enum store_rc store_sqlite_outbox_next_due(struct store_sqlite *s, int64_t *when) {
+enum store_rc store_sqlite_outbox_next_due(struct store_sqlite *s,
+                                           int64_t *when) {
   /* Two index lookups; min() over an IN list would visit every row. */
-  static const char sql[] =
-      "SELECT coalesce(min(q, l), q, l) FROM "
-      "(SELECT (SELECT min(next_attempt_at) FROM outbox "
-      "WHERE status = 'queued') AS q, "
-      "(SELECT min(next_attempt_at) FROM outbox "
-      "WHERE status = 'sending') AS l)";
+  static const char sql[] = "SELECT coalesce(min(q, l), q, l) FROM "
+                            "(SELECT (SELECT min(next_attempt_at) FROM outbox "
+                            "WHERE status = 'queued') AS q, "
+                            "(SELECT min(next_attempt_at) FROM outbox "
+                            "WHERE status = 'sending') AS l)";
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
     return STORE_ERROR;

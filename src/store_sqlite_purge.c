@@ -30,8 +30,9 @@ static enum store_rc purge_batches(struct store_sqlite *s, const char *sql,
   return STORE_OK;
 }
 
-enum store_rc store_sqlite_purge(struct store_sqlite *s, const struct store_purge *p,
-                          struct store_purge_counts *n) {
+enum store_rc store_sqlite_purge(struct store_sqlite *s,
+                                 const struct store_purge *p,
+                                 struct store_purge_counts *n) {
   static const char sql_requests[] =
       "DELETE FROM requests WHERE (method, request_id) IN "
       "(SELECT method, request_id FROM requests WHERE created_at < ?1 "

@@ -33,7 +33,9 @@ void store_queue_close(struct store_queue *q) {
   q->lock_fd = -1;
 }
 
-static void store_queue_wakeup(int sig) { (void)sig; }
+static void store_queue_wakeup(int sig) {
+  (void)sig;
+}
 
 /* Opens the lock file on first use, with the database's permissions: owner
  * and group only, and owned like the database when we run as root (as

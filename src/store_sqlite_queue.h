@@ -31,8 +31,7 @@ struct store_queue {
   bool held;       /* this connection holds the lock */
 };
 
-void store_queue_init(struct store_queue *q, const char *db_path,
-                      bool enabled);
+void store_queue_init(struct store_queue *q, const char *db_path, bool enabled);
 void store_queue_close(struct store_queue *q);
 
 /* Takes this connection's turn, waiting at most timeout_ms. Returns the

@@ -7,9 +7,10 @@
 #include "store_sqlite.h"
 #include "util.h"
 
-enum store_rc store_sqlite_request_get(struct store_sqlite *s, const char *method,
-                                const char *request_id,
-                                struct store_request *out) {
+enum store_rc store_sqlite_request_get(struct store_sqlite *s,
+                                       const char *method,
+                                       const char *request_id,
+                                       struct store_request *out) {
   static const char sql[] =
       "SELECT key_id, fingerprint, http_status, answer FROM requests "
       "WHERE method = ?1 AND request_id = ?2";
@@ -30,9 +31,11 @@ enum store_rc store_sqlite_request_get(struct store_sqlite *s, const char *metho
   return store_one_row_rc(st, rc);
 }
 
-enum store_rc store_sqlite_request_put(struct store_sqlite *s, const char *method,
-                                const char *request_id,
-                                const struct store_request *r, int64_t now) {
+enum store_rc store_sqlite_request_put(struct store_sqlite *s,
+                                       const char *method,
+                                       const char *request_id,
+                                       const struct store_request *r,
+                                       int64_t now) {
   static const char sql[] =
       "INSERT INTO requests (method, request_id, key_id, fingerprint, "
       "http_status, answer, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";

@@ -6,7 +6,7 @@
 #include "store_sqlite.h"
 
 enum store_rc store_sqlite_sender_heartbeat(struct store_sqlite *s,
-                                     const struct store_sender_beat *b) {
+                                            const struct store_sender_beat *b) {
   static const char sql[] =
       "INSERT INTO senders (owner, pid, started_at, seen_at, failures, "
       "failed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
@@ -24,7 +24,8 @@ enum store_rc store_sqlite_sender_heartbeat(struct store_sqlite *s,
   return store_exec_write(s, st, NULL);
 }
 
-enum store_rc store_sqlite_sender_forget(struct store_sqlite *s, const char *owner) {
+enum store_rc store_sqlite_sender_forget(struct store_sqlite *s,
+                                         const char *owner) {
   static const char sql[] = "DELETE FROM senders WHERE owner = ?1";
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
@@ -34,8 +35,8 @@ enum store_rc store_sqlite_sender_forget(struct store_sqlite *s, const char *own
 }
 
 /* Lets this request through as the probe of one half-open sender. */
-static enum store_rc sender_take_probe(struct store_sqlite *s, const char *owner,
-                                       int64_t now) {
+static enum store_rc sender_take_probe(struct store_sqlite *s,
+                                       const char *owner, int64_t now) {
   static const char sql[] = "UPDATE senders SET probe_at = ?2 WHERE owner = ?1";
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
@@ -46,10 +47,10 @@ static enum store_rc sender_take_probe(struct store_sqlite *s, const char *owner
 }
 
 enum store_rc store_sqlite_sender_verdict(struct store_sqlite *s, int64_t now,
-                                   int64_t alive_since,
-                                   int64_t breaker_failures, int64_t breaker_ms,
-                                   bool take_probe,
-                                   enum store_sender_verdict *verdict) {
+                                          int64_t alive_since,
+                                          int64_t breaker_failures,
+                                          int64_t breaker_ms, bool take_probe,
+                                          enum store_sender_verdict *verdict) {
   static const char sql[] =
       "SELECT owner, failures, failed_at, probe_at FROM senders "
       "WHERE seen_at >= ?1 ORDER BY seen_at DESC";
@@ -83,13 +84,15 @@ enum store_rc store_sqlite_sender_verdict(struct store_sqlite *s, int64_t now,
   return STORE_OK;
 }
 
-enum store_rc store_sqlite_sender_list(struct store_sqlite *s, store_row_fn fn, void *ctx) {
+enum store_rc store_sqlite_sender_list(struct store_sqlite *s, store_row_fn fn,
+                                       void *ctx) {
   static const char sql[] =
       "SELECT owner, seen_at, failures, failed_at FROM senders ORDER BY owner";
   return store_rows(s, store_stmt(s, sql), fn, ctx);
 }
 
-enum store_rc store_sqlite_sender_last_seen(struct store_sqlite *s, int64_t *seen_at) {
+enum store_rc store_sqlite_sender_last_seen(struct store_sqlite *s,
+                                            int64_t *seen_at) {
   static const char sql[] = "SELECT coalesce(max(seen_at), 0) FROM senders";
   return store_int_row(store_stmt(s, sql), seen_at);
 }
