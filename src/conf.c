@@ -124,6 +124,7 @@ static const struct conf_key conf_keys[] = {
     LNG("sender", "lease_seconds", sender.lease_seconds, 2, 3600, "30"),
     LNG("sender", "batch_size", sender.batch_size, 1, 1000, "64"),
     LNG("sender", "concurrency", sender.concurrency, 1, 64, "8"),
+    LNG("sender", "gather_ms", sender.gather_ms, 0, 1000, "10"),
     LNG("sender", "poll_interval_ms", sender.poll_interval_ms, 10, 60000, "1000"),
     STR("sender", "wake_socket", sender.wake_socket, OTPGATE_RUNSTATEDIR "/otpgate/sender.sock"),
     LNG("sender", "heartbeat_seconds", sender.heartbeat_seconds, 1, 60, "2"),

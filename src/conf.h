@@ -86,6 +86,8 @@ struct conf {
     long lease_seconds;
     long batch_size;  /* due rows claimed in one transaction */
     long concurrency; /* sends of a batch in flight at once */
+    long gather_ms;   /* after a batch that emptied the queue, the wait
+                         for more before the next claim */
     long poll_interval_ms;
     char *wake_socket;
     long heartbeat_seconds;

@@ -599,6 +599,12 @@ static int sender_wait_ms(struct sender *s, int64_t next_heartbeat) {
   return wait < 5 ? 5 : (int)wait;
 }
 
+/* Sleeps ms, or until a stop signal: no wake-up ends it. */
+static void sender_pause(struct sender *s, int ms) {
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  ppoll(NULL, 0, &ts, &s->wait_mask);
+}
+
 /* Sleeps ms, or until woken: by the wake datagram of a worker on this
  * machine, or by the store (PostgreSQL: a NOTIFY from sendOtp's commit on
  * any machine). A wake-up that came in with a statement's answer is
@@ -654,6 +660,11 @@ static enum sender_rc sender_loop(struct sender *s, bool once) {
       sender_store_works(s);
     if (rc == STORE_OK) {
       sender_send(s, &b);
+      /* A full batch: more are waiting, claim at once. A partial one
+       * emptied the queue: let what comes meanwhile gather into the next
+       * batch, one commit for many (SMS are sent, only not yet recorded). */
+      if (b.n < b.max && !once && conf->sender.gather_ms > 0)
+        sender_pause(s, (int)conf->sender.gather_ms);
       continue; /* drain: more may be due */
     }
     if (rc == STORE_NOT_FOUND) {
