@@ -64,7 +64,8 @@ busy_timeout_ms = 3000
 metrics_file = $M/run/metrics
 [otp]
 secret_file = $ROOT/otp.key
-send_limit = 1000000
+; Each account gets one code but lim-1, which tests this limit.
+send_limit = 5
 [sender]
 transport = spool
 spool_dir = $M/spool
@@ -109,10 +110,17 @@ start_sender_of() { # N
 
 # ---- requests ----
 
-# A sendOtp for association as-ID in a file (one account each).
-body() { # FILE REQUEST_ID
-  printf '{"requestHeader":{"protocolVersion":{"major":1,"minor":0,"revision":0},"requestId":"%s","requestTimestamp":"%s"},"associationId":"as-%s","smsMatchingToken":"%s","otpContext":{"association":{}}}' \
-    "$2" "$(now_ms)" "$2" "$TOKEN" >"$1"
+# A sendOtp for association ASSOCIATION (default as-REQUEST_ID: one
+# account each) in a file.
+body() { # FILE REQUEST_ID [ASSOCIATION]
+  printf '{"requestHeader":{"protocolVersion":{"major":1,"minor":0,"revision":0},"requestId":"%s","requestTimestamp":"%s"},"associationId":"%s","smsMatchingToken":"%s","otpContext":{"association":{}}}' \
+    "$2" "$(now_ms)" "${3:-as-$2}" "$TOKEN" >"$1"
+}
+
+# A verifyOtp of the code sendOtp SEND_REQUEST_ID sent, guessing CODE.
+verify_body() { # FILE REQUEST_ID SEND_REQUEST_ID CODE
+  printf '{"requestHeader":{"protocolVersion":{"major":1,"minor":0,"revision":0},"requestId":"%s","requestTimestamp":"%s"},"sendOtpRequestId":"%s","otp":"%s"}' \
+    "$2" "$(now_ms)" "$3" "$4" >"$1"
 }
 
 # Accounts ID-PREFIX-1..COUNT, each with its association as-ID and a phone
@@ -138,9 +146,9 @@ send_to() { # N BODYFILE OUT
 }
 
 # A curl config sending the bodies $ROOT/req/ID for each ID on stdin to
-# machine N, answers to $ROOT/resp/N/ID.
-batch_for() { # N CONFIGFILE
-  local port first=1
+# machine N (to sendOtp, or the method named), answers to $ROOT/resp/N/ID.
+batch_for() { # N CONFIGFILE [METHOD]
+  local port first=1 path=${API_PATH%/*}/${3:-sendOtp}
   eval "port=\$PORT$1"
   mkdir -p "$ROOT/resp/$1"
   : >"$2"
@@ -148,7 +156,7 @@ batch_for() { # N CONFIGFILE
     [ $first = 1 ] || echo next >>"$2"
     first=0
     cat >>"$2" <<EOF
-url = "https://$HOST:$port$API_PATH"
+url = "https://$HOST:$port$path"
 cacert = "$ROOT/tls/fullchain.pem"
 resolve = "$HOST:$port:127.0.0.1"
 http1.1
@@ -182,15 +190,17 @@ rows_final() {
   [ "$(pgsql "SELECT count(*) FROM outbox WHERE status IN ('queued', 'sending')")" = 0 ]
 }
 
-# Every row sent, each by one machine's gateway, but for at most
+# Every row sent (or superseded), each by one machine's gateway, but for at most
 # MAX_DUPLICATES rows handed over twice (the at-least-once window of a
 # sender killed between sending and recording).
 check_sent_once() { # MAX_DUPLICATES WHAT
   wait_until 40 rows_final ||
     die "$2: rows still waiting 40 s later: $(pgsql "SELECT status, count(*), max(lease_owner) FROM outbox WHERE status IN ('queued', 'sending') GROUP BY status")"
-  unsent=$(pgsql "SELECT count(*) FROM outbox WHERE status <> 'sent'")
-  [ "$unsent" = 0 ] || die "$2: $unsent rows not sent: $(pgsql "SELECT status, count(*), max(last_error) FROM outbox WHERE status <> 'sent' GROUP BY status")"
-  rows=$(pgsql "SELECT count(*) FROM outbox")
+  # 'superseded': a newer code of the account was queued before this one
+  # went out (lim-1's 5 codes); it never goes out.
+  unsent=$(pgsql "SELECT count(*) FROM outbox WHERE status NOT IN ('sent', 'superseded')")
+  [ "$unsent" = 0 ] || die "$2: $unsent rows not sent: $(pgsql "SELECT status, count(*), max(last_error) FROM outbox WHERE status NOT IN ('sent', 'superseded') GROUP BY status")"
+  rows=$(pgsql "SELECT count(*) FROM outbox WHERE status = 'sent'")
   files=$(spooled | sort -u | wc -l)
   dups=$(spooled | sort | uniq -d | wc -l)
   [ "$files" = "$rows" ] || die "$2: $rows rows sent, $files distinct SMS at the gateways"
@@ -211,11 +221,12 @@ check_success_recorded() { # FILE-OF-IDS WHAT
   } >"$ROOT/check.sql"
   lost=$(psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$PGSOCK" -U otpgate -d otpgate -f "$ROOT/check.sql")
   [ "$lost" = 0 ] || die "$2: $lost of $n requests answered SUCCESS have no complete record"
-  r=$(pgsql "SELECT count(*) FROM requests WHERE method = 'sendOtp' AND http_status = 200")
   o=$(pgsql "SELECT count(*) FROM otps")
   b=$(pgsql "SELECT count(*) FROM outbox")
-  [ "$r" = "$o" ] && [ "$o" = "$b" ] || die "$2: half records: requests(200) $r, otps $o, outbox $b"
-  say "ok: $2: $n SUCCESS answers, each with its rows; requests = otps = outbox = $b"
+  j=$(pgsql "SELECT count(*) FROM otps o JOIN outbox b ON b.otp_id = o.id
+             JOIN requests r ON r.request_id = o.request_id AND r.method = 'sendOtp'")
+  [ "$o" = "$b" ] && [ "$b" = "$j" ] || die "$2: half records: otps $o, outbox $b, with their request $j"
+  say "ok: $2: $n SUCCESS answers, each with its rows; every code has its SMS and its record ($b)"
 }
 
 # ---- 1. a used SQLite database moves to PostgreSQL ----
@@ -333,6 +344,46 @@ done <"$ROOT/ids.dup"
 n=$(pgsql "SELECT count(*) FROM otps WHERE request_id LIKE 'dup-%'")
 [ "$n" = 50 ] || die "the same 50 sendOtp on both machines made $n codes"
 check_sent_once 0 "the same 50 sendOtp on both machines: 50 SMS, identical answers"
+
+# One account's rules hold across machines: 12 sendOtp for it at once, 6
+# on each machine, with send_limit = 5: exactly 5 codes. Then 9 wrong
+# guesses at one of them at once, split the same way: every one counted,
+# on the code and on the account (no update lost to the other machine).
+make_accounts lim 1 +155550
+seq 1 12 | sed 's/^/lim-r/' >"$ROOT/ids.lim"
+while read -r id; do body "$ROOT/req/$id" "$id" as-lim-1; done <"$ROOT/ids.lim"
+head -n 6 "$ROOT/ids.lim" | batch_for 1 "$ROOT/batch.l1"
+tail -n 6 "$ROOT/ids.lim" | batch_for 2 "$ROOT/batch.l2"
+run_batch "$ROOT/batch.l1" "$ROOT/out.l1" &
+b1=$!
+run_batch "$ROOT/batch.l2" "$ROOT/out.l2" &
+b2=$!
+wait $b1 $b2
+[ "$(cat "$ROOT/out.l1" "$ROOT/out.l2" | grep -c '^200 ')" = 12 ] ||
+  die "12 sendOtp for one account: $(cat "$ROOT/out.l1" "$ROOT/out.l2" | cut -d' ' -f1 | sort | uniq -c)"
+succ=$(for f in "$ROOT"/resp/1/lim-r* "$ROOT"/resp/2/lim-r*; do
+  [ "$(json_result "$f")" = SUCCESS ] && echo "$f"; done | wc -l)
+codes=$(pgsql "SELECT count(*) FROM otps WHERE account_id = 'lim-1'")
+[ "$succ" = 5 ] && [ "$codes" = 5 ] ||
+  die "12 sendOtp for one account on two machines, send_limit 5: $succ SUCCESS, $codes codes"
+sent=$(for f in "$ROOT"/resp/1/lim-r* "$ROOT"/resp/2/lim-r*; do
+  [ "$(json_result "$f")" = SUCCESS ] && basename "$f"; done | tail -n 1)
+seq 1 9 | sed 's/^/lim-v/' >"$ROOT/ids.v"
+while read -r id; do verify_body "$ROOT/req/$id" "$id" "$sent" 000000; done <"$ROOT/ids.v"
+head -n 5 "$ROOT/ids.v" | batch_for 1 "$ROOT/batch.v1" verifyOtp
+tail -n 4 "$ROOT/ids.v" | batch_for 2 "$ROOT/batch.v2" verifyOtp
+run_batch "$ROOT/batch.v1" "$ROOT/out.v1" &
+b1=$!
+run_batch "$ROOT/batch.v2" "$ROOT/out.v2" &
+b2=$!
+wait $b1 $b2
+[ "$(cat "$ROOT/out.v1" "$ROOT/out.v2" | grep -c '^200 ')" = 9 ] ||
+  die "9 wrong guesses: $(cat "$ROOT/out.v1" "$ROOT/out.v2" | cut -d' ' -f1 | sort | uniq -c)"
+attempts=$(pgsql "SELECT attempts FROM otps WHERE request_id = '$sent'")
+failures=$(pgsql "SELECT verify_failures FROM accounts WHERE id = 'lim-1'")
+[ "$attempts" = 9 ] && [ "$failures" = 9 ] ||
+  die "9 wrong guesses at once on two machines: the code counted $attempts, the account $failures"
+check_sent_once 0 "one account's limits across machines: 5 of 12 sendOtp, 9 of 9 wrong guesses counted"
 
 # ---- 3. the load goes on while things break ----
 
