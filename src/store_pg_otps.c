@@ -34,12 +34,16 @@ enum store_rc store_pg_otps_supersede(struct store_pg *s,
    * codes (otps_account_created, outbox_otp), not by walking every queued
    * row: a backlog must not make each sendOtp dearer. Every queued row has
    * its code's row (codes are purged days after they expire, a queued SMS
-   * within minutes). */
+   * within minutes). The outer status test is not redundant: a sender on
+   * another machine may claim a row between the subquery's snapshot and
+   * the UPDATE's lock, and PostgreSQL re-checks only the UPDATE's own
+   * conditions on the row it then finds ('sending': left alone). */
   static const char sql_outbox[] =
       "UPDATE outbox SET status = 'superseded', sealed_code = NULL, "
       "last_error = 'a newer code was sent, or the account closed, "
       "before this one went out', updated_at = $2::bigint "
-      "WHERE id IN (SELECT b.id FROM otps AS o JOIN outbox AS b "
+      "WHERE status = 'queued' AND id IN (SELECT b.id FROM otps AS o "
+      "JOIN outbox AS b "
       "ON b.otp_id = o.id WHERE o.account_id = $1 AND b.status = 'queued')";
   struct pg_params p = {0};
   bool own;

@@ -35,7 +35,8 @@ enum store_rc store_sqlite_otps_supersede(struct store_sqlite *s,
       "UPDATE outbox SET status = 'superseded', sealed_code = NULL, "
       "last_error = 'a newer code was sent, or the account closed, "
       "before this one went out', updated_at = ?2 "
-      "WHERE id IN (SELECT b.id FROM otps AS o JOIN outbox AS b "
+      "WHERE +status = 'queued' AND id IN (SELECT b.id FROM otps AS o "
+      "JOIN outbox AS b "
       "ON b.otp_id = o.id WHERE o.account_id = ?1 AND +b.status = 'queued')";
   sqlite3_stmt *st = store_stmt(s, sql_otps);
   if (st == NULL)

@@ -491,20 +491,51 @@ for m in 1 2; do
   [ "$(grep -c 'event=database-lost' "$ROOT/m$m/log/sender.log")" -le 2 ] ||
     die "machine $m's sender repeats the database's loss: $(grep -c 'event=database-lost' "$ROOT/m$m/log/sender.log") lines"
 done
-say "ok: two machines on one PostgreSQL"
 
-# And back: with everything stopped, the PostgreSQL database copies into a
-# new SQLite one (a repeatable-read snapshot on this side).
+# The wake-up crosses machines: machine 1's sender stopped, machine 2's
+# restarted with polling and heartbeats 30 s apart (and no wake datagram
+# from machine 1's workers, whose socket has no listener now): a sendOtp
+# on machine 1 still goes out at once, woken by the NOTIFY of its commit.
 for m in 1 2; do
-  stop_web $m
   pid=$(eval "echo \$SENDER$m")
   kill -TERM "$pid"
   wait_gone "$pid" 10 || die "machine $m's sender did not stop"
 done
+sed -e 's/^poll_interval_ms = .*/poll_interval_ms = 30000/' \
+  -e 's/^heartbeat_seconds = .*/heartbeat_seconds = 30/' \
+  -e 's/^heartbeat_max_age_seconds = .*/heartbeat_max_age_seconds = 90/' \
+  "$ROOT/m2/otpgate.conf" >"$ROOT/m2/slow.conf"
+chgrp "$SVC_GROUP" "$ROOT/m2/slow.conf" && chmod 640 "$ROOT/m2/slow.conf"
+exec_as_svc "$ROOT/bin/otpgate-sender" -c "$ROOT/m2/slow.conf" >>"$ROOT/m2/log/sender.log" 2>&1 &
+SENDER2=$!
+on_exit "kill -TERM $SENDER2; sleep 0.5; kill -KILL $SENDER2"
+wait_until 10 senders_alive 1 || die "machine 2's slow-polling sender does not beat"
+sleep 1 # past its first claim: from here only a wake-up or 30 s move it
+make_accounts wk 1 +155560
+body "$ROOT/req/wk-1" wk-1
+start=$(now_ms)
+code=$(send_to 1 "$ROOT/req/wk-1" "$ROOT/resp/wk-1")
+[ "$code" = 200 ] && [ "$(json_result "$ROOT/resp/wk-1")" = SUCCESS ] ||
+  die "sendOtp on machine 1 with only machine 2's sender: HTTP $code $(cat "$ROOT/resp/wk-1")"
+wk_sent() { [ "$(pgsql "SELECT count(*) FROM outbox b JOIN otps o ON o.id = b.otp_id
+                        WHERE o.request_id = 'wk-1' AND b.status = 'sent'")" = 1 ]; }
+wait_until 5 wk_sent || die "machine 2's sender was not woken by machine 1's sendOtp"
+took=$(($(now_ms) - start))
+[ "$took" -lt 3000 ] || die "the SMS took $took ms: polling, not the wake-up"
+say "ok: a sendOtp on machine 1 woke machine 2's sender (NOTIFY/LISTEN): sent $took ms after the request, polling every 30 s"
+
+say "ok: two machines on one PostgreSQL"
+
+# And back: with everything stopped, the PostgreSQL database copies into a
+# new SQLite one (a repeatable-read snapshot on this side).
+stop_web 1
+stop_web 2
+kill -TERM "$SENDER2"
+wait_gone "$SENDER2" 10 || die "machine 2's sender did not stop"
 sed -e "s|^path = .*|path = $ROOT/db/back.db|" "$CONF" >"$ROOT/back.conf"
 "$ADMIN" -c "$ROOT/back.conf" init >/dev/null 2>&1 || die "init of $ROOT/db/back.db"
 "$ADMIN" -c "$ROOT/m1/otpgate.conf" copy --to "$ROOT/back.conf" >"$ROOT/log/copy-back.log" 2>&1 ||
-  die "copy from PostgreSQL: $(cat "$ROOT/log/copy-back.log")"
+  die "copy from PostgreSQL: $(cat "$ROOT/log/copy-back.log"); senders: $(pgsql "SELECT owner, seen_at, $(now_ms) - seen_at FROM senders")"
 for t in accounts associations requests otps outbox; do
   back=$(sqlite3 -batch "$ROOT/db/back.db" "SELECT count(*) FROM $t")
   [ "$back" = "$(pgsql "SELECT count(*) FROM $t")" ] ||
