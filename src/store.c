@@ -3,6 +3,7 @@
  * touch a database (error names, freeing results) is here. */
 #include "config.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,18 @@ bool store_row_matches(const struct store_table_def *d,
     if (strcmp(row->names[i], d->columns[i]) != 0)
       return false;
   return true;
+}
+
+enum outbox_status store_outbox_outcome_status(enum store_outbox_outcome o) {
+  static const enum outbox_status status[] = {
+      [STORE_OUTBOX_SENT] = OUTBOX_SENT,
+      [STORE_OUTBOX_RETRY] = OUTBOX_QUEUED,
+      [STORE_OUTBOX_FAILED] = OUTBOX_FAILED,
+      [STORE_OUTBOX_UNKNOWN] = OUTBOX_UNKNOWN,
+      [STORE_OUTBOX_EXPIRED] = OUTBOX_EXPIRED,
+  };
+  assert(o <= STORE_OUTBOX_EXPIRED);
+  return status[o];
 }
 
 unsigned char *store_hex_decode(const char *hex, size_t *len) {

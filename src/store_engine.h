@@ -107,6 +107,8 @@ char *store_table_insert_sql(const struct store_table_def *d, char placeholder);
 /* Whether the row has the table's columns, in order. */
 bool store_row_matches(const struct store_table_def *d,
                        const struct store_row *row);
+/* The status a claimed row takes for what happened to it (store_outbox_record()). */
+enum outbox_status store_outbox_outcome_status(enum store_outbox_outcome o);
 /* Bytes from lowercase or uppercase hex (malloc'd), NULL when it is not. */
 unsigned char *store_hex_decode(const char *hex, size_t *len);
 

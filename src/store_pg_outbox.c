@@ -14,7 +14,6 @@
  *   commit), beside the wake datagram of wake.c. */
 #include "config.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,20 +304,12 @@ enum store_rc store_pg_outbox_record(struct store_pg *s, int64_t id,
       "last_error = coalesce($7::text, last_error) "
       "WHERE id = $1::bigint AND status = 'sending' "
       "AND lease_owner = $2::text";
-  static const enum outbox_status status[] = {
-      [STORE_OUTBOX_SENT] = OUTBOX_SENT,
-      [STORE_OUTBOX_RETRY] = OUTBOX_QUEUED,
-      [STORE_OUTBOX_FAILED] = OUTBOX_FAILED,
-      [STORE_OUTBOX_UNKNOWN] = OUTBOX_UNKNOWN,
-      [STORE_OUTBOX_EXPIRED] = OUTBOX_EXPIRED,
-  };
   struct pg_params p = {0};
-  assert(r->outcome <= STORE_OUTBOX_EXPIRED);
   pg_param_int(&p, id);
   pg_param_text(&p, owner);
   pg_param_int(&p, now);
-  pg_param_text(&p,
-                store_vocab_name(&store_outbox_statuses, status[r->outcome]));
+  pg_param_text(&p, store_vocab_name(&store_outbox_statuses,
+                                     store_outbox_outcome_status(r->outcome)));
   pg_param_int(&p, r->retry_at);
   pg_param_text(&p, r->gateway_ref && *r->gateway_ref ? r->gateway_ref : NULL);
   pg_param_text(&p, r->error);

@@ -1,7 +1,6 @@
 /* The outbox: one row per SMS, from the worker's insert to a final state. */
 #include "config.h"
 
-#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -276,22 +275,15 @@ enum store_rc store_sqlite_outbox_record(struct store_sqlite *s, int64_t id,
       "gateway_ref = coalesce(?6, gateway_ref), "
       "last_error = coalesce(?7, last_error) "
       "WHERE id = ?1 AND status = 'sending' AND lease_owner = ?2";
-  static const enum outbox_status status[] = {
-      [STORE_OUTBOX_SENT] = OUTBOX_SENT,
-      [STORE_OUTBOX_RETRY] = OUTBOX_QUEUED,
-      [STORE_OUTBOX_FAILED] = OUTBOX_FAILED,
-      [STORE_OUTBOX_UNKNOWN] = OUTBOX_UNKNOWN,
-      [STORE_OUTBOX_EXPIRED] = OUTBOX_EXPIRED,
-  };
   sqlite3_stmt *st = store_stmt(s, sql);
   if (st == NULL)
     return STORE_ERROR;
-  assert(r->outcome <= STORE_OUTBOX_EXPIRED);
   sqlite3_bind_int64(st, 1, id);
   store_bind_text(st, 2, owner);
   sqlite3_bind_int64(st, 3, now);
   store_bind_text(st, 4,
-                  store_vocab_name(&store_outbox_statuses, status[r->outcome]));
+                  store_vocab_name(&store_outbox_statuses,
+                                   store_outbox_outcome_status(r->outcome)));
   sqlite3_bind_int64(st, 5, r->retry_at);
   store_bind_text(st, 6,
                   r->gateway_ref && *r->gateway_ref ? r->gateway_ref : NULL);
