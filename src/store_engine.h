@@ -16,6 +16,20 @@
 struct store_sqlite;
 struct store_pg;
 
+/* What store_purge() deletes, a batch at a time (store_purge_batch()). */
+enum store_purge_what {
+  STORE_PURGE_REQUESTS, /* idempotency records created before */
+  STORE_PURGE_OTPS,     /* codes that expired before */
+  STORE_PURGE_OUTBOX,   /* final SMS rows created before */
+  STORE_PURGE_SENDERS,  /* heartbeats last seen before */
+};
+/* The step store_purge() repeats: up to limit of those rows older than
+ * before deleted, in a transaction of their own (when none is open);
+ * *deleted says how many. */
+enum store_rc store_purge_batch(struct store *s, enum store_purge_what what,
+                                int64_t before, int64_t limit,
+                                int64_t *deleted);
+
 /* The functions that take nothing but the store. */
 #define STORE_ENGINE_FUNCTIONS0(X)                                             \
   X(const char *, errmsg)                                                      \
@@ -62,7 +76,7 @@ struct store_pg;
   X(enum store_rc, outbox_record, (int64_t id, const char *owner, const struct store_outbox_result *r, int64_t now), (id, owner, r, now)) \
   X(enum store_rc, outbox_take, (const char *owner, int64_t now, int64_t lease_ms, int64_t max_attempts, struct store_outbox_claim *out, size_t max, size_t *claimed), (owner, now, lease_ms, max_attempts, out, max, claimed)) \
   X(enum store_rc, outbox_next_due, (int64_t *when), (when)) \
-  X(enum store_rc, purge, (const struct store_purge *p, struct store_purge_counts *n), (p, n)) \
+  X(enum store_rc, purge_batch, (enum store_purge_what what, int64_t before, int64_t limit, int64_t *deleted), (what, before, limit, deleted)) \
   X(enum store_rc, sender_heartbeat, (const struct store_sender_beat *b), (b)) \
   X(enum store_rc, sender_forget, (const char *owner), (owner)) \
   X(enum store_rc, sender_verdict, (int64_t now, int64_t alive_since, int64_t breaker_failures, int64_t breaker_ms, bool take_probe, enum store_sender_verdict *verdict), (now, alive_since, breaker_failures, breaker_ms, take_probe, verdict)) \
