@@ -380,6 +380,39 @@ static int count_lines(const char *text, const char *prefix) {
   return n;
 }
 
+/* A password in [database] conninfo is refused before anything connects,
+ * and no message repeats it: neither otpgate's refusal nor libpq's parse
+ * error, which quotes the string it could not read. */
+START_TEST(conninfo_password_refused_unsaid) {
+  static const char *const conninfos[] = {
+      "host=/nonexistent dbname=otpgate password=s3cretpw",
+      "postgresql://otpgate:s3cretpw@db1/otpgate",
+      "postgresql://otpgate:s3cretpw%ZZ@db1/otpgate", /* cannot be parsed */
+      "host=/nonexistent password='s3cretpw", /* an unclosed quote */
+  };
+  char *key = th_path("otp.key");
+  for (size_t i = 0; i < sizeof conninfos / sizeof *conninfos; i++) {
+    char *text = xasprintf("[database]\ndriver = postgresql\nconninfo = %s\n"
+                           "[otp]\nsecret_file = %s\n[log]\nsyslog = no\n",
+                           conninfos[i], key);
+    char *conf = th_write_file("pw.conf", text, 0600);
+    ck_assert_int_eq(th_admin("-c", conf, "account", "list", NULL), 1);
+    ck_assert_ptr_nonnull(strstr(th_admin_err(), "[database] conninfo"));
+    ck_assert_ptr_nonnull(strstr(th_admin_err(), i < 2 ? "must not hold a password"
+                                                       : "cannot be parsed"));
+    ck_assert_ptr_null(strstr(th_admin_err(), "s3cretpw"));
+    ck_assert_ptr_null(strstr(th_admin_out(), "s3cretpw"));
+    ck_assert_int_eq(th_admin("-c", conf, "check", NULL), 1);
+    ck_assert_ptr_nonnull(strstr(th_admin_out(), "[database] conninfo"));
+    ck_assert_ptr_null(strstr(th_admin_out(), "s3cretpw"));
+    ck_assert_ptr_null(strstr(th_admin_err(), "s3cretpw"));
+    free(conf);
+    free(text);
+  }
+  free(key);
+}
+END_TEST
+
 START_TEST(check_all_is_well) {
   config_for_check(NULL);
   ck_assert_int_eq(th_admin("check", NULL), 0);
@@ -762,6 +795,7 @@ int main(void) {
   tcase_add_test(tc, otp_show_and_list);
   tcase_add_test(tc, secret_rotate_command);
   tcase_add_test(tc, check_all_is_well);
+  tcase_add_test(tc, conninfo_password_refused_unsaid);
   tcase_add_test(tc, check_reports_every_problem);
   tcase_add_test(tc, check_exec_command_and_missing_database);
   tcase_add_test(tc, status_says_why);
