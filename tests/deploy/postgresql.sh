@@ -174,6 +174,21 @@ run_batch() { # CONFIGFILE OUT
     2>>"$ROOT/log/curl.log" || true
 }
 
+# Sends $ROOT/batch.NAME1 to machine 1 and $ROOT/batch.NAME2 to machine 2
+# at the same moment; the "status id" lines go to $ROOT/out.NAME1 and 2.
+both_at_once() { # NAME
+  local b1 b2
+  run_batch "$ROOT/batch.${1}1" "$ROOT/out.${1}1" &
+  b1=$!
+  run_batch "$ROOT/batch.${1}2" "$ROOT/out.${1}2" &
+  b2=$!
+  wait $b1 $b2
+}
+# How many of both machines' answers to batch NAME were 200.
+both_ok() { cat "$ROOT/out.${1}1" "$ROOT/out.${1}2" | grep -c '^200 '; } # NAME
+# The statuses of the others, counted.
+both_codes() { cat "$ROOT/out.${1}1" "$ROOT/out.${1}2" | cut -d' ' -f1 | sort | uniq -c; } # NAME
+
 # ---- what must hold ----
 
 # Two answers are the same answer: the same fields but the time of the
@@ -302,17 +317,13 @@ seq 1 200 | sed 's/^/pa-/' >"$ROOT/ids.1"
 seq 201 400 | sed 's/^/pa-/' >"$ROOT/ids.2"
 while read -r id; do body "$ROOT/req/$id" "$id"; done <"$ROOT/ids.1"
 while read -r id; do body "$ROOT/req/$id" "$id"; done <"$ROOT/ids.2"
-batch_for 1 "$ROOT/batch.1" <"$ROOT/ids.1"
-batch_for 2 "$ROOT/batch.2" <"$ROOT/ids.2"
+batch_for 1 "$ROOT/batch.p1" <"$ROOT/ids.1"
+batch_for 2 "$ROOT/batch.p2" <"$ROOT/ids.2"
 start=$(now_ms)
-run_batch "$ROOT/batch.1" "$ROOT/out.1" &
-b1=$!
-run_batch "$ROOT/batch.2" "$ROOT/out.2" &
-b2=$!
-wait $b1 $b2
+both_at_once p
 took=$(($(now_ms) - start))
-ok=$(cat "$ROOT/out.1" "$ROOT/out.2" | grep -c '^200 ')
-[ "$ok" = 400 ] || die "2 x 200 sendOtp: $ok answers of 200; others: $(cat "$ROOT/out.1" "$ROOT/out.2" | grep -v '^200 ' | cut -d' ' -f1 | sort | uniq -c)"
+ok=$(both_ok p)
+[ "$ok" = 400 ] || die "2 x 200 sendOtp: $ok answers of 200: $(both_codes p)"
 for m in 1 2; do
   while read -r id; do
     [ "$(json_result "$ROOT/resp/$m/$id")" = SUCCESS ] || die "$id on machine $m: $(cat "$ROOT/resp/$m/$id")"
@@ -329,13 +340,8 @@ seq 1 50 | sed 's/^/dup-/' >"$ROOT/ids.dup"
 while read -r id; do body "$ROOT/req/$id" "$id"; done <"$ROOT/ids.dup"
 batch_for 1 "$ROOT/batch.d1" <"$ROOT/ids.dup"
 batch_for 2 "$ROOT/batch.d2" <"$ROOT/ids.dup"
-run_batch "$ROOT/batch.d1" "$ROOT/out.d1" &
-b1=$!
-run_batch "$ROOT/batch.d2" "$ROOT/out.d2" &
-b2=$!
-wait $b1 $b2
-[ "$(cat "$ROOT/out.d1" "$ROOT/out.d2" | grep -c '^200 ')" = 100 ] ||
-  die "the same 50 sendOtp on both machines: $(cat "$ROOT/out.d1" "$ROOT/out.d2" | cut -d' ' -f1 | sort | uniq -c)"
+both_at_once d
+[ "$(both_ok d)" = 100 ] || die "the same 50 sendOtp on both machines: $(both_codes d)"
 while read -r id; do
   [ "$(json_result "$ROOT/resp/1/$id")" = SUCCESS ] || die "$id on machine 1: $(cat "$ROOT/resp/1/$id")"
   same_answer "$ROOT/resp/1/$id" "$ROOT/resp/2/$id" ||
@@ -354,13 +360,8 @@ seq 1 12 | sed 's/^/lim-r/' >"$ROOT/ids.lim"
 while read -r id; do body "$ROOT/req/$id" "$id" as-lim-1; done <"$ROOT/ids.lim"
 head -n 6 "$ROOT/ids.lim" | batch_for 1 "$ROOT/batch.l1"
 tail -n 6 "$ROOT/ids.lim" | batch_for 2 "$ROOT/batch.l2"
-run_batch "$ROOT/batch.l1" "$ROOT/out.l1" &
-b1=$!
-run_batch "$ROOT/batch.l2" "$ROOT/out.l2" &
-b2=$!
-wait $b1 $b2
-[ "$(cat "$ROOT/out.l1" "$ROOT/out.l2" | grep -c '^200 ')" = 12 ] ||
-  die "12 sendOtp for one account: $(cat "$ROOT/out.l1" "$ROOT/out.l2" | cut -d' ' -f1 | sort | uniq -c)"
+both_at_once l
+[ "$(both_ok l)" = 12 ] || die "12 sendOtp for one account: $(both_codes l)"
 succ=$(for f in "$ROOT"/resp/1/lim-r* "$ROOT"/resp/2/lim-r*; do
   [ "$(json_result "$f")" = SUCCESS ] && echo "$f"; done | wc -l)
 codes=$(pgsql "SELECT count(*) FROM otps WHERE account_id = 'lim-1'")
@@ -372,13 +373,8 @@ seq 1 9 | sed 's/^/lim-v/' >"$ROOT/ids.v"
 while read -r id; do verify_body "$ROOT/req/$id" "$id" "$sent" 000000; done <"$ROOT/ids.v"
 head -n 5 "$ROOT/ids.v" | batch_for 1 "$ROOT/batch.v1" verifyOtp
 tail -n 4 "$ROOT/ids.v" | batch_for 2 "$ROOT/batch.v2" verifyOtp
-run_batch "$ROOT/batch.v1" "$ROOT/out.v1" &
-b1=$!
-run_batch "$ROOT/batch.v2" "$ROOT/out.v2" &
-b2=$!
-wait $b1 $b2
-[ "$(cat "$ROOT/out.v1" "$ROOT/out.v2" | grep -c '^200 ')" = 9 ] ||
-  die "9 wrong guesses: $(cat "$ROOT/out.v1" "$ROOT/out.v2" | cut -d' ' -f1 | sort | uniq -c)"
+both_at_once v
+[ "$(both_ok v)" = 9 ] || die "9 wrong guesses: $(both_codes v)"
 attempts=$(pgsql "SELECT attempts FROM otps WHERE request_id = '$sent'")
 failures=$(pgsql "SELECT verify_failures FROM accounts WHERE id = 'lim-1'")
 [ "$attempts" = 9 ] && [ "$failures" = 9 ] ||
