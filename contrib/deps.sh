@@ -6,7 +6,7 @@ set -eu
 BUILD="build-essential autoconf automake pkg-config libfcgi-dev libjson-c-dev
   libsqlite3-dev libsodium-dev libinih-dev libcurl4-openssl-dev librnp-dev
   libsystemd-dev libcsv-dev check"
-RUN="sqlite3 curl spawn-fcgi multiwatch python3 procps wrk libfcgi-bin gnupg"
+RUN="sqlite3 curl spawn-fcgi multiwatch python3 procps iproute2 wrk libfcgi-bin gnupg"
 SERVERS="lighttpd lighttpd-mod-openssl apache2 libapache2-mod-fcgid nginx-light openssl"
 TOOLS="valgrind clang"
 # The PostgreSQL store: libpq to build; the server (initdb, pg_ctl) for

@@ -1059,6 +1059,23 @@ START_TEST(concurrent_duplicates) {
 }
 END_TEST
 
+/* How many connections wait in the accept queue of the listening socket
+ * at path (ss's Recv-Q), or -1 when ss cannot say. */
+static int accept_queue(const char *path) {
+  FILE *p = popen("ss -xlnH 2>/dev/null", "r");
+  char line[1024], netid[32], state[32], local[512];
+  int n = -1, recvq, sendq;
+  if (p == NULL)
+    return -1;
+  while (fgets(line, sizeof line, p))
+    if (sscanf(line, "%31s %31s %d %d %511s", netid, state, &recvq, &sendq,
+               local) == 5 &&
+        strcmp(local, path) == 0)
+      n = recvq;
+  pclose(p);
+  return n;
+}
+
 /* A request queued on the socket when the stop comes is still answered. */
 START_TEST(stop_serves_what_is_queued) {
   enum { QUEUED = 3 };
@@ -1080,7 +1097,14 @@ START_TEST(stop_serves_what_is_queued) {
     }
     close(pipes[i][1]);
   }
-  usleep(300 * 1000); /* the clients' requests wait in the socket's queue */
+  /* The stop comes once every client waits in the socket's queue (a fixed
+   * sleep was not always enough on a loaded machine). */
+  int waiting = -1;
+  for (int tries = 0; tries < 200 && waiting < QUEUED; tries++) {
+    usleep(50 * 1000);
+    waiting = accept_queue(sock);
+  }
+  ck_assert_int_eq(waiting, QUEUED);
   kill(worker, SIGTERM);
   kill(worker, SIGCONT);
   for (int i = 0; i < QUEUED; i++) {
